@@ -1,0 +1,34 @@
+"""Repayment gateway: USSD menus, mobile-money callbacks, SMS and voice for lenders."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+
+from gateway.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=settings.instance_path)
+    app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from gateway import ussd  # one blueprint per domain
+
+    app.register_blueprint(ussd.bp)
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok")
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def http_error(err):
+        return jsonify(error=err.name, detail=err.description), err.code
+
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    return app.config["GATEWAY"]

@@ -1,0 +1,11 @@
+"""All tables. One module per concept; importing this package registers them all with SQLModel."""
+from gateway.models.audit import AuditEvent
+from gateway.models.people import Agent, Borrower, FieldPartner
+from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
+from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
+from gateway.models.callcentre import CallbackRequest
+
+__all__ = [
+    "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
+    "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest",
+]

@@ -1,0 +1,24 @@
+"""Column helpers shared by the models."""
+
+from sqlalchemy import BigInteger, Column, JSON
+from sqlmodel import Field
+
+from gateway.db import UTCDateTime, utcnow
+
+
+def money_field(default: int = 0, **kw):
+    """Money in integer minor units of the row's currency (cents for KES); never float."""
+    return Field(default=default, sa_type=BigInteger, **kw)
+
+
+def utc_field(default_now: bool = True, **kw):
+    if default_now:
+        return Field(default_factory=utcnow, sa_type=UTCDateTime, **kw)
+    return Field(default=None, sa_type=UTCDateTime, **kw)
+
+
+def json_field(**kw):
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False), **kw)
+
+
+

@@ -1,0 +1,46 @@
+"""Money as integer minor units of an ISO 4217 currency; Decimal at the edges; never float."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale
+from babel.numbers import format_currency, get_currency_precision
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def digits(currency: str) -> int:
+    return get_currency_precision(currency)
+
+
+def to_minor(amount: str | int | Decimal, currency: str) -> int:
+    """'1250.50' KES -> 125050. Rejects floats, NaN, and more decimals than the currency has."""
+    if isinstance(amount, float):
+        raise MoneyError("money must not be a float")
+    try:
+        value = Decimal(str(amount).strip().replace(",", ""))
+    except InvalidOperation:
+        raise MoneyError(f"not an amount: {amount!r}") from None
+    if not value.is_finite():
+        raise MoneyError(f"not an amount: {amount!r}")
+    minor = value.scaleb(digits(currency))
+    if minor != minor.to_integral_value():
+        raise MoneyError(f"{amount} has more decimals than {currency} allows")
+    return int(minor)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-digits(currency))
+
+
+def format_money(minor: int, currency: str, locale: str) -> str:
+    """Babel's own currency format for the locale ('Ksh1,250' en_KE, 'Ksh 1,250' sw_KE);
+    decimals shown only when there are cents, to keep USSD and SMS short."""
+    amount = from_minor(minor, currency)
+    pattern = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+    if amount == amount.to_integral_value():
+        pattern = pattern.replace(".00", "")
+        amount = amount.quantize(Decimal(1))
+    return format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)

@@ -1,0 +1,38 @@
+"""Every phone number goes through phonenumbers and is stored as E.164."""
+from __future__ import annotations
+
+import phonenumbers
+
+
+class PhoneError(ValueError):
+    pass
+
+
+def normalize(raw: str, default_region: str = "KE") -> str:
+    """'0712 345 678' or '254712345678' -> '+254712345678'; PhoneError if not a valid number."""
+    text = (raw or "").strip()
+    if text.isdigit() and len(text) > 10 and not text.startswith("0"):
+        text = "+" + text  # M-Pesa sends MSISDNs without the '+'
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise PhoneError(f"not a phone number: {raw!r}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"not a valid phone number: {raw!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def try_normalize(raw: str, default_region: str = "KE") -> str | None:
+    try:
+        return normalize(raw, default_region)
+    except PhoneError:
+        return None
+
+
+def region_of(e164: str) -> str | None:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+
+
+def mask(e164: str) -> str:
+    """For logs: '+254712345678' -> '+254712***678'."""
+    return e164[:7] + "***" + e164[-3:] if len(e164) > 10 else "***"

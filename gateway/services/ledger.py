@@ -1,0 +1,131 @@
+"""The loan ledger: allocating payments to installments, and reading balances back.
+
+A payment goes to the oldest unpaid installment first; within an installment fees, then
+interest, then principal; whatever is left is kept as credit on the loan. Every allocation is
+a LedgerEntry, so the ledger always balances: the entries of a payment sum to its amount.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from gateway import audit, signals
+from gateway.db import utcnow
+from gateway.models import (
+    Installment, InstallmentStatus, LedgerEntry, Loan, LoanStatus, Payment, PaymentStatus,
+)
+from gateway.models.loans import COMPONENTS
+
+
+class LedgerError(Exception):
+    pass
+
+
+def _locked_loan(session: Session, loan_id: int) -> Loan:
+    # Row lock on PostgreSQL; SQLite already serialises writers (BEGIN IMMEDIATE).
+    loan = session.exec(select(Loan).where(Loan.id == loan_id).with_for_update()).one()
+    return loan
+
+
+def installments(session: Session, loan_id: int) -> list[Installment]:
+    return list(session.exec(
+        select(Installment).where(Installment.loan_id == loan_id).order_by(Installment.due_date, Installment.seq)
+    ))
+
+
+def _installment_status(inst: Installment) -> str:
+    if inst.outstanding <= 0:
+        return InstallmentStatus.paid
+    return InstallmentStatus.partial if inst.amount_paid > 0 else InstallmentStatus.pending
+
+
+def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None, kind: str = "allocation") -> list[LedgerEntry]:
+    """Spread `amount` over the loan's unpaid installments, oldest first; rest is credit."""
+    if amount <= 0:
+        raise LedgerError("only a positive amount can be allocated")
+    left = amount
+    entries: list[LedgerEntry] = []
+    for inst in installments(session, loan.id):
+        for component in COMPONENTS:
+            take = min(left, inst.component_outstanding(component))
+            if take <= 0:
+                continue
+            setattr(inst, f"{component}_paid", getattr(inst, f"{component}_paid") + take)
+            entries.append(LedgerEntry(loan_id=loan.id, payment_id=payment_id, installment_id=inst.id,
+                                       component=component, amount=take, kind=kind))
+            left -= take
+        inst.status = _installment_status(inst)
+        session.add(inst)
+        if left == 0:
+            break
+    if left:
+        entries.append(LedgerEntry(loan_id=loan.id, payment_id=payment_id, component="credit", amount=left, kind=kind))
+    if sum(e.amount for e in entries) != amount:  # the invariant, checked where it is made
+        raise LedgerError("allocation does not balance")
+    session.add_all(entries)
+    if all(i.status == InstallmentStatus.paid for i in installments(session, loan.id)) and loan.status == LoanStatus.active:
+        loan.status = LoanStatus.repaid
+        session.add(loan)
+    return entries
+
+
+def post_payment(session: Session, payment: Payment, loan_id: int, actor: str = "system") -> list[LedgerEntry]:
+    """Allocate a stored, unposted payment to a loan. Call inside the transaction that owns it."""
+    if payment.status == PaymentStatus.posted:
+        raise LedgerError(f"payment {payment.id} is already posted")
+    loan = _locked_loan(session, loan_id)
+    if payment.currency != loan.currency:
+        raise LedgerError(f"payment in {payment.currency} cannot go to a {loan.currency} loan")
+    entries = allocate(session, loan, payment.amount, payment.id)
+    payment.loan_id = loan.id
+    payment.status = PaymentStatus.posted
+    payment.posted_at = utcnow()
+    session.add(payment)
+    audit.record(session, actor, "payment.posted", "payment", payment.id, loan_id=loan.id,
+                 amount=payment.amount, currency=payment.currency,
+                 allocations=[[e.component, e.installment_id, e.amount] for e in entries])
+    session.flush()
+    signals.payment_posted.send(payment, session=session, entries=entries)
+    return entries
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: str
+    outstanding: int  # everything still owed on the schedule
+    arrears: int  # owed on installments already past due
+    credit: int  # overpayment kept on the loan
+    next_due_date: dt.date | None
+    next_due_amount: int  # what is left to pay on the next unpaid installment
+
+    @property
+    def net_outstanding(self) -> int:
+        return max(self.outstanding - self.credit, 0)
+
+
+def balance(session: Session, loan: Loan, today: dt.date) -> Balance:
+    insts = installments(session, loan.id)
+    unpaid = [i for i in insts if i.outstanding > 0]
+    credit = session.exec(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.loan_id == loan.id, LedgerEntry.component == "credit")
+    ).one()
+    nxt = unpaid[0] if unpaid else None
+    return Balance(
+        currency=loan.currency,
+        outstanding=sum(i.outstanding for i in unpaid),
+        arrears=sum(i.outstanding for i in unpaid if i.due_date < today),
+        credit=int(credit),
+        next_due_date=nxt.due_date if nxt else None,
+        next_due_amount=nxt.outstanding if nxt else 0,
+    )
+
+
+def recent_payments(session: Session, loan_id: int, limit: int = 3) -> list[Payment]:
+    return list(session.exec(
+        select(Payment).where(Payment.loan_id == loan_id, Payment.status == PaymentStatus.posted)
+        .order_by(Payment.received_at.desc(), Payment.id.desc()).limit(limit)
+    ))
