@@ -4,8 +4,9 @@ from gateway.models.people import Agent, Borrower, FieldPartner
 from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
 from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
 from gateway.models.callcentre import CallbackRequest
+from gateway.models.messages import Message
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
-    "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest",
+    "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
 ]

@@ -17,8 +17,8 @@ def utc_field(default_now: bool = True, **kw):
     return Field(default=None, sa_type=UTCDateTime, **kw)
 
 
-def json_field(**kw):
-    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False), **kw)
+def json_field(default_factory=dict, **kw):
+    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False), **kw)
 
 
 

@@ -1,0 +1,36 @@
+"""Enqueue jobs only once the rows they work on are committed (the outbox rule).
+
+Callers add work inside their transaction with `after_commit(session, "gateway.workers.x.job", id)`;
+the jobs are enqueued when that transaction commits and dropped if it rolls back. If Redis is
+down at that moment the rows are still stored, and the sweeper (gateway.workers.sweeper)
+enqueues them later: the database, not the queue, is the record of what must happen.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import event
+from sqlmodel import Session
+
+from gateway.queue import get_queue
+
+log = logging.getLogger(__name__)
+_KEY = "gateway_after_commit"
+
+
+def after_commit(session: Session, func: str, *args, queue: str = "default", **options) -> None:
+    session.info.setdefault(_KEY, []).append((queue, func, args, options))
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue(session: Session) -> None:
+    for queue, func, args, options in session.info.pop(_KEY, []):
+        try:
+            get_queue(queue).enqueue(func, *args, **options)
+        except Exception:  # the row is committed; the sweeper will enqueue it later
+            log.exception("could not enqueue %s%r now; left for the sweeper", func, args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_KEY, None)

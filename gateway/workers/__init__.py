@@ -1,0 +1,1 @@
+"""RQ jobs. Each takes ids, loads its rows, calls services, and is safe to run twice."""
