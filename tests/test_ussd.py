@@ -209,3 +209,11 @@ def test_every_screen_fits_in_one_ussd_page_of_gsm7(client, factory, language):
         assert len(screen) <= 182, (path, screen)
         assert sms_encoding(screen)[0] == "GSM-7", (path, screen)
     del loan
+
+
+def test_suggested_amount_is_rounded_up_to_whole_shillings(client, factory):
+    b = factory.borrower("Neema Chebet", "+254755000444", language="en")
+    factory.loan(b, principal="1000.50", count=1, rate="0", first_due=dt.date(2026, 12, 1))
+    assert dial(client, b.phone, "3") == "CON Pay now\n1 Pay Ksh1,001\n2 Other amount\n0 Menu 00 Back"
+    assert dial(client, b.phone, "3*2*1001").startswith("CON Pay Ksh1,001 for loan")
+    assert dial(client, b.phone, "3*2*1002").startswith("CON The most you can pay is Ksh1,001.")

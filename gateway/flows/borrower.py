@@ -96,7 +96,9 @@ def _pay_options(ctx: Ctx) -> list[Option]:
     b = ctx.balance()
     if b.net_outstanding <= 0:
         return []
-    suggested = min(b.arrears or b.next_due_amount, b.net_outstanding) or b.net_outstanding
+    # Mobile money takes whole units: round up, the few cents over are kept as credit.
+    unit = to_minor(1, ctx.loan.currency)
+    suggested = -(-min(b.arrears or b.next_due_amount, b.net_outstanding) // unit) * unit
 
     def pay_suggested(c: Ctx):
         c.amount = suggested
@@ -119,7 +121,8 @@ def _read_amount(ctx: Ctx, raw: str) -> str:
         minor = to_minor(raw, currency)
     except MoneyError:
         raise Invalid("Enter the amount in numbers only, e.g. 500.") from None
-    outstanding = ctx.balance().net_outstanding
+    unit = to_minor(1, currency)
+    outstanding = -(-ctx.balance().net_outstanding // unit) * unit  # whole units, rounded up
     if minor <= 0:
         raise Invalid("The amount must be more than zero.")
     if minor > outstanding:
