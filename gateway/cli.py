@@ -67,7 +67,11 @@ def ussd(phone: str, url: str, service_code: str) -> None:
         click.echo("-" * 30 + f"\n{body[4:]}\n" + "-" * 30)
         if not body.startswith("CON "):
             return
-        reply = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+        try:
+            reply = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+        except click.Abort:  # Ctrl-D / end of piped input: the borrower hung up
+            click.echo("\n(session closed)")
+            return
         inputs.append(reply.strip())
 
 
