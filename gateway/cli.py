@@ -122,3 +122,12 @@ def payments_sweep(older_than: int) -> None:
     from gateway.workers.payments import sweep_payments
 
     click.echo(sweep_payments(older_than))
+
+
+@main.command()
+@click.option("--older-than", default=60, show_default=True, help="Seconds stored work may wait before it is re-queued.")
+def sweep(older_than: int) -> None:
+    """Enqueue stored work whose job was lost (Redis down at commit): SMS, payments, callbacks."""
+    from gateway.workers.sweeper import sweep as run_sweep
+
+    click.echo(run_sweep(older_than))
