@@ -48,16 +48,44 @@ end
 """
 
 
-def profile(args, env: dict) -> None:
+def _in_process(args, env: dict, n: int):
     os.environ.update(env)
-    from pyinstrument import Profiler
+    from sqlalchemy import event
 
     from gateway import create_app
+    from gateway.db import get_engine
     client = create_app().test_client()
     rng = random.Random(1)
-    hops = [(phone(rng.randint(1, args.borrowers)), rng.choice(MENU_PATHS)) for _ in range(args.profile)]
+    hops = [(phone(rng.randint(1, args.borrowers)), rng.choice(MENU_PATHS)) for _ in range(n)]
     for p, t in hops[:50]:  # warm up caches and the connection pool
         client.post("/ussd", data={"sessionId": "ATUid_warm", "phoneNumber": p, "text": t})
+    statements = []
+    event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(1))
+    return client, hops, statements
+
+
+def in_process(args, env: dict) -> None:
+    """Hops through the Flask test client, one thread: CPU per hop and statements per hop."""
+    client, hops, statements = _in_process(args, env, args.in_process)
+    timings = []
+    for _ in range(5):
+        statements.clear()
+        started = time.perf_counter()
+        for k, (p, t) in enumerate(hops):
+            client.post("/ussd", data={"sessionId": f"ATUid_i{k}", "phoneNumber": p, "text": t})
+        timings.append(time.perf_counter() - started)
+    best, median = min(timings), sorted(timings)[2]
+    print(f"in-process, one thread: median {1000 * median / len(hops):.2f} ms per hop "
+          f"(best {1000 * best / len(hops):.2f}), {len(statements) / len(hops):.1f} SQL statements per hop")
+    print(json.dumps({"bench": "ussd_in_process", "ms_per_hop_median": round(1000 * median / len(hops), 3),
+                      "ms_per_hop_best": round(1000 * best / len(hops), 3),
+                      "statements_per_hop": round(len(statements) / len(hops), 2)}))
+
+
+def profile(args, env: dict) -> None:
+    from pyinstrument import Profiler
+
+    client, hops, _ = _in_process(args, env, args.profile)
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()
     with profiler:
@@ -79,13 +107,16 @@ def main() -> None:
     ap.add_argument("--worker-class", default="gthread")
     ap.add_argument("--database-url", default=DEFAULT_DB)
     ap.add_argument("--redis-url", default=DEFAULT_REDIS)
+    ap.add_argument("--in-process", type=int, default=0, help="time N hops in-process (5 repetitions) instead")
+    ap.add_argument("--no-rate-limits", action="store_true", help="switch the Redis rate limits off (to measure their cost)")
     ap.add_argument("--no-load", action="store_true", help="reuse the portfolio already in the database")
     ap.add_argument("--profile", type=int, default=0, help="profile N in-process hops instead of the load test")
     args = ap.parse_args()
 
     env = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
            # all of wrk's traffic comes from 127.0.0.1: the per-IP limit would stop the run
-           "USSD_LIMIT_PER_IP": "10000000/minute", "GATEWAY_INSTANCE_PATH": "/tmp/gw-bench-instance"}
+           "USSD_LIMIT_PER_IP": "10000000/minute", "GATEWAY_INSTANCE_PATH": "/tmp/gw-bench-instance",
+           "RATE_LIMITS_ENABLED": "0" if args.no_rate_limits else "1"}
     load_s = None
     if not args.no_load:
         load_s = load_portfolio(args.database_url, args.borrowers)
@@ -95,6 +126,9 @@ def main() -> None:
     redis.Redis.from_url(args.redis_url).flushdb()
     if args.profile:
         profile(args, env)
+        return
+    if args.in_process:
+        in_process(args, env)
         return
 
     settings = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class)
@@ -115,6 +149,7 @@ def main() -> None:
                 ("", "hops/s", "p50 ms", "p99 ms", "max ms", "errors")))
     print(f"app / bare = {ratio:.0%}   targets: >= 1,000 hops/s, p99 < 50 ms, >= 50 % of bare")
     print(json.dumps({"bench": "ussd", "borrowers": args.borrowers, "load_seconds": load_s,
+                      "rate_limits": not args.no_rate_limits,
                       "gunicorn": f"-w {args.workers} -k {args.worker_class} --threads {args.threads}",
                       "connections": args.connections, "duration_s": args.duration, "runs": args.runs,
                       "hops_per_s": round(g["rps"], 1), "p50_ms": g["p50_ms"], "p99_ms": g["p99_ms"],

@@ -62,7 +62,8 @@ def protect(app: Flask, limiter: Limiter, endpoint: str, *, per_phone: str, per_
 def init_app(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri(settings), strategy="fixed-window",
                       key_prefix="gateway-limits", swallow_errors=True, in_memory_fallback_enabled=True,
-                      headers_enabled=True, enabled=settings.rate_limits_enabled)
+                      # no X-RateLimit headers: AT ignores them, and they cost a Redis read per limit per hop
+                      headers_enabled=False, enabled=settings.rate_limits_enabled)
     app.extensions["gateway_limiter"] = limiter  # Flask-Limiter itself keeps only a weak reference
     protect(app, limiter, "ussd.ussd", per_phone=settings.ussd_limit_per_phone, per_ip=settings.ussd_limit_per_ip,
             phone_field="phoneNumber", on_breach=ussd_breach(settings))

@@ -4,14 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlmodel import select
-
 from gateway import phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.flows.borrower import FLOW, FLOW_SEVERAL_LOANS, Ctx, borrower_loans, unknown_number_text
+from gateway.flows.borrower import FLOW, FLOW_SEVERAL_LOANS, Ctx, borrower_and_loans, unknown_number_text
 from gateway.flows.engine import Reply, split_inputs
-from gateway.models import Borrower
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +17,7 @@ def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.d
     """One USSD hop: who is calling, which menu, and the screen for the inputs so far."""
     e164 = phones.try_normalize(phone, settings.default_country)
     with session_scope(settings) as session:
-        borrower = e164 and session.exec(select(Borrower).where(Borrower.phone == e164)).first()
-        loans = borrower_loans(session, borrower) if borrower else []
+        borrower, loans = borrower_and_loans(session, e164) if e164 else (None, [])
         if not loans:
             log.info("USSD session %s from a number with no loan: %s", session_id, phones.mask(e164 or phone.strip()))
             return Reply(unknown_number_text(settings), end=True)
