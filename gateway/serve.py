@@ -16,7 +16,8 @@ def commands(host: str, port: int, workers: int) -> dict[str, list[str]]:
     return {
         "web": [py, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"{host}:{port}", "-w", str(workers),
                 "--access-logfile", "-", "wsgi:app"],
-        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "default"],
+        # Queues in priority order: payments (money) before default (SMS and the rest).
+        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "payments", "default"],
     }
 
 
@@ -26,7 +27,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     procs = {}
     for name, cmd in commands(host, port, workers).items():
         if name == "worker":
-            cmd = cmd[:-1] + ["--url", redis_url, cmd[-1]]
+            cmd = cmd[:4] + ["--url", redis_url] + cmd[4:]
         procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT)
     print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
 
