@@ -49,6 +49,24 @@ def payments_import_csv(file, actor: str) -> None:
         raise SystemExit(1)
 
 
+@payments.command("stand-in")
+@click.option("--port", default=8089, show_default=True)
+@click.option("--no-callback", is_flag=True, help="Only answer; do not send the STK success callback.")
+def payments_stand_in(port: int, no_callback: bool) -> None:
+    """Run a local stand-in for Safaricom's Daraja API (demo and development only): answers OAuth
+    and STK push as documented, then calls back as if the borrower had entered their PIN."""
+    from gateway.payments.standin import DarajaStandIn
+
+    settings = Settings.from_env()
+    stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
+                             auto_callback=not no_callback)
+    click.echo(f"Daraja stand-in on {stand_in.url}: run the gateway with MPESA_BASE_URL={stand_in.url}")
+    try:
+        stand_in.server.serve_forever()
+    except KeyboardInterrupt:
+        stand_in.stop()
+
+
 @payments.command("sweep")
 @click.option("--older-than", default=120, show_default=True, help="Seconds a payment may wait in `received`.")
 def payments_sweep(older_than: int) -> None:

@@ -340,14 +340,45 @@ def mpesa_stk_callback(session: Session, raw: RawCallback, settings: Settings) -
                             paid_at=_nairobi_time(meta.get("TransactionDate")))
         payment, _ = record_payment(session, incoming, actor="mpesa")
         raw.payment_id = payment.id
-        if intent and intent.status not in ("paid",):
+        if intent is None:
+            raw.error = UNKNOWN_CHECKOUT
+        elif intent.status != "paid":
             _settle_intent(session, intent, "paid", result_code, callback.get("ResultDesc", ""), payment.id)
+            _claim_for_intent_loan(session, payment, loan)
     elif intent is None:
-        raw.error = f"failed STK push ({result_code}) for an unknown CheckoutRequestID"
+        raw.error = UNKNOWN_CHECKOUT
     elif intent.status not in ("paid", "failed"):
         _settle_intent(session, intent, "failed", result_code, callback.get("ResultDesc", ""), None)
         queue_stk_failed_sms(session, intent, loan, result_code)
     return C2B_ACCEPTED
+
+
+UNKNOWN_CHECKOUT = "no payment intent with this CheckoutRequestID (yet)"
+
+
+def _claim_for_intent_loan(session: Session, payment: Payment, loan: Loan) -> None:
+    """A callback that beat the push job to storing the CheckoutRequestID was recorded without
+    the loan; now that the intent is known, the payment goes to the loan the borrower chose."""
+    payment = _locked_payment(session, payment.id)
+    if payment.account_ref or payment.status not in (PaymentStatus.received, PaymentStatus.suspense):
+        return
+    payment.account_ref = loan.account_ref
+    session.add(payment)
+    if payment.status == PaymentStatus.suspense and payment.currency == loan.currency:
+        payment.note = ""
+        post_to_loan(session, payment, loan, actor="system", rule="stk_intent")
+
+
+def settle_early_stk_callbacks(session: Session, settings: Settings, intent: PaymentIntent) -> int:
+    """Callbacks for this intent's CheckoutRequestID that arrived before we stored it."""
+    early = session.exec(select(RawCallback).where(
+        RawCallback.provider == "mpesa", RawCallback.kind == "stk_callback", RawCallback.status == "processed",
+        RawCallback.error == UNKNOWN_CHECKOUT, RawCallback.body.contains(intent.checkout_request_id))).all()
+    for raw in early:
+        raw.error = ""
+        mpesa_stk_callback(session, raw, settings)
+        session.add(raw)
+    return len(early)
 
 
 def _settle_intent(session: Session, intent: PaymentIntent, status: str, code: str, desc: str,
