@@ -148,6 +148,13 @@ def test_malformed_json_gets_400_and_is_stored(pay_client, session):
     assert payments(session) == []
 
 
+def test_oversized_body_is_refused_and_kept_truncated(pay_client, session):
+    res = post_callback(pay_client, CONFIRM, '{"pad": "' + "x" * 70_000 + '"}')
+    assert res.status_code == 413 and res.get_json()["error"] == "too_large"
+    [raw] = raw_callbacks(session)
+    assert raw.status == "rejected" and len(raw.body) == 64_000
+
+
 def test_confirmation_without_transaction_id_or_with_a_float_like_amount_is_refused(pay_client, session):
     res = post_callback(pay_client, CONFIRM, c2b(trans_id=""))
     assert res.status_code == 422 and res.get_json() == {"error": "missing_fields", "detail": "missing TransID"}

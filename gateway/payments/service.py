@@ -41,6 +41,7 @@ POST_JOB = "gateway.workers.payments.post_payment"
 STK_CALLBACK_PATH = "/payments/daraja/stk/callback"  # Safaricom blocks URLs containing "mpesa"
 C2B_ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 RAW_RETRY_LIMIT = 10
+MAX_BODY_CHARS = 64_000  # real callbacks are under 2 KB; anything huge is kept (truncated) for review
 
 
 class CallbackRejected(Exception):
@@ -506,8 +507,12 @@ def receive_callback(settings: Settings, provider: str, kind: str, body: str, so
     try:
         if refused:
             log.warning("refused %s %s callback from %s: %s", provider, kind, source_ip, refused)
-            _store(settings, provider, kind, source_ip, body, "rejected", f"forbidden: {refused}")
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", f"forbidden: {refused}")
             return Reply(403, {"error": "forbidden", "detail": refused})
+        if len(body) > MAX_BODY_CHARS:
+            detail = f"body longer than {MAX_BODY_CHARS} characters"
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", detail)
+            return Reply(413, {"error": "too_large", "detail": detail})
         try:
             with session_scope(settings) as session:
                 raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
