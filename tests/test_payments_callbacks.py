@@ -316,3 +316,10 @@ def test_africastalking_reversed_status_unwinds_the_payment(factory, session, pa
     assert (inst.principal_paid, inst.status) == (0, "pending")
     assert ledger.balance(session, loan, loan.disbursed_on).outstanding == 100000
     session.commit()
+
+
+def test_database_down_answers_503_so_the_provider_retries(pay_settings):
+    from gateway.payments import service
+    down = pay_settings.with_(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    reply = service.receive_callback(down, "mpesa", "c2b_confirmation", json.dumps(c2b()), "127.0.0.1", TOKEN)
+    assert reply.status == 503 and reply.body["error"] == "unavailable"

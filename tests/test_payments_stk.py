@@ -237,3 +237,32 @@ def test_callback_arriving_before_the_push_job_stored_its_ids_still_settles_the_
     assert intent_of(session, intent.id).status == "paid"
     assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
     assert len(messages(session)) == 1
+
+
+def test_stk_callback_and_c2b_confirmation_at_the_same_moment_are_one_payment(factory, session, daraja, pay_app):
+    import threading
+
+    borrower = factory.borrower(phone="+254708374149")
+    loan = factory.loan(borrower)
+    intent = new_intent(session, loan, borrower.phone)
+    run_payment_jobs()
+    barrier = threading.Barrier(6)
+    bodies = [(STK, stk_success())] * 3 + [(CONFIRM, c2b(trans_id="NLJ7RT61SV", bill_ref=loan.account_ref))] * 3
+    codes = []
+
+    def fire(path, body):
+        client = pay_app.test_client()
+        barrier.wait()
+        codes.append(post_callback(client, path, body).status_code)
+
+    threads = [threading.Thread(target=fire, args=b) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run_payment_jobs()
+    assert codes == [200] * 6
+    [payment] = payments(session)
+    assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
+    assert intent_of(session, intent.id).payment_id == payment.id
+    assert len(messages(session)) == 1

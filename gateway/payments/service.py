@@ -50,6 +50,7 @@ class CallbackRejected(Exception):
     def __init__(self, status: int, error: str, detail: str, body: dict | None = None):
         super().__init__(detail)
         self.status = status
+        self.error = error
         self.detail = detail
         self.body = body or {"error": error, "detail": detail}
 
@@ -295,7 +296,7 @@ def mpesa_c2b_validation(session: Session, raw: RawCallback, settings: Settings)
         incoming = _c2b_incoming(body)
     except CallbackRejected as exc:
         raw.error = exc.detail
-        code = "C2B00013" if "amount" in exc.detail else "C2B00016"
+        code = "C2B00013" if exc.error == "bad_amount" else "C2B00016"
         return {"ResultCode": code, "ResultDesc": "Rejected"}
     if settings.mpesa_strict_validation and not matching.account_exists(session, incoming.account_ref):
         raw.error = f"unknown account number {incoming.account_ref!r}"
