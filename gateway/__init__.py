@@ -15,8 +15,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     from gateway import ussd  # one blueprint per domain
+    from gateway.payg import views as payg_views  # also connects PAYG codes to payment_posted
 
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(payg_views.bp)
 
     @app.get("/health")
     def health():

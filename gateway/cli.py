@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 
 from gateway import create_app, migrate
 from gateway.config import Settings
+from gateway.payg.cli import payg_token
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
@@ -19,3 +20,6 @@ def init_db() -> None:
     settings = Settings.from_env()
     migrate.upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
+
+
+main.add_command(payg_token)
