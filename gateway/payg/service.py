@@ -130,6 +130,7 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
     Money becomes days at the device's daily rate; what is short of a full day is carried to the
     next payment. A payment that repays the loan gets the code that unlocks the device for good.
     """
+    # post_payment holds the loan's row lock; the device's comes second (same order everywhere).
     device = device_for_loan(session, payment.loan_id, lock=True)
     if device is None:
         return []
@@ -189,13 +190,16 @@ def issue_manual_token(session: Session, serial: str, kind: str, *, days: int = 
     else:
         days = 0
     serial = serial.strip().upper()
-    device = session.exec(select(Device).where(Device.serial == serial).with_for_update()).first()
-    if device is None:
+    loan_id = session.exec(select(Device.loan_id).where(Device.serial == serial)).first()
+    if loan_id is None:
         raise DeviceNotFound(f"no device {serial}")
+    # Lock in the order a payment does (loan, then device): the reverse order deadlocks on
+    # PostgreSQL, since updating the device row twice re-checks its foreign key to the loan.
+    loan = session.exec(select(Loan).where(Loan.id == loan_id).with_for_update()).one()
+    device = device_for_loan(session, loan.id, lock=True)
     if device.payg_disabled and kind != "disable":
         raise Conflict(f"device {serial} is already unlocked for good")
     token = _issue(session, device, kind, days, issued_by=actor, reason=reason)
-    loan = session.get(Loan, device.loan_id)
     borrower = session.get(Borrower, loan.borrower_id)
     if kind == "add_time":
         _add_days(device, days, _local_today(borrower))
