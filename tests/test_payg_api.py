@@ -45,8 +45,8 @@ def test_agent_registers_the_device_it_installs(client, factory, session, staff)
     assert device.daily_rate == 5000 and device.installed_by_agent_id is not None
     assert KEY.lower() not in device.secret_key_encrypted and keys.decrypt(device.secret_key_encrypted) == KEY.lower()
     sms = session.exec(select(Message).where(Message.template == "payg_device_registered")).one()
-    assert sms.text == (f"Jirani Finance: your solar system SHS-7781 is installed. Pay to account {loan.account_ref}; "
-                        "after each payment we send you a code by SMS. On the keypad press *, type the code, then press #.")
+    assert sms.text == (f"Jirani Finance: solar system SHS-7781 installed. Pay to account {loan.account_ref}; "
+                        "for each payment you get a code by SMS. To enter: press *, the code, then #.")
     # the device registered through the API takes the codes the payments send
     device_side = KeypadDevice(KEY.lower())
     code = codes_in(sms_for(session, pay(session, loan, 25000, "TXAPI1")).text)[0]
@@ -118,7 +118,7 @@ def test_operator_gives_goodwill_days_with_a_reason_audited(client, factory, ses
     assert device.enter(body["code_grouped"]) == (TokenType.ADD_TIME, 3)
     sms = session.exec(select(Message).where(Message.template == "payg_manual")).one()
     assert sms.text == (f"Jirani Finance: huu ni msimbo wa mfumo wako wa sola: {body['code_grouped']}. Unaongeza siku 3 za "
-                        "mwanga. Kwenye kibodi bonyeza *, andika msimbo, kisha bonyeza #.")
+                        "mwanga. Kuweka: bonyeza *, msimbo, kisha #.")
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "payg.token_add_time",
                                                   AuditEvent.actor.like("agent:%"))).one()
     assert event.data["reason"] == "Panel stolen and replaced, 3 days lost" and event.data["days"] == 3
@@ -137,7 +137,7 @@ def test_operator_gives_goodwill_days_with_a_reason_audited(client, factory, ses
     assert device.enter(unlock.get_json()["token"]["code"])[0] == TokenType.DISABLE_PAYG
     assert session.exec(select(Message).where(Message.template == "payg_manual", Message.language == "en")).one().text == (
         f"Jirani Finance: here is a code for your solar system: {unlock.get_json()['token']['code_grouped']}. "
-        "It unlocks your system for good. On the keypad press *, type the code, then press #.")
+        "It unlocks your system for good. To enter: press *, the code, then #.")
     session.commit()
     late = client.post(url, json=dict(days=1, reason="x"), headers=manager)
     assert late.status_code == 409

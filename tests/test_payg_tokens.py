@@ -28,14 +28,15 @@ def test_every_code_sent_adds_exactly_the_days_paid_for(factory, session):
     first = pay(session, loan, 50000, "TXA1")  # KSh 500 -> 10 days
     text = sms_for(session, first).text
     code = codes_in(text)[0]
-    assert text == (f"Jirani Finance: we received Ksh500. Your solar code: {code}. It adds 10 days of light "
-                    "(until 30 Nov 2026). On the keypad press *, type the code, then press #.")
+    assert text == (f"Jirani Finance: Ksh500 received. Solar code: {code}. 10 days of light, until 30 Nov 2026. "
+                    "To enter: press *, the code, then #.")
+    assert sms_for(session, first).segments == 1
     assert len(code.replace(" ", "")) == 9
 
     second = pay(session, loan, 12000, "TXA2")  # KSh 120 -> 2 days, KSh 20 carried
     third = pay(session, loan, 8000, "TXA3")  # KSh 80 + KSh 20 carried -> 2 days
-    assert "It adds 2 days of light (until 2 Dec 2026)" in sms_for(session, second).text
-    assert "It adds 2 days of light (until 4 Dec 2026)" in sms_for(session, third).text
+    assert "2 days of light, until 2 Dec 2026." in sms_for(session, second).text
+    assert "2 days of light, until 4 Dec 2026." in sms_for(session, third).text
 
     for payment, days in [(first, 10), (second, 2), (third, 2)]:
         kind, value = device.enter(codes_in(sms_for(session, payment).text)[0])
@@ -51,14 +52,13 @@ def test_sms_in_kiswahili(factory, session):
     _, loan, device = payg_loan(factory, language="sw")
     text = sms_for(session, pay(session, loan, 50000, "TXS1")).text
     code = codes_in(text)[0]
-    assert text == (f"Jirani Finance: tumepokea Ksh 500. Msimbo wako wa sola: {code}. Unaongeza siku 10 za mwanga "
-                    "(hadi 30 Nov 2026). Kwenye kibodi bonyeza *, andika msimbo, kisha bonyeza #.")
+    assert text == (f"Jirani Finance: tumepokea Ksh 500. Msimbo wa sola: {code}. Siku 10 za mwanga, hadi 30 Nov 2026. "
+                    "Kuweka: bonyeza *, msimbo, kisha #.")
     assert device.enter(code) == (TokenType.ADD_TIME, 10)
     registered = session.exec(select(Message).where(Message.template == "payg_device_registered")).one()
-    assert registered.text == (f"Jirani Finance: mfumo wako wa sola SOL-0001 umewekwa. Lipa kwa akaunti {loan.account_ref}; "
-                               "baada ya kila malipo tutakutumia msimbo kwa SMS. "
-                               "Kwenye kibodi bonyeza *, andika msimbo, kisha bonyeza #.")
-    assert registered.encoding == "GSM-7"
+    assert registered.text == (f"Jirani Finance: mfumo wa sola SOL-0001 umewekwa. Lipa kwa akaunti {loan.account_ref}; "
+                               "kwa kila malipo utapata msimbo kwa SMS. Kuweka: bonyeza *, msimbo, kisha #.")
+    assert (registered.encoding, registered.segments) == ("GSM-7", 1)
 
 
 def test_an_old_code_is_refused_as_already_used(factory, session):
@@ -91,9 +91,8 @@ def test_paying_off_the_loan_sends_the_code_that_unlocks_the_device(factory, ses
     assert session.get(Loan, loan.id).status == "repaid"
     text = sms_for(session, final).text
     code = codes_in(text)[0]
-    assert text == (f"Jirani Finance: we received Ksh600. Congratulations, your loan is fully paid! "
-                    f"This code unlocks your solar system for good: {code}. "
-                    "On the keypad press *, type the code, then press #.")
+    assert text == (f"Jirani Finance: Ksh600 received. Loan fully paid, congratulations! "
+                    f"Code to unlock your system for good: {code}. To enter: press *, the code, then #.")
     assert device.enter(code)[0] == TokenType.DISABLE_PAYG and device.unlocked
     assert session.exec(select(Device)).one().payg_disabled
     token = service.last_code(session, loan)
@@ -108,8 +107,8 @@ def test_unlock_sms_in_kiswahili(factory, session):
     _, loan, device = payg_loan(factory, language="sw", principal="1000", count=1)
     text = sms_for(session, pay(session, loan, 100000, "TXU1")).text
     code = codes_in(text)[0]
-    assert text == (f"Jirani Finance: tumepokea Ksh 1,000. Hongera, mkopo wako umelipwa wote! Msimbo huu unafungua "
-                    f"mfumo wako wa sola milele: {code}. Kwenye kibodi bonyeza *, andika msimbo, kisha bonyeza #.")
+    assert text == (f"Jirani Finance: tumepokea Ksh 1,000. Mkopo umelipwa wote, hongera! Msimbo wa kufungua sola "
+                    f"yako milele: {code}. Kuweka: bonyeza *, msimbo, kisha #.")
     assert device.enter(code)[0] == TokenType.DISABLE_PAYG
 
 
@@ -120,8 +119,8 @@ def test_more_than_995_days_is_split_into_several_codes(factory, session):
     assert [t.days for t in tokens] == [995, 995, 10]
     text = sms_for(session, payment).text
     codes = codes_in(text)
-    assert text.startswith(f"Jirani Finance: we received Ksh2,000. Your solar codes, enter them in this order: "
-                           f"1) {codes[0]}, 2) {codes[1]}, 3) {codes[2]}. They add 2000 days of light (until ")
+    assert text.startswith(f"Jirani Finance: Ksh2,000 received. Solar codes, enter in this order: "
+                           f"1) {codes[0]}, 2) {codes[1]}, 3) {codes[2]}. 2000 days of light, until ")
     assert [device.enter(c) for c in codes] == [(TokenType.ADD_TIME, 995), (TokenType.ADD_TIME, 995),
                                                  (TokenType.ADD_TIME, 10)]
     assert device.days == 2000
@@ -136,11 +135,11 @@ def test_less_than_a_day_is_carried_to_the_next_payment(factory, session):
     session.add(borrower)
     session.commit()
     small2 = pay(session, loan, 1000, "TXC2")
-    assert sms_for(session, small2).text == ("Jirani Finance: we received Ksh10. One day of light costs Ksh50: "
+    assert sms_for(session, small2).text == ("Jirani Finance: Ksh10 received. One day of light costs Ksh50: "
                                              "pay Ksh10 more to get your next code.")
     rest = pay(session, loan, 1000, "TXC3")  # 30 + 10 + 10 = one day
     assert device.enter(codes_in(sms_for(session, rest).text)[0]) == (TokenType.ADD_TIME, 1)
-    assert "It adds 1 day of light" in sms_for(session, rest).text
+    assert "Solar code: " in sms_for(session, rest).text and " 1 day of light, " in sms_for(session, rest).text
 
 
 def test_a_payment_never_buys_its_codes_twice(factory, session):
@@ -182,19 +181,19 @@ def test_last_code_is_resent_by_sms_once_per_request(factory, session):
     resent = session.exec(select(Message).where(Message.template == "payg_last_code")).all()
     assert [m.text for m in resent] == [
         f"Jirani Finance: msimbo wako wa mwisho wa sola ni {service.group_code(token.token)}. "
-        "Kwenye kibodi bonyeza *, andika msimbo, kisha bonyeza #."]
+        "Kuweka: bonyeza *, msimbo, kisha #."]
     borrower.language = "en"
     session.add(borrower)
     service.resend_last_code(session, loan, "ussd-session-2")
     session.commit()
     assert session.exec(select(Message).where(Message.dedupe_key.like("%ussd-session-2"))).one().text == (
         f"Jirani Finance: your last solar code is {service.group_code(token.token)}. "
-        "On the keypad press *, type the code, then press #.")
+        "To enter: press *, the code, then #.")
 
 
 def test_entry_instructions_for_the_welcome_sms():
-    assert service.entry_instructions(Speaker("en")) == "On the keypad press *, type the code, then press #."
-    assert service.entry_instructions(Speaker("sw")) == "Kwenye kibodi bonyeza *, andika msimbo, kisha bonyeza #."
+    assert service.entry_instructions(Speaker("en")) == "To enter: press *, the code, then #."
+    assert service.entry_instructions(Speaker("sw")) == "Kuweka: bonyeza *, msimbo, kisha #."
 
 
 def test_group_code():

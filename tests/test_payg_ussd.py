@@ -80,7 +80,7 @@ def test_my_last_code_shows_it_and_resends_it_by_sms_once_per_session(client, fa
     session.commit()
     resent = session.exec(select(Message).where(Message.template == "payg_last_code")).all()
     assert [m.text for m in resent] == [f"Jirani Finance: your last solar code is {code}. "
-                                        "On the keypad press *, type the code, then press #."]
+                                        "To enter: press *, the code, then #."]
     # the code shown is the one the device needs next
     assert device.enter(codes_in(resent[0].text)[0]) == (TokenType.ADD_TIME, 3)
     assert service.last_code(session, loan).payment_id == payment.id

@@ -44,9 +44,13 @@ def _fernet_for(env_value: str, instance_path: str) -> MultiFernet:
     path = Path(instance_path) / DEV_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(Fernet.generate_key())
+        try:  # O_EXCL: when web and worker start together, one writes the key, both read it
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Fernet.generate_key())
     log.warning("%s is not set: device keys are encrypted with a development key stored in %s; "
                 "set %s in production", ENV_VAR, path, ENV_VAR)
     return MultiFernet([Fernet(path.read_bytes().strip())])
