@@ -137,6 +137,9 @@ def test_less_than_a_day_is_carried_to_the_next_payment(factory, session):
     small2 = pay(session, loan, 1000, "TXC2")
     assert sms_for(session, small2).text == ("Jirani Finance: Ksh10 received. One day of light costs Ksh50: "
                                              "pay Ksh10 more to get your next code.")
+    assert service.tokens_for_payment(session, small2) == []  # called again: the credit is not carried twice
+    session.commit()
+    assert session.exec(select(Device)).one().leftover == 4000
     rest = pay(session, loan, 1000, "TXC3")  # 30 + 10 + 10 = one day
     assert device.enter(codes_in(sms_for(session, rest).text)[0]) == (TokenType.ADD_TIME, 1)
     assert "Solar code: " in sms_for(session, rest).text and " 1 day of light, " in sms_for(session, rest).text

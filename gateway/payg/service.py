@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from gateway import audit, signals
 from gateway.i18n import Speaker
 from gateway.messaging import queue_sms, render
-from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Payment, PaygToken
+from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, Payment, PaygToken
 from gateway.payg import keys
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,12 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
     device = device_for_loan(session, payment.loan_id, lock=True)
     if device is None:
         return []
+    # Guard: a payment buys its codes (or its carried credit) once, whatever calls us again. Its
+    # SMS, stored in the same transaction, marks it done even when it bought less than a day.
     existing = list(session.exec(select(PaygToken).where(PaygToken.payment_id == payment.id)
                                  .order_by(PaygToken.part)))
-    if existing:  # guard: a payment buys its codes once, whatever calls us again
+    handled = session.exec(select(Message.id).where(Message.dedupe_key == f"payg:{payment.id}")).first()
+    if existing or handled:
         return existing
     if device.payg_disabled:
         return []  # already unlocked for good
