@@ -15,8 +15,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     from gateway import ussd  # one blueprint per domain
+    from gateway.payments import views as payments_views
 
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(payments_views.bp)
 
     @app.get("/health")
     def health():
