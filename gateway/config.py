@@ -12,6 +12,14 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""
@@ -25,6 +33,19 @@ class Settings:
     default_language: str = "sw"
     # Languages the "number not registered" USSD screen is written in, in order.
     unknown_number_languages: tuple[str, ...] = ("sw", "en")
+    # M-Pesa Daraja (payments). Empty secrets: the STK push client refuses to run.
+    mpesa_base_url: str = "https://sandbox.safaricom.co.ke"
+    mpesa_consumer_key: str = ""
+    mpesa_consumer_secret: str = ""
+    mpesa_shortcode: str = ""
+    mpesa_passkey: str = ""
+    mpesa_callback_url: str = ""  # public base URL of this gateway, e.g. https://pay.example.co.ke
+    mpesa_callback_token: str = ""
+    mpesa_allowed_ips: tuple[str, ...] = ()  # empty: any source IP (the token still applies)
+    mpesa_strict_validation: bool = False  # C2B validation rejects unknown account numbers
+    mpesa_timeout_seconds: float = 10.0
+    at_payments_callback_token: str = ""
+    at_payments_allowed_ips: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -39,6 +60,18 @@ class Settings:
             default_country=_env("DEFAULT_COUNTRY", cls.default_country),
             default_timezone=_env("DEFAULT_TIMEZONE", cls.default_timezone),
             default_language=_env("DEFAULT_LANGUAGE", cls.default_language),
+            mpesa_base_url=_env("MPESA_BASE_URL", cls.mpesa_base_url).rstrip("/"),
+            mpesa_consumer_key=_env("MPESA_CONSUMER_KEY"),
+            mpesa_consumer_secret=_env("MPESA_CONSUMER_SECRET"),
+            mpesa_shortcode=_env("MPESA_SHORTCODE"),
+            mpesa_passkey=_env("MPESA_PASSKEY"),
+            mpesa_callback_url=_env("MPESA_CALLBACK_URL").rstrip("/"),
+            mpesa_callback_token=_env("MPESA_CALLBACK_TOKEN"),
+            mpesa_allowed_ips=_list(_env("MPESA_ALLOWED_IPS")),
+            mpesa_strict_validation=_flag(_env("MPESA_STRICT_VALIDATION")),
+            mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
+            at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
+            at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
         )
         values.update(overrides)
         return cls(**values)

@@ -5,10 +5,11 @@ from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatu
 from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
+from gateway.models.payments import PaymentReversal, RawCallback
 from gateway.models.payg import Device, PaygToken
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
-    "Device", "PaygToken",
+    "PaymentReversal", "RawCallback", "Device", "PaygToken",
 ]

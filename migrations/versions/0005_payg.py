@@ -1,7 +1,7 @@
 """payg devices and tokens
 
 Revision ID: 0005_payg
-Revises: 0002_messages
+Revises: 0003_payments
 Create Date: 2026-11-23 17:18:06.030914
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import gateway.db
 
 
 revision: str = '0005_payg'
-down_revision: Union[str, None] = '0002_messages'
+down_revision: Union[str, None] = '0003_payments'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
