@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from gateway.i18n import Speaker
-from gateway.models import Device, Loan, Message, PaygToken
+from gateway.models import AuditEvent, Device, Loan, Message, PaygToken
 from gateway.payg import service
 from gateway.services import ledger
 from payg_helpers import codes_in, pay, payg_loan, sms_for
@@ -202,3 +202,35 @@ def test_entry_instructions_for_the_welcome_sms():
 def test_group_code():
     assert service.group_code("123456789") == "123 456 789"
     assert service.group_code("123412341234123") == "123 412 341 234 123"
+
+
+def test_a_reversed_payment_is_charged_to_the_next_payments(factory, session):
+    _, loan, device = payg_loan(factory, language="en")  # KSh 50 a day
+    paid = pay(session, loan, 50000, "TXV1")
+    assert device.enter(codes_in(sms_for(session, paid).text)[0]) == (TokenType.ADD_TIME, 10)
+    ledger.reverse_payment(session, paid, "mpesa", "reversed by Safaricom")  # the code cannot be taken back
+    session.commit()
+    stored = session.exec(select(Device)).one()
+    # the device keeps its 10 days of light; the money is owed again
+    assert (stored.leftover, stored.days_credited, stored.credit_until) == (-50000, 10, dt.date(2026, 11, 30))
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "payg.payment_reversed")).one()
+    assert event.data == {"payment_id": paid.id, "amount": 50000, "days": 10, "leftover": -50000,
+                          "unlocked_already": False}
+    # the next KSh 300 pays back part of the 10 days already given: no code yet
+    short = pay(session, loan, 30000, "TXV2")
+    assert sms_for(session, short).text == ("Jirani Finance: Ksh300 received. One day of light costs Ksh50: "
+                                            "pay Ksh250 more to get your next code.")
+    assert session.exec(select(PaygToken).where(PaygToken.payment_id == short.id)).all() == []
+    enough = pay(session, loan, 30000, "TXV3")  # -200 + 300 = 100: two days
+    assert device.enter(codes_in(sms_for(session, enough).text)[0]) == (TokenType.ADD_TIME, 2)
+    assert device.days == 12 and session.exec(select(Device)).one().days_credited == 12
+
+
+def test_reversing_the_payment_that_unlocked_the_device_is_flagged(factory, session):
+    _, loan, _ = payg_loan(factory, principal="1000", count=1)
+    final = pay(session, loan, 100000, "TXV4")
+    ledger.reverse_payment(session, final, "operator", "cheque bounced")
+    session.commit()
+    assert session.get(Loan, loan.id).status == "active"
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "payg.payment_reversed")).one()
+    assert event.data["unlocked_already"] is True

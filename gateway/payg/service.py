@@ -155,7 +155,9 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
         queue_sms(session, borrower, "payg_unlocked", code=group_code(token.token), **common)
         return [token]
 
-    days, device.leftover = divmod(payment.amount + device.leftover, device.daily_rate)
+    # leftover is below zero while a reversed payment's days are still being paid back
+    total = payment.amount + device.leftover
+    days, device.leftover = divmod(total, device.daily_rate) if total > 0 else (0, total)
     session.add(device)
     if days == 0:
         queue_sms(session, borrower, "payg_credit_carried", daily_rate=device.daily_rate,
@@ -177,6 +179,29 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
 @signals.payment_posted.connect
 def _on_payment_posted(payment: Payment, session: Session, **_kw) -> None:
     tokens_for_payment(session, payment)
+
+
+def charge_reversed_payment(session: Session, payment: Payment) -> None:
+    """A posted payment was reversed (called inside the reversal's transaction). Codes cannot be
+    taken back from a device (its days of light stay), so the money is charged to the next
+    payments instead: the leftover goes down by the payment's amount, below zero if need be."""
+    device = device_for_loan(session, payment.loan_id, lock=True)
+    if device is None:
+        return
+    tokens = list(session.exec(select(PaygToken).where(PaygToken.payment_id == payment.id)))
+    days = sum(t.days for t in tokens if t.kind == "add_time")
+    device.leftover -= payment.amount
+    session.add(device)
+    audit.record(session, "system", "payg.payment_reversed", "device", device.id, payment_id=payment.id,
+                 amount=payment.amount, days=days, leftover=device.leftover,
+                 # an unlock code already sent cannot be undone: operators must follow up
+                 unlocked_already=any(t.kind == "disable" for t in tokens))
+
+
+@signals.payment_reversed.connect
+def _on_payment_reversed(payment: Payment, session: Session, previous_status: str, **_kw) -> None:
+    if previous_status == "posted":
+        charge_reversed_payment(session, payment)
 
 
 def issue_manual_token(session: Session, serial: str, kind: str, *, days: int = 0, reason: str,
