@@ -176,3 +176,10 @@ def test_key_encryption_key_from_the_environment_and_rotation(settings, monkeypa
     monkeypatch.setenv(keys.ENV_VAR, f"{new},{old}")  # rotate: new key first, old still decrypts
     assert keys.decrypt(stored) == KEY.lower()
     assert Fernet(new.encode()).decrypt(keys.encrypt(KEY).encode()).decode() == KEY.lower()
+
+
+def test_a_malformed_key_encryption_key_fails_loudly_without_echoing_it(settings, monkeypatch):
+    monkeypatch.setenv(keys.ENV_VAR, "not-a-fernet-key")
+    with pytest.raises(RuntimeError) as exc:
+        keys.encrypt(KEY)
+    assert "PAYG_KEY_ENCRYPTION_KEY must be Fernet keys" in str(exc.value) and "not-a-fernet-key" not in str(exc.value)

@@ -40,7 +40,10 @@ def normalize_secret_key(raw) -> str:
 @lru_cache(maxsize=4)
 def _fernet_for(env_value: str, instance_path: str) -> MultiFernet:
     if env_value:
-        return MultiFernet([Fernet(k.strip().encode()) for k in env_value.split(",") if k.strip()])
+        try:
+            return MultiFernet([Fernet(k.strip().encode()) for k in env_value.split(",") if k.strip()])
+        except ValueError:  # the message must not echo the key
+            raise RuntimeError(f"{ENV_VAR} must be Fernet keys (32 url-safe base64 bytes), comma-separated") from None
     path = Path(instance_path) / DEV_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
