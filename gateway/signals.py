@@ -8,5 +8,5 @@ _signals = Namespace()
 payment_posted = _signals.signal("payment-posted")
 
 # sender: the Payment; kwargs: session, entries (the compensating ones), previous_status. Sent
-# after a payment is reversed, before commit: PAYG charges the days it bought to later payments.
+# after a payment is reversed, before commit: PAYG charges its amount to the next payments.
 payment_reversed = _signals.signal("payment-reversed")
