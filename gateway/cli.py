@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 
 from gateway import create_app, migrate
 from gateway.config import Settings
+from gateway.payg.cli import payg_token
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
@@ -140,3 +141,6 @@ def serve(host: str, port: int, workers: int) -> None:
     from gateway import serve as runner
 
     runner.run(Settings.from_env(), host, port, workers)
+
+
+main.add_command(payg_token)

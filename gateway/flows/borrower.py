@@ -12,6 +12,7 @@ from gateway.flows.engine import Flow, Invalid, Option, Screen
 from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent
 from gateway.money import MoneyError, to_minor
+from gateway.payg import ussd as payg_ussd
 from gateway.services import ledger
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
@@ -77,6 +78,7 @@ def _balance_text(ctx: Ctx) -> str:
         lines.append(ctx._("In arrears: {amount}", amount=ctx.money(b.arrears)))
     if b.credit:
         lines.append(ctx._("Credit: {amount}", amount=ctx.money(b.credit)))
+    lines += payg_ussd.balance_lines(ctx)  # days of light, for loans with a PAYG device
     return "\n".join(lines)
 
 
@@ -193,6 +195,7 @@ MAIN_OPTIONS = [
     Option("3", N_("Pay now"), "pay"),
     Option("4", N_("Last payments"), "last_payments"),
     Option("5", N_("Language"), "language"),
+    payg_ussd.LAST_CODE_OPTION,  # "6 My last code", for loans with a PAYG device
     Option("0", N_("Call me back"), "callback"),
 ]
 
@@ -211,6 +214,7 @@ SCREENS = [
     Screen("language", lambda c: c._("Choose your language:"), options=_language_options),
     Screen("callback", lambda c: c._("Thank you. We will call you back within one working day."),
            on_show=_request_callback, end=True),
+    *payg_ussd.SCREENS,
 ]
 
 FLOW = Flow(SCREENS, start="main", home="main")

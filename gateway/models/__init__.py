@@ -6,9 +6,10 @@ from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentSt
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
 from gateway.models.payments import PaymentReversal, RawCallback
+from gateway.models.payg import Device, PaygToken
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
-    "PaymentReversal", "RawCallback",
+    "PaymentReversal", "RawCallback", "Device", "PaygToken",
 ]
