@@ -266,3 +266,18 @@ def test_stk_callback_and_c2b_confirmation_at_the_same_moment_are_one_payment(fa
     assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
     assert intent_of(session, intent.id).payment_id == payment.id
     assert len(messages(session)) == 1
+
+
+def test_register_c2b_urls_with_the_token_and_the_daraja_paths(daraja):
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    result = CliRunner().invoke(main, ["payments", "register-c2b"])
+    assert result.exit_code == 0, result.output
+    [register] = [r for r in daraja.requests if r["path"] == "/mpesa/c2b/v2/registerurl"]
+    assert register["json"] == {
+        "ShortCode": SHORTCODE, "ResponseType": "Completed",
+        "ConfirmationURL": f"https://pay.jirani.example/payments/daraja/c2b/confirmation?token={TOKEN}",
+        "ValidationURL": f"https://pay.jirani.example/payments/daraja/c2b/validation?token={TOKEN}"}
+    assert "mpesa" not in register["json"]["ConfirmationURL"].lower()  # Safaricom filters such URLs

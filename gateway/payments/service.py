@@ -656,3 +656,10 @@ def import_statement(session: Session, text: str, actor: str) -> ImportReport:
 
 def stk_callback_url(settings: Settings) -> str:
     return f"{settings.mpesa_callback_url}{STK_CALLBACK_PATH}?token={settings.mpesa_callback_token}"
+
+
+def c2b_callback_urls(settings: Settings) -> tuple[str, str]:
+    """(confirmation, validation) URLs to register with Safaricom, token included."""
+    base = f"{settings.mpesa_callback_url}/payments/daraja/c2b"
+    token = f"?token={settings.mpesa_callback_token}"
+    return f"{base}/confirmation{token}", f"{base}/validation{token}"

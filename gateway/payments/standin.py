@@ -73,10 +73,13 @@ class DarajaStandIn:
                     body = {}
                 stand_in.requests.append({"method": "POST", "path": self.path, "headers": dict(self.headers),
                                           "json": body})
-                if self.path != "/mpesa/stkpush/v1/processrequest":
+                if self.path not in ("/mpesa/stkpush/v1/processrequest", "/mpesa/c2b/v2/registerurl"):
                     return self._reply(404, {"errorMessage": "not found"})
                 if self.headers.get("Authorization") != f"Bearer {stand_in.issued_token}":
                     return self._reply(401, {"errorCode": "404.001.03", "errorMessage": "Invalid Access Token"})
+                if self.path == "/mpesa/c2b/v2/registerurl":
+                    return self._reply(200, {"OriginatorCoversationID": "7619-37765134-1", "ResponseCode": "0",
+                                             "ResponseDescription": "success"})
                 reply = stand_in.stk_reply or stand_in.fresh_reply()
                 self._reply(stand_in.stk_status, reply)
                 if stand_in.auto_callback and stand_in.stk_status == 200:
