@@ -231,6 +231,11 @@ def reverse_by_operator(session: Session, payment_id: int, actor: str, reason: s
     return payment
 
 
+def callbacks_for_review(session: Session, status: str, limit: int = 100) -> list[RawCallback]:
+    return list(session.exec(select(RawCallback).where(RawCallback.status == status)
+                             .order_by(RawCallback.id.desc()).limit(limit)))
+
+
 def suspense_list(session: Session) -> list[Payment]:
     return list(session.exec(select(Payment).where(Payment.status == PaymentStatus.suspense)
                              .order_by(Payment.received_at, Payment.id)))
