@@ -45,12 +45,8 @@ def test_paying_from_ussd_sends_a_code_the_device_accepts(factory, session, dara
 
     assert dial(pay_client, borrower.phone, "3*2*500*1") == (
         "END You will get an M-Pesa prompt for Ksh500. Enter your PIN to pay.")
-    # The menu enqueues the push on the default queue (production workers listen to every queue);
-    # here only the payments worker runs, so SMS sends stay queued and are read from the database.
-    default = Queue("default", connection=get_redis())
-    [push] = [job for job in default.jobs if job.func_name == STK_JOB]
-    default.remove(push)
-    Queue(payments.QUEUE, connection=get_redis()).enqueue(STK_JOB, *push.args)
+    # Only the payments worker runs here, so SMS sends stay queued and are read from the database.
+    assert [j.func_name for j in Queue(payments.QUEUE, connection=get_redis()).jobs] == [STK_JOB]
     run_payment_jobs()
     assert len(daraja.stk_requests()) == 1
     assert read(session, select(PaymentIntent))[0].status == "sent"
@@ -58,7 +54,9 @@ def test_paying_from_ussd_sends_a_code_the_device_accepts(factory, session, dara
     assert post_callback(pay_client, "/payments/mpesa/stk/callback", stk_success(amount="500.00")).status_code == 200
     run_payment_jobs()
 
-    [sms] = [m for m in messages(session) if m.template == "payg_token"]
+    # one SMS for the payment: the code, which also says the money arrived (no separate receipt)
+    assert [m.template for m in messages(session)] == ["payg_device_registered", "payg_token"]
+    sms = messages(session)[-1]
     [code] = codes_in(sms.text)
     assert sms.text == (f"Jirani Finance: Ksh500 received. Solar code: {code}. 10 days of light, until 30 Nov 2026. "
                         "To enter: press *, the code, then #.")
@@ -67,7 +65,7 @@ def test_paying_from_ussd_sends_a_code_the_device_accepts(factory, session, dara
     assert (value, kind, count) == (10, TokenType.ADD_TIME, 2)
 
     # the same code on the "My last code" screen, and the days on the balance screen
-    assert dial(pay_client, borrower.phone, "6", session_id="ATUid_payg_e2e_2").startswith(f"CON Your last code: {code}\n")
+    assert dial(pay_client, borrower.phone, "7", session_id="ATUid_payg_e2e_2").startswith(f"CON Your last code: {code}\n")
     assert "Days of light left: 10" in dial(pay_client, borrower.phone, "1", session_id="ATUid_payg_e2e_3")
     assert service.last_code(session, loan).payment_id is not None
     assert session.exec(select(Message).where(Message.template == "payg_last_code")).one()

@@ -151,7 +151,7 @@ def _start_payment(ctx: Ctx) -> None:
     ctx.session.flush()
     audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "payment_intent.created", "payment_intent", intent.id,
                  loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency)
-    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id)
+    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id, queue="payments")
 
 
 def _last_payments_text(ctx: Ctx) -> str:
@@ -195,7 +195,7 @@ MAIN_OPTIONS = [
     Option("3", N_("Pay now"), "pay"),
     Option("4", N_("Last payments"), "last_payments"),
     Option("5", N_("Language"), "language"),
-    payg_ussd.LAST_CODE_OPTION,  # "6 My last code", for loans with a PAYG device
+    payg_ussd.LAST_CODE_OPTION,  # "7 My last code", for loans with a PAYG device
     Option("0", N_("Call me back"), "callback"),
 ]
 

@@ -138,8 +138,7 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
     # SMS, stored in the same transaction, marks it done even when it bought less than a day.
     existing = list(session.exec(select(PaygToken).where(PaygToken.payment_id == payment.id)
                                  .order_by(PaygToken.part)))
-    handled = session.exec(select(Message.id).where(Message.dedupe_key == f"payg:{payment.id}")).first()
-    if existing or handled:
+    if existing or texted_about(session, payment.id):
         return existing
     if device.payg_disabled:
         return []  # already unlocked for good
@@ -174,6 +173,12 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
     queue_sms(session, borrower, "payg_token", codes=[group_code(t.token) for t in tokens], days=days,
               until=device.credit_until, **common)
     return tokens
+
+
+def texted_about(session: Session, payment_id: int) -> bool:
+    """Whether the borrower already got this payment's PAYG SMS (code, unlock or carried credit),
+    which also says the money arrived: it doubles as the payment's receipt."""
+    return session.exec(select(Message.id).where(Message.dedupe_key == f"payg:{payment_id}")).first() is not None
 
 
 @signals.payment_posted.connect

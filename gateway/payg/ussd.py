@@ -37,5 +37,5 @@ def _resend_last_code(ctx) -> None:
     service.resend_last_code(ctx.session, ctx.loan, f"ussd:{ctx.session_id}")
 
 
-LAST_CODE_OPTION = Option("6", N_("My last code"), "payg_last_code", visible=has_device)
+LAST_CODE_OPTION = Option("7", N_("My last code"), "payg_last_code", visible=has_device)
 SCREENS = [Screen("payg_last_code", _last_code_text, on_show=_resend_last_code)]

@@ -29,6 +29,7 @@ from gateway.messaging import queue_sms
 from gateway.models import Borrower, FieldPartner, Loan, Payment, PaymentIntent, PaymentStatus, RawCallback
 from gateway.models.payments import PaymentReversal
 from gateway.money import MoneyError, to_minor
+from gateway.payg import service as payg_service
 from gateway.payments import authenticity, matching
 from gateway.payments.mpesa import NAIROBI
 from gateway.services import ledger
@@ -160,6 +161,8 @@ def post_to_loan(session: Session, payment: Payment, loan: Loan, actor: str, rul
 
 def queue_receipt(session: Session, payment: Payment, loan: Loan):
     """'We received KSh 500 for loan SOL12345. Balance KSh 4,500. Next due 12 Dec.'"""
+    if payg_service.texted_about(session, payment.id):
+        return None  # the PAYG code SMS already says the money arrived: one SMS per payment, not two
     borrower = session.get(Borrower, loan.borrower_id)
     bal = ledger.balance(session, loan, Speaker.for_borrower(borrower).today())
     return queue_sms(session, borrower, "payment_receipt", kind="transactional", dedupe_key=f"receipt:{payment.id}",
