@@ -4,11 +4,9 @@ and the receipt SMS job is on the queue."""
 import datetime as dt
 
 import pytest
-from rq import Queue, SimpleWorker
 from sqlmodel import select
 
 from gateway.models import PaymentIntent
-from gateway.queue import get_redis
 from payments_support import (  # noqa: F401  (fixtures)
     daraja, messages, pay_app, pay_client, pay_settings, payments, post_callback, queued_sms_ids, read,
     run_payment_jobs, stk_success,
@@ -29,12 +27,6 @@ def dial(client, phone, text, session_id):
                                      "networkCode": "63902", "text": text})
     assert res.status_code == 200
     return res.get_data(as_text=True)
-
-
-def run_default_queue_jobs():
-    """What `gateway serve`'s worker does with the USSD's job (a real RQ worker, burst mode)."""
-    redis = get_redis()
-    SimpleWorker([Queue("default", connection=redis)], connection=redis).work(burst=True)
 
 
 @pytest.mark.parametrize("lang, screens", [
@@ -62,7 +54,7 @@ def test_pay_now_from_ussd_to_receipt(factory, session, pay_client, daraja, lang
         assert started == started_screen
     assert started.startswith("END ")
 
-    run_default_queue_jobs()  # start_stk_push: the prompt is sent to the stand-in
+    run_payment_jobs()  # start_stk_push: the prompt is sent to the stand-in
     [push] = daraja.stk_requests()
     assert (push["json"]["Amount"], push["json"]["PhoneNumber"], push["json"]["AccountReference"]) == (1200, "254708374149", ref)
     [intent] = read(session, select(PaymentIntent))
