@@ -14,9 +14,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from gateway import ussd  # one blueprint per domain
+    from gateway import agents, sms, ussd, voice  # one blueprint per domain
 
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(sms.bp)
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(agents.bp)
 
     @app.get("/health")
     def health():

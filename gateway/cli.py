@@ -19,3 +19,32 @@ def init_db() -> None:
     settings = Settings.from_env()
     migrate.upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
+
+
+@main.command("messages")
+@click.option("--limit", default=20, show_default=True, help="How many of the most recent messages.")
+@click.option("--phone", default="", help="Only messages to this phone number.")
+def list_messages(limit: int, phone: str) -> None:
+    """Recent SMS: time in the borrower's timezone, masked phone, template, status."""
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import select
+
+    from gateway import phones
+    from gateway.db import session_scope
+    from gateway.models import Borrower, Message
+
+    settings = Settings.from_env()
+    with session_scope(settings) as session:
+        query = select(Message, Borrower.timezone).join(Borrower, Borrower.id == Message.borrower_id, isouter=True)
+        if phone:
+            query = query.where(Message.phone == phones.normalize(phone, settings.default_country))
+        rows = session.exec(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
+    if not rows:
+        click.echo("no messages yet")
+        return
+    click.echo(f"{'when (local)':<22} {'phone':<15} {'kind':<13} {'template':<22} {'lang':<4} {'status':<11} text")
+    for message, timezone in rows:
+        when = message.created_at.astimezone(ZoneInfo(timezone or settings.default_timezone))
+        click.echo(f"{when:%Y-%m-%d %H:%M %Z}".ljust(22) + f" {phones.mask(message.phone):<15} {message.kind:<13} "
+                   f"{message.template:<22} {message.language:<4} {message.status:<11} {message.text[:50]}")

@@ -5,8 +5,12 @@ from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatu
 from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
+from gateway.models.messaging import (
+    DeliveryReport, InboundSms, RejectedCallback, Reminder, VoiceCall, VoiceEvent,
+)
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
+    "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
 ]
