@@ -48,7 +48,7 @@ def _steps_table(lad: ladders.Ladders, local_day: dt.date, grace: int):
     return union_all(*rows).cte("ladder"), known
 
 
-def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: Settings) -> int:
+def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: Settings) -> None:
     send_at = rules.next_allowed(now, timezone, settings)
     local_day = send_at.astimezone(ZoneInfo(timezone)).date()
     steps, known = _steps_table(ladders.load(settings.reminder_ladders_file), local_day, settings.reminder_grace_days)
@@ -76,24 +76,25 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
     stmt = dialect.insert(Reminder).from_select(
         ["loan_id", "installment_id", "borrower_id", "step", "template", "local_day", "send_at", "status",
          "created_at"], chosen).on_conflict_do_nothing()
-    return session.execute(stmt).rowcount or 0
+    session.execute(stmt)
 
 
 def plan_reminders() -> int:
     """Plan every reminder that is due; returns how many were planned."""
     settings = Settings.from_env()
     now = utcnow()
-    planned = 0
     with session_scope(settings) as session:
         timezones = session.execute(select(Borrower.timezone).distinct()).scalars().all()
         for timezone in timezones:
-            planned += _plan_timezone(session, timezone, now, settings)
+            _plan_timezone(session, timezone, now, settings)
     with session_scope(settings) as session:
-        to_enqueue = session.execute(select(Reminder.id, Reminder.send_at).where(
+        # this run's rows (created_at is the run's timestamp), and stale ones the queue lost
+        to_enqueue = session.execute(select(Reminder.id, Reminder.send_at, Reminder.created_at).where(
             Reminder.status == "planned",
             or_(Reminder.created_at == now, Reminder.send_at < now - STALE_AFTER))).all()
+    planned = sum(created_at == now for _, _, created_at in to_enqueue)
     queue = get_queue(settings=settings)
-    for reminder_id, send_at in to_enqueue:
+    for reminder_id, send_at, _ in to_enqueue:
         # A fixed job id: enqueueing a stale reminder again replaces its job instead of adding one.
         queue.enqueue_at(send_at, send_reminder, reminder_id, job_id=f"reminder-{reminder_id}")
     log.info("planned %s reminders, enqueued %s", planned, len(to_enqueue))
