@@ -4,7 +4,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import time_machine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from gateway.models import Message, Payment, Reminder
 from gateway.services import ledger
@@ -20,18 +20,15 @@ def at_local(day: dt.date, hour: int, minute: int = 0, tz=NAIROBI) -> dt.datetim
 
 def sent(session):
     """(local date, template, text) of every SMS the stand-in received, via our Message rows."""
-    session.expire_all()
-    rows = session.exec(select(Message).where(Message.status == "sent").order_by(Message.id)).all()
-    session.commit()
+    rows = read(session, select(Message).where(Message.status == "sent").order_by(Message.id))
     return [(m.sent_at.astimezone(NAIROBI).date(), m.template, m.text) for m in rows]
 
 
 def read(session, stmt):
-    """Query, then end the read transaction (on SQLite it would hold the lock the jobs need)."""
-    session.expire_all()
-    rows = session.exec(stmt).all()
-    session.commit()
-    return rows
+    """Query in a short session of its own: the test's session keeps no transaction open (on
+    SQLite that would hold the lock the jobs and views need) and its objects stay loaded."""
+    with Session(session.get_bind(), expire_on_commit=False) as fresh:
+        return fresh.exec(stmt).all()
 
 
 def pay(session, loan, amount, txn):
