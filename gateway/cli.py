@@ -48,3 +48,11 @@ def list_messages(limit: int, phone: str) -> None:
         when = message.created_at.astimezone(ZoneInfo(timezone or settings.default_timezone))
         click.echo(f"{when:%Y-%m-%d %H:%M %Z}".ljust(22) + f" {phones.mask(message.phone):<15} {message.kind:<13} "
                    f"{message.template:<22} {message.language:<4} {message.status:<11} {message.text[:50]}")
+
+
+@main.command("plan-reminders")
+def plan_reminders_now() -> None:
+    """Plan due reminders now (RQ's cron does this every 15 minutes) and enqueue their sends."""
+    from gateway.workers.reminders import plan_reminders
+
+    click.echo(f"planned {plan_reminders()} reminders")

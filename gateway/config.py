@@ -29,8 +29,8 @@ class Settings:
     # the real SDK at a stand-in server.
     at_username: str = "sandbox"
     at_api_key: str = "dev-only-not-a-key"
-    at_sms_base_url: str = "https://api.africastalking.com/version1"
-    at_voice_base_url: str = "https://voice.africastalking.com"
+    at_sms_base_url: str = ""  # empty: AT's live host (sandbox host when AT_USERNAME=sandbox)
+    at_voice_base_url: str = ""
     at_sender_id: str = ""  # alphanumeric sender id or shortcode; empty: AT's default
     at_voice_number: str = "+254711082000"  # our AT virtual number that places welcome calls
     at_timeout_seconds: float = 10.0  # read timeout of one AT request (connect: 3.05 s)

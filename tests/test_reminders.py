@@ -161,3 +161,19 @@ def test_one_reminder_per_borrower_per_day(at_server, factory, session):
     per_day = read(session, select(Reminder.local_day, Reminder.loan_id, Reminder.step).order_by(Reminder.id))
     assert len({day for day, _, _ in per_day}) == len(per_day)
     assert {loan for _, loan, _ in per_day} <= {first.id, second.id}
+
+
+def test_reminders_lost_by_redis_are_enqueued_again(at_server, factory, session):
+    from gateway.queue import get_redis
+
+    b = factory.borrower(language="en")
+    factory.loan(b, first_due=dt.date(2026, 12, 1))
+    with time_machine.travel(at_local(dt.date(2026, 11, 27), 23), tick=True):
+        assert plan_reminders() == 1  # for 08:00 tomorrow
+    get_redis().flushdb()  # Redis lost its data overnight
+    with time_machine.travel(at_local(dt.date(2026, 11, 28), 8, 45), tick=True):
+        assert plan_reminders() == 0  # nothing new, but the stale planned reminder is enqueued again
+        plan_reminders()  # and enqueueing it twice makes one job
+        run_jobs()
+    assert [(d, t) for d, t, _ in sent(session)] == [(dt.date(2026, 11, 28), "reminder_upcoming")]
+    assert len(at_server.sms) == 1

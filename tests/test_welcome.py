@@ -3,6 +3,7 @@ English (<Say>) or plays Kiswahili prompts (<Play>); unanswered calls retry, the
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 from sqlmodel import Session, select
 
@@ -165,3 +166,31 @@ def test_opted_out_borrower_gets_no_welcome_call(at_server, factory, session, cl
     assert at_server.sms == [] and at_server.calls == []
     (call,) = read(session, select(VoiceCall))
     assert call.status == "skipped_opted_out"
+
+
+def test_voice_callbacks_bad_or_unknown(at_server, factory, session, client):
+    r = client.post("/voice/welcome", data={"isActive": "1"})
+    assert r.status_code == 400 and r.get_json()["detail"] == "sessionId is required"
+    r = client.post("/voice/welcome", data={"isActive": "1", "sessionId": "ATVId_unknown", "direction": "Inbound"})
+    assert r.status_code == 200
+    assert r.get_data(as_text=True) == '<?xml version="1.0" encoding="UTF-8"?><Response><Reject/></Response>'
+    from gateway.models import RejectedCallback
+    assert [x.source for x in read(session, select(RejectedCallback))] == ["at.voice.welcome"]
+
+
+@pytest.mark.filterwarnings("ignore:Sandbox is currently not available:UserWarning")
+def test_adapter_points_the_sdk_at_the_configured_hosts():
+    import africastalking
+
+    from gateway.config import Settings
+    from gateway.providers import africastalking as adapter
+
+    adapter._services(Settings(at_username="sandbox", at_api_key="k"))
+    assert (africastalking.SMS._baseUrl, africastalking.Voice._baseUrl) == (
+        "https://api.sandbox.africastalking.com/version1", "https://voice.sandbox.africastalking.com")
+    adapter._services(Settings(at_username="jirani", at_api_key="k"))
+    assert (africastalking.SMS._baseUrl, africastalking.Voice._baseUrl) == (
+        "https://api.africastalking.com/version1", "https://voice.africastalking.com")
+    adapter._services(Settings(at_username="jirani", at_api_key="k", at_sms_base_url="http://127.0.0.1:9/version1/",
+                               at_voice_base_url="http://127.0.0.1:9"))
+    assert africastalking.SMS._baseUrl == "http://127.0.0.1:9/version1"

@@ -22,6 +22,9 @@ RETRYABLE = {405: "InsufficientBalance", 500: "InternalServerError", 501: "Gatew
 # Anything else (401 RiskHold, 402 InvalidSenderId, 403 InvalidPhoneNumber, 404 UnsupportedNumberType,
 # 406 UserInBlacklist, 407 CouldNotRoute, 409 DoNotDisturbRejection) will fail the same way again.
 
+LIVE = {"sms": "https://api.africastalking.com/version1", "voice": "https://voice.africastalking.com"}
+SANDBOX = {"sms": "https://api.sandbox.africastalking.com/version1", "voice": "https://voice.sandbox.africastalking.com"}
+
 _lock = threading.Lock()
 _configured: tuple | None = None
 
@@ -63,8 +66,9 @@ def _services(settings: Settings):
         if _configured != key or africastalking.SMS is None:
             africastalking.initialize(settings.at_username, settings.at_api_key)
             # initialize() resets the hosts, so set them every time (SDK 2.0.x quirk).
-            africastalking.SMS._baseUrl = settings.at_sms_base_url.rstrip("/")
-            africastalking.Voice._baseUrl = settings.at_voice_base_url.rstrip("/")
+            hosts = SANDBOX if settings.at_username == "sandbox" else LIVE
+            africastalking.SMS._baseUrl = (settings.at_sms_base_url or hosts["sms"]).rstrip("/")
+            africastalking.Voice._baseUrl = (settings.at_voice_base_url or hosts["voice"]).rstrip("/")
             _configured = key
         return africastalking.SMS, africastalking.Voice
 

@@ -28,7 +28,8 @@ from gateway.reminders import ladders, rules
 from gateway.services import ledger
 
 log = logging.getLogger(__name__)
-STALE_AFTER = dt.timedelta(minutes=30)  # planned but not sent this long after send_at: enqueue again
+STALE_AFTER = dt.timedelta(minutes=30)
+ENQUEUE_BATCH = 1000  # jobs per Redis round trip  # planned but not sent this long after send_at: enqueue again
 
 
 def _steps_table(lad: ladders.Ladders, local_day: dt.date, grace: int):
@@ -94,9 +95,12 @@ def plan_reminders() -> int:
             or_(Reminder.created_at == now, Reminder.send_at < now - STALE_AFTER))).all()
     planned = sum(created_at == now for _, _, created_at in to_enqueue)
     queue = get_queue(settings=settings)
-    for reminder_id, send_at, _ in to_enqueue:
-        # A fixed job id: enqueueing a stale reminder again replaces its job instead of adding one.
-        queue.enqueue_at(send_at, send_reminder, reminder_id, job_id=f"reminder-{reminder_id}")
+    for start in range(0, len(to_enqueue), ENQUEUE_BATCH):
+        with queue.connection.pipeline() as pipe:
+            for reminder_id, send_at, _ in to_enqueue[start:start + ENQUEUE_BATCH]:
+                # A fixed job id: enqueueing a stale reminder again replaces its job instead of adding one.
+                queue.enqueue_at(send_at, send_reminder, reminder_id, job_id=f"reminder-{reminder_id}", pipeline=pipe)
+            pipe.execute()
     log.info("planned %s reminders, enqueued %s", planned, len(to_enqueue))
     return planned
 
