@@ -56,3 +56,29 @@ def plan_reminders_now() -> None:
     from gateway.workers.reminders import plan_reminders
 
     click.echo(f"planned {plan_reminders()} reminders")
+
+
+@main.command("at-standin")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True)
+@click.option("--report-to", default="", help="Post a Success delivery report for each SMS to this URL, "
+                                               "e.g. http://127.0.0.1:5000/sms/delivery-report.")
+def at_standin_command(host: str, port: int, report_to: str) -> None:
+    """Run a local Africa's Talking stand-in (SMS and Voice) for runs without network. Point the
+    gateway at it: AT_SMS_BASE_URL=http://HOST:PORT/version1 AT_VOICE_BASE_URL=http://HOST:PORT."""
+    import time
+
+    from gateway.providers import at_standin
+
+    def show(path: str, form: dict) -> None:
+        what = f"SMS to {form.get('to')}: {form.get('message')}" if path.endswith("/messaging") \
+            else f"call to {form.get('to')} from {form.get('from')}"
+        click.echo(f"{time.strftime('%H:%M:%S')} {what}")
+
+    _, server = at_standin.start(host, port, report_to=report_to, on_request=show)
+    click.echo(f"Africa's Talking stand-in on http://{host}:{server.server_address[1]} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()

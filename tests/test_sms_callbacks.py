@@ -156,3 +156,34 @@ def test_at_opt_out_callback(at_server, factory, session, client):
     (b2,) = read(session, select(type(b)).where(type(b).id == b.id))
     assert b2.opted_out
     assert client.post("/sms/opt-out", data={"senderId": "JIRANI"}).status_code == 400
+
+
+def test_local_standin_posts_delivery_reports(factory, session, monkeypatch):
+    """`gateway at-standin --report-to ...` closes the loop for local runs: sent, then delivered."""
+    import threading
+    from werkzeug.serving import make_server
+
+    from gateway import create_app
+    from gateway.config import Settings
+    from gateway.providers import at_standin
+
+    web = make_server("127.0.0.1", 0, create_app(Settings.from_env()), threaded=True)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    fake, server = at_standin.start(report_to=f"http://127.0.0.1:{web.server_port}/sms/delivery-report")
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("AT_SMS_BASE_URL", base + "/version1")
+    monkeypatch.setenv("AT_VOICE_BASE_URL", base)
+    monkeypatch.setenv("AT_USERNAME", "jirani")
+    try:
+        b = factory.borrower()
+        m = sent_message(session, b)
+        import time
+        for _ in range(50):
+            (m,) = read(session, select(Message).where(Message.id == m.id))
+            if m.status == "delivered":
+                break
+            time.sleep(0.1)
+        assert m.status == "delivered"
+    finally:
+        server.shutdown()
+        web.shutdown()

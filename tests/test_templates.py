@@ -74,3 +74,19 @@ def test_a_ladder_naming_a_missing_template_fails_at_load(tmp_path):
     bad.write_text('[default]\nsteps = [{ step = "D0", offset = 0, template = "reminder_nonexistent" }]\n')
     with pytest.raises(ladders.LadderError, match="no template reminder_nonexistent"):
         ladders.load(str(bad))
+
+
+def test_a_reminder_template_with_an_unknown_variable_fails_at_load(tmp_path, monkeypatch):
+    from gateway.messaging import compose
+    for lang in languages():
+        (tmp_path / f"reminder_x.{lang}.txt").write_text("{{ lender }}: pay {{ amount_due }}")
+    monkeypatch.setattr(ladders, "TEMPLATES", tmp_path)
+    monkeypatch.setattr(compose, "TEMPLATES", tmp_path)
+    compose._env.cache_clear()
+    bad = tmp_path / "ladders.toml"
+    bad.write_text('[default]\nsteps = [{ step = "D0", offset = 0, template = "reminder_x" }]\n')
+    try:
+        with pytest.raises(ladders.LadderError, match="variables a reminder does not have: amount_due"):
+            ladders.load(str(bad))
+    finally:
+        compose._env.cache_clear()

@@ -6,10 +6,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from jinja2 import meta
+
 from gateway import i18n
-from gateway.messaging.compose import TEMPLATES
+from gateway.messaging.compose import TEMPLATES, _env
 
 DEFAULT_FILE = Path(__file__).with_name("ladders.toml")
+# What gateway.workers.reminders.send_reminder gives every reminder template (plus money() and date()).
+REMINDER_VARIABLES = {"lender", "help_line", "paybill", "name", "amount", "currency", "due_date", "account_ref",
+                      "arrears", "days_late", "money", "date"}
 
 
 class LadderError(ValueError):
@@ -38,6 +43,15 @@ class Ladders:
         return self.names.get(product, {}).get(lang) or product
 
 
+def _check_template(product: str, filename: str) -> None:
+    path = TEMPLATES / filename
+    if not path.exists():
+        raise LadderError(f"ladder {product or 'default'!r}: no template {filename}")
+    unknown = meta.find_undeclared_variables(_env().parse(path.read_text())) - REMINDER_VARIABLES
+    if unknown:
+        raise LadderError(f"template {filename} uses variables a reminder does not have: {', '.join(sorted(unknown))}")
+
+
 def _steps(product: str, raw: list[dict]) -> tuple[Step, ...]:
     rows = sorted(raw, key=lambda r: int(r["offset"]))
     if len({r["step"] for r in rows}) != len(rows) or len({int(r["offset"]) for r in rows}) != len(rows):
@@ -45,8 +59,7 @@ def _steps(product: str, raw: list[dict]) -> tuple[Step, ...]:
     steps = []
     for k, r in enumerate(rows):
         for lang in i18n.languages():  # a ladder naming a missing template fails at load, not at 8 am
-            if not (TEMPLATES / f"{r['template']}.{lang}.txt").exists():
-                raise LadderError(f"ladder {product or 'default'!r}: no template {r['template']}.{lang}.txt")
+            _check_template(product, f"{r['template']}.{lang}.txt")
         steps.append(Step(product, str(r["step"]), int(r["offset"]), str(r["template"]),
                           int(rows[k + 1]["offset"]) if k + 1 < len(rows) else None))
     return tuple(steps)
