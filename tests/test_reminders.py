@@ -177,3 +177,12 @@ def test_reminders_lost_by_redis_are_enqueued_again(at_server, factory, session)
         run_jobs()
     assert [(d, t) for d, t, _ in sent(session)] == [(dt.date(2026, 11, 28), "reminder_upcoming")]
     assert len(at_server.sms) == 1
+
+
+def test_due_today_is_never_sent_late_other_steps_catch_up(at_server, factory, session):
+    b = factory.borrower(language="en")
+    factory.loan(b, first_due=dt.date(2026, 12, 1), product="solar home system", prefix="SOL", frequency="weekly")
+    # the planner was down on Nov 30 and Dec 1: D-1 may not go out late (D0 has come), D0 is
+    # only true on its day, so Dec 2 has nothing; D+2 goes out on Dec 3
+    walk(session, dt.date(2026, 12, 2), dt.date(2026, 12, 3))
+    assert [(d, t) for d, t, _ in sent(session)] == [(dt.date(2026, 12, 3), "reminder_overdue")]

@@ -66,6 +66,7 @@ def test_default_ladders():
         ("D+7", "reminder_arrears"), ("D+30", "reminder_final")]
     assert [s.offset for s in lad.steps_for("solar home system")] == [-1, 0, 2, 7, 30]
     assert lad.steps_for("goat loan") == lad.default
+    assert [s.grace for s in lad.steps_for("business loan")] == [None, 0, None, None, None]  # "due today" only on the day
     assert lad.product_name("solar home system", "sw") == "mfumo wa sola wa nyumbani"
 
 

@@ -28,6 +28,7 @@ class Step:
     offset: int
     template: str
     next_offset: int | None  # the following step's offset: this one is not sent from that day on
+    grace: int | None = None  # days it may still go out late; None: REMINDER_GRACE_DAYS
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def _steps(product: str, raw: list[dict]) -> tuple[Step, ...]:
         for lang in i18n.languages():  # a ladder naming a missing template fails at load, not at 8 am
             _check_template(product, f"{r['template']}.{lang}.txt")
         steps.append(Step(product, str(r["step"]), int(r["offset"]), str(r["template"]),
-                          int(rows[k + 1]["offset"]) if k + 1 < len(rows) else None))
+                          int(rows[k + 1]["offset"]) if k + 1 < len(rows) else None,
+                          int(r["grace"]) if "grace" in r else None))
     return tuple(steps)
 
 

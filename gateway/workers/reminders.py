@@ -39,7 +39,7 @@ def _steps_table(lad: ladders.Ladders, local_day: dt.date, grace: int):
     for product, steps in [*lad.products.items(), (None, lad.default)]:
         for s in steps:
             due_to = local_day - dt.timedelta(days=s.offset)
-            due_from = due_to - dt.timedelta(days=grace)
+            due_from = due_to - dt.timedelta(days=grace if s.grace is None else s.grace)
             if s.next_offset is not None:  # not once the next step's day has come
                 due_from = max(due_from, local_day - dt.timedelta(days=s.next_offset - 1))
             rows.append(select(literal(product, String).label("product"), literal(s.step, String).label("step"),
