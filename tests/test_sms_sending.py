@@ -2,7 +2,6 @@
 import datetime as dt
 
 import time_machine
-from sqlmodel import select
 
 from gateway.messaging import queue_sms
 from gateway.models import Message

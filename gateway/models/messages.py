@@ -20,7 +20,7 @@ class Message(SQLModel, table=True):
     encoding: str = Field(max_length=8)  # GSM-7 | UCS-2
     segments: int = 1
     dedupe_key: Optional[str] = Field(default=None, max_length=160, unique=True)
-    # queued | retrying | sent | delivered | failed | undelivered | opted_out
+    # queued | sending | retrying | sent | delivered | failed | undelivered | opted_out
     status: str = Field(default="queued", max_length=24, index=True)
     provider_message_id: Optional[str] = Field(default=None, max_length=80, index=True)
     cost: str = Field(default="", max_length=24)  # as the provider reports it, e.g. "KES 0.8000"

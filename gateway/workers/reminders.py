@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, and_, func, literal, literal_column, not_, null, or_, select, union_all
+from sqlalchemy import Date, Integer, String, and_, func, literal, not_, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 

@@ -77,6 +77,9 @@ def send_message(message_id: int) -> str:
             _note(message, "opted_out")
             session.add(message)
             return message.status
+        if message.encoding == "UCS-2" and message.attempts == 0:
+            log.warning("message %s (%s) is UCS-2: %s segments, about twice the cost of GSM-7", message.id,
+                        message.template, message.segments)
         message.attempts += 1
         _note(message, "sending", attempt=message.attempts)
         session.add(message)
