@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 
 from gateway import create_app, migrate
 from gateway.config import Settings
+from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
 from gateway.payg.cli import payg_token
 
 
@@ -164,4 +165,5 @@ def serve(host: str, port: int, workers: int) -> None:
     runner.run(Settings.from_env(), host, port, workers)
 
 
-main.add_command(payg_token)
+for command in (payg_token, list_messages, plan_reminders_now, at_standin_command):
+    main.add_command(command)

@@ -7,9 +7,13 @@ from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
 from gateway.models.payments import PaymentReversal, RawCallback
 from gateway.models.payg import Device, PaygToken
+from gateway.models.messaging import (
+    DeliveryReport, InboundSms, RejectedCallback, Reminder, VoiceCall, VoiceEvent,
+)
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "PaymentReversal", "RawCallback", "Device", "PaygToken",
+    "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
 ]
