@@ -5,8 +5,10 @@ from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatu
 from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
+from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
+    "CallLog", "CollectionAssignment", "Flag", "Promise",
 ]

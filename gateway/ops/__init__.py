@@ -1,0 +1,1 @@
+"""Collections operations: portfolio numbers, flags, the call-centre queue, reports, the console."""
