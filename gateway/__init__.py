@@ -14,9 +14,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from gateway import ussd  # one blueprint per domain
+    from gateway import ops, ussd  # one blueprint per domain
 
     app.register_blueprint(ussd.bp)
+    ops.register(app)
 
     @app.get("/health")
     def health():

@@ -2,7 +2,7 @@
 
 Revision ID: 0006_ops
 Revises: 0002_messages
-Create Date: 2026-11-23 17:16:32.936567
+Create Date: 2026-11-23 17:25:02.132813
 """
 from typing import Sequence, Union
 
