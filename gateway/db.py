@@ -37,7 +37,8 @@ class UTCDateTime(TypeDecorator):
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, immediate: bool = True) -> Engine:
+    """`immediate=False` only for read-mostly tools (the tests' own session) on SQLite."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -55,7 +56,7 @@ def engine_for(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # Take the write lock at BEGIN so concurrent writers queue instead of failing mid-way.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

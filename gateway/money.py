@@ -43,4 +43,6 @@ def format_money(minor: int, currency: str, locale: str) -> str:
     if amount == amount.to_integral_value():
         pattern = pattern.replace(".00", "")
         amount = amount.quantize(Decimal(1))
-    return format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
+    text = format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
+    # CLDR puts no-break spaces in some locales (sw_KE); they are not GSM-7 and would double an SMS's cost.
+    return text.replace("\u00a0", " ").replace("\u202f", " ")

@@ -1,4 +1,25 @@
-"""USSD webhook (Africa's Talking format). Thin: parse the form, hand it to the flow."""
-from flask import Blueprint
+"""USSD webhook in Africa's Talking's format: form fields in, `CON ...`/`END ...` text out."""
+from flask import Blueprint, Response, current_app, request
+
+from gateway import flows
 
 bp = Blueprint("ussd", __name__)
+REQUIRED = ("sessionId", "phoneNumber")
+MAX_TEXT = 1000  # far beyond any real session; refuse instead of replaying megabytes
+
+
+def _plain(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+@bp.post("/ussd")
+def ussd():
+    form = request.form
+    missing = [name for name in REQUIRED if not form.get(name, "").strip()]
+    if missing:
+        return _plain(f"END Bad request: missing {', '.join(missing)}", 400)
+    text = form.get("text", "")
+    if len(text) > MAX_TEXT:
+        return _plain("END Bad request: input too long", 400)
+    reply = flows.answer(current_app.config["GATEWAY"], form["sessionId"].strip(), form["phoneNumber"], text)
+    return _plain(reply.body())

@@ -74,7 +74,8 @@ def client(app):
 
 @pytest.fixture
 def session(settings):
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as s:
+    # Deferred BEGIN on SQLite, so the test's own reads never hold the lock the app needs.
+    with Session(engine_for(settings.database_url, immediate=False), expire_on_commit=False) as s:
         yield s
 
 

@@ -127,5 +127,5 @@ def balance(session: Session, loan: Loan, today: dt.date) -> Balance:
 def recent_payments(session: Session, loan_id: int, limit: int = 3) -> list[Payment]:
     return list(session.exec(
         select(Payment).where(Payment.loan_id == loan_id, Payment.status == PaymentStatus.posted)
-        .order_by(Payment.received_at.desc(), Payment.id.desc()).limit(limit)
+        .order_by(func.coalesce(Payment.paid_at, Payment.received_at).desc(), Payment.id.desc()).limit(limit)
     ))

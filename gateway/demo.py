@@ -1,0 +1,122 @@
+"""Demo portfolio: a field partner, its agents and ~50 borrowers with loans in every state,
+so every USSD screen, reminder and collections report has something to show."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlmodel import Session, select
+
+from gateway import auth
+from gateway.db import utcnow
+from gateway.models import Agent, FieldPartner, Loan, Payment
+from gateway.services import ledger, onboarding, schedule
+
+FIRST = ["Amina", "John", "Grace", "Peter", "Wanjiru", "Otieno", "Fatuma", "Joseph", "Akinyi", "Baraka",
+         "Neema", "Daudi", "Halima", "Kamau", "Zawadi", "Musa", "Rehema", "Ochieng", "Mwanaisha", "Kiprono"]
+LAST = ["Wanjiru", "Otieno", "Mwangi", "Achieng", "Njoroge", "Hassan", "Kiptoo", "Wafula", "Mutua", "Chebet"]
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    prefix: str
+    frequency: str
+    count: int
+    principal: Decimal
+    rate: Decimal
+    method: str
+
+
+PRODUCTS = [
+    Product("business loan", "BIZ", "monthly", 6, Decimal("30000"), Decimal("0.04"), "declining"),
+    Product("solar home system", "SOL", "weekly", 26, Decimal("13000"), Decimal("0.01"), "flat"),
+]
+# How far the first due date lies from today, in days: due soon, due today, and late by every
+# arrears bucket (1-30, 31-60, 61-90, 90+), plus fully repaid loans.
+SCENARIOS = ["due_soon"] * 14 + ["due_today"] * 4 + ["late_10"] * 8 + ["late_45"] * 6 + ["late_75"] * 5 + \
+            ["late_120"] * 5 + ["repaid"] * 4 + ["paid_ahead"] * 4
+
+
+def _first_due(scenario: str, today: dt.date, rng: random.Random) -> dt.date:
+    if scenario == "due_soon":
+        return today + dt.timedelta(days=rng.randint(1, 5))
+    if scenario == "due_today":
+        return today
+    if scenario.startswith("late_"):
+        return today - dt.timedelta(days=int(scenario.split("_")[1]) + rng.randint(0, 5))
+    return today - dt.timedelta(days=rng.randint(20, 40))
+
+
+def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.datetime | None = None) -> dict:
+    """Create the demo portfolio. Returns the agents' API tokens and a few numbers to dial."""
+    rng = random.Random(seed_value)
+    now = now or utcnow()
+    today = now.date()
+    partner = FieldPartner(name="Jirani Finance", help_line="0800 720 000", paybill="600966", country="KE")
+    session.add(partner)
+    session.flush()
+    tokens = {}
+    for name, phone, role in [("Faith Field", "+254700100001", "field"), ("Samuel Field", "+254700100002", "field"),
+                              ("Carol Calls", "+254700100003", "callcentre"), ("Moses Manager", "+254700100004", "manager"),
+                              ("Ada Admin", "+254700100005", "admin")]:
+        agent = Agent(name=name, phone=phone, role=role, field_partner_id=partner.id, branch="Kisumu")
+        tokens[name] = auth.issue_token(agent)
+        session.add(agent)
+    session.flush()
+    field_agents = session.exec(select(Agent).where(Agent.role == "field")).all()
+    numbers: dict[str, str] = {}  # one borrower to try per scenario
+
+    for k in range(borrowers):
+        scenario = SCENARIOS[k % len(SCENARIOS)]
+        language = "sw" if k % 3 else "en"
+        phone = f"+2547{11000000 + k * 7919:08d}"
+        agent = field_agents[k % len(field_agents)]
+        borrower = onboarding.create_borrower(
+            session, partner, f"{FIRST[k % len(FIRST)]} {LAST[(k * 3) % len(LAST)]}", phone, language,
+            branch=rng.choice(["Kisumu", "Nakuru", "Machakos"]), agent_id=agent.id, actor=f"agent:{agent.id}")
+        product = PRODUCTS[k % 2]
+        principal = _principal(product.principal, rng)
+        rows = schedule.generate(principal, product.rate, product.count, _first_due(scenario, today, rng),
+                                 product.frequency, product.method)
+        loan = onboarding.create_loan(session, borrower, product.name, principal, "KES", rows,
+                                      disbursed_on=rows[0].due_date - dt.timedelta(days=14),
+                                      ref_prefix=product.prefix, actor=f"agent:{agent.id}")
+        _pay_history(session, loan, scenario, today, rng, k)
+        numbers.setdefault(f"{scenario}/{language}", f"{phone}  {language}  {loan.account_ref}  {scenario}")
+    session.flush()
+    return {"tokens": tokens, "numbers": list(numbers.values())}
+
+
+def _principal(base: Decimal, rng: random.Random) -> int:
+    return int(base * 100) + rng.randint(0, 20) * 50000
+
+
+def _pay_history(session: Session, loan: Loan, scenario: str, today: dt.date, rng: random.Random, k: int) -> None:
+    """Post payments through the real ledger so the books balance like production's."""
+    insts = ledger.installments(session, loan.id)
+    if scenario == "repaid":
+        amounts = [sum(i.amount_due for i in insts)]
+    elif scenario == "paid_ahead":
+        amounts = [sum(i.amount_due for i in insts[:3])]
+    else:
+        past = [i for i in insts if i.due_date < today]
+        # late loans paid part of what fell due, so their oldest unpaid installment sets the arrears
+        amounts = [i.amount_due for i in past[: len(past) // 3]]
+        if scenario == "late_10" and past:
+            amounts.append(past[0].amount_due // 2)
+    for n, amount in enumerate(a for a in amounts if a > 0):
+        paid_at = dt.datetime.combine(today - dt.timedelta(days=3 * (len(amounts) - n)), dt.time(9),
+                                      tzinfo=dt.timezone.utc)
+        payment = Payment(provider="manual", provider_txn_id=f"DEMO{k:03d}{n:02d}", amount=amount,
+                          currency=loan.currency, payer_phone="", account_ref=loan.account_ref, paid_at=paid_at)
+        session.add(payment)
+        session.flush()
+        ledger.post_payment(session, payment, loan.id, actor="demo")
+
+
+def has_data(session: Session) -> bool:
+    return session.exec(select(FieldPartner.id)).first() is not None
+

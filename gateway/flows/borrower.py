@@ -1,0 +1,230 @@
+"""The borrower's USSD menu: balance, next payment, pay now, last payments, language, call back."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, select
+
+from gateway import audit, i18n, outbox
+from gateway.config import Settings
+from gateway.flows.engine import Flow, Invalid, Option, Screen
+from gateway.i18n import N_, Speaker
+from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent
+from gateway.money import MoneyError, to_minor
+from gateway.services import ledger
+
+# The lender's product names, translated when shown (data, not code: add yours to the catalogs).
+PRODUCT_NAMES = (N_("solar home system"), N_("business loan"))
+STK_MAX_MAJOR = 150_000  # M-Pesa's per-transaction limit (KES); a larger typed amount is a typo
+
+
+@dataclass
+class Ctx:
+    """What a screen can see: the borrower, their loans, the chosen loan, and their language."""
+
+    session: Session
+    settings: Settings
+    borrower: Borrower
+    loans: list[Loan]
+    session_id: str
+    now: dt.datetime
+    live: bool = False
+    loan: Loan | None = None
+    amount: int = 0  # minor units, chosen on the pay screens
+    speaker: Speaker = field(init=False)
+
+    def __post_init__(self):
+        self.speaker = Speaker.for_borrower(self.borrower)
+        if len(self.loans) == 1:
+            self.loan = self.loans[0]
+
+    def _(self, msgid: str, **values) -> str:
+        return self.speaker._(msgid, **values)
+
+    def money(self, minor: int) -> str:
+        return self.speaker.money(minor, self.loan.currency)
+
+    @property
+    def today(self) -> dt.date:
+        return self.speaker.today(self.now)
+
+    def balance(self) -> ledger.Balance:
+        return ledger.balance(self.session, self.loan, self.today)
+
+
+# --- screens -----------------------------------------------------------------------------
+
+def _pick_loan_options(ctx: Ctx) -> list[Option]:
+    def choose(loan):
+        def action(c: Ctx):
+            c.loan = loan
+        return action
+
+    return [Option(str(k), (lambda c, l=loan: f"{l.account_ref} {c._(l.product)}"), "main", action=choose(loan))
+            for k, loan in enumerate(ctx.loans, start=1)]
+
+
+def _main_text(ctx: Ctx) -> str:
+    first = ctx.borrower.name.split()[0]
+    return ctx._("Hello {name}. Loan {ref}", name=first, ref=ctx.loan.account_ref)
+
+
+def _balance_text(ctx: Ctx) -> str:
+    b = ctx.balance()
+    lines = [ctx._("Loan {ref}", ref=ctx.loan.account_ref), ctx._("Balance: {amount}", amount=ctx.money(b.net_outstanding))]
+    if b.arrears:
+        lines.append(ctx._("In arrears: {amount}", amount=ctx.money(b.arrears)))
+    if b.credit:
+        lines.append(ctx._("Credit: {amount}", amount=ctx.money(b.credit)))
+    return "\n".join(lines)
+
+
+def _next_payment_text(ctx: Ctx) -> str:
+    b = ctx.balance()
+    if b.next_due_date is None:
+        return ctx._("Nothing is due. Thank you for paying!")
+    due = ctx.speaker.date(b.next_due_date)
+    if b.next_due_date < ctx.today:
+        text = ctx._("{amount} was due on {date}. Please pay now.", amount=ctx.money(b.next_due_amount), date=due)
+    else:
+        text = ctx._("Next payment: {amount} due on {date}.", amount=ctx.money(b.next_due_amount), date=due)
+    return text
+
+
+def _pay_options(ctx: Ctx) -> list[Option]:
+    b = ctx.balance()
+    if b.net_outstanding <= 0:
+        return []
+    # Mobile money takes whole units: round up, the few cents over are kept as credit.
+    unit = to_minor(1, ctx.loan.currency)
+    suggested = -(-min(b.arrears or b.next_due_amount, b.net_outstanding) // unit) * unit
+
+    def pay_suggested(c: Ctx):
+        c.amount = suggested
+
+    return [Option("1", lambda c: c._("Pay {amount}", amount=c.money(suggested)), "pay_confirm", action=pay_suggested),
+            Option("2", N_("Other amount"), "pay_amount")]
+
+
+def _pay_text(ctx: Ctx) -> str:
+    if ctx.balance().net_outstanding <= 0:
+        return ctx._("Your loan is fully paid. Thank you!")
+    return ctx._("Pay now")
+
+
+def _read_amount(ctx: Ctx, raw: str) -> str:
+    currency = ctx.loan.currency
+    if not raw.isdigit() or len(raw) > 9:
+        raise Invalid("Enter the amount in numbers only, e.g. 500.")
+    try:
+        minor = to_minor(raw, currency)
+    except MoneyError:
+        raise Invalid("Enter the amount in numbers only, e.g. 500.") from None
+    unit = to_minor(1, currency)
+    outstanding = -(-ctx.balance().net_outstanding // unit) * unit  # whole units, rounded up
+    if minor <= 0:
+        raise Invalid("The amount must be more than zero.")
+    if minor > outstanding:
+        raise Invalid("The most you can pay is {amount}.", amount=ctx.money(outstanding))
+    if currency == "KES" and minor > to_minor(STK_MAX_MAJOR, currency):
+        raise Invalid("The most you can pay at once is {amount}.", amount=ctx.money(to_minor(STK_MAX_MAJOR, currency)))
+    ctx.amount = minor
+    return "pay_confirm"
+
+
+def _pay_confirm_text(ctx: Ctx) -> str:
+    return ctx._("Pay {amount} for loan {ref} from {phone}?", amount=ctx.money(ctx.amount),
+                 ref=ctx.loan.account_ref, phone=ctx.borrower.phone)
+
+
+def _start_payment(ctx: Ctx) -> None:
+    """Record the intent once per USSD session; the STK push job starts the M-Pesa prompt."""
+    existing = ctx.session.exec(select(PaymentIntent).where(PaymentIntent.session_id == ctx.session_id)).first()
+    if existing:
+        return
+    intent = PaymentIntent(loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency,
+                           phone=ctx.borrower.phone, channel="ussd", session_id=ctx.session_id)
+    ctx.session.add(intent)
+    ctx.session.flush()
+    audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "payment_intent.created", "payment_intent", intent.id,
+                 loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency)
+    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id)
+
+
+def _last_payments_text(ctx: Ctx) -> str:
+    payments = ledger.recent_payments(ctx.session, ctx.loan.id, 3)
+    if not payments:
+        return ctx._("No payments yet.")
+    lines = [ctx._("Last payments:")]
+    for p in payments:
+        lines.append(f"{ctx.speaker.date(p.paid_at or p.received_at)} {ctx.speaker.money(p.amount, p.currency)}")
+    return "\n".join(lines)
+
+
+def _language_options(ctx: Ctx) -> list[Option]:
+    def choose(lang):
+        def action(c: Ctx):
+            if c.live and c.borrower.language != lang:
+                audit.record(c.session, f"borrower:{c.borrower.id}", "borrower.language_changed", "borrower",
+                             c.borrower.id, old=c.borrower.language, new=lang)
+                c.borrower.language = lang
+                c.session.add(c.borrower)
+            c.speaker = Speaker(lang, c.borrower.country, c.borrower.timezone)
+        return action
+
+    return [Option(str(k), (lambda c, lang=lang: i18n.language_name(lang)), "home", action=choose(lang))
+            for k, lang in enumerate(i18n.languages(), start=1)]
+
+
+def _request_callback(ctx: Ctx) -> None:
+    ref = f"ussd:{ctx.session_id}"
+    if ctx.session.exec(select(CallbackRequest.id).where(CallbackRequest.source_ref == ref)).first():
+        return
+    request = CallbackRequest(borrower_id=ctx.borrower.id, loan_id=ctx.loan.id, reason="ussd_request", source_ref=ref)
+    ctx.session.add(request)
+    ctx.session.flush()
+    audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "callback.requested", "callback_request", request.id)
+
+
+MAIN_OPTIONS = [
+    Option("1", N_("Balance"), "balance"),
+    Option("2", N_("Next payment"), "next_payment"),
+    Option("3", N_("Pay now"), "pay"),
+    Option("4", N_("Last payments"), "last_payments"),
+    Option("5", N_("Language"), "language"),
+    Option("0", N_("Call me back"), "callback"),
+]
+
+SCREENS = [
+    Screen("pick_loan", lambda c: c._("Choose a loan:"), options=_pick_loan_options),
+    Screen("main", _main_text, options=MAIN_OPTIONS),
+    Screen("balance", _balance_text),
+    Screen("next_payment", _next_payment_text),
+    Screen("pay", _pay_text, options=_pay_options),
+    Screen("pay_amount", lambda c: c._("Enter the amount to pay:"), on_input=_read_amount),
+    Screen("pay_confirm", _pay_confirm_text, options=[Option("1", N_("Confirm"), "pay_started"),
+                                                       Option("2", N_("Cancel"), "home")]),
+    Screen("pay_started", lambda c: c._("You will get an M-Pesa prompt for {amount}. Enter your PIN to pay.",
+                                         amount=c.money(c.amount)), on_show=_start_payment, end=True),
+    Screen("last_payments", _last_payments_text),
+    Screen("language", lambda c: c._("Choose your language:"), options=_language_options),
+    Screen("callback", lambda c: c._("Thank you. We will call you back within one working day."),
+           on_show=_request_callback, end=True),
+]
+
+FLOW = Flow(SCREENS, start="main", home="main")
+FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
+
+
+def borrower_loans(session: Session, borrower: Borrower) -> list[Loan]:
+    """Open loans first; a borrower whose loans are all closed still sees their latest one."""
+    loans = list(session.exec(select(Loan).where(Loan.borrower_id == borrower.id).order_by(Loan.created_at, Loan.id)))
+    open_loans = [l for l in loans if l.status in (LoanStatus.active, LoanStatus.defaulted, LoanStatus.pending)]
+    return open_loans or loans[-1:]
+
+
+def unknown_number_text(settings: Settings) -> str:
+    return "\n".join(Speaker(lang)._("Sorry, this number is not registered. Call {help_line} for help.",
+                                     help_line=settings.help_line) for lang in settings.unknown_number_languages)
+

@@ -1,0 +1,132 @@
+"""A small USSD engine: menus are data (screens, options, handlers), not routing code.
+
+Africa's Talking sends every input of the session so far in `text` ("1*3*500"), so the engine
+replays them from the first screen on each hop. No session state is kept between requests
+(any web process can answer any hop), and side effects run only for the hop being answered
+(`ctx.live`), so replaying an old input never repeats them.
+
+Navigation: `00` goes back one screen; `0` on a sub-menu goes to the home screen (unless the
+screen itself offers a `0` option); anything invalid re-shows the screen with a short error.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+MAX_SCREEN = 182  # USSD protocol limit for GSM-7 text, "CON "/"END " included
+BACK, HOME = "00", "0"
+
+
+class Invalid(Exception):
+    """Raised by an input handler: the input is refused with this (translatable) message."""
+
+    def __init__(self, msgid: str, **values):
+        super().__init__(msgid)
+        self.msgid, self.values = msgid, values
+
+
+@dataclass
+class Option:
+    key: str
+    label: str | Callable[[Any], str]  # msgid, or a function of ctx returning display text
+    target: str  # screen name, or "home"
+    action: Callable[[Any], None] | None = None  # state change on choosing it (check ctx.live for effects)
+    visible: Callable[[Any], bool] | None = None
+
+
+@dataclass
+class Screen:
+    name: str
+    text: Callable[[Any], str]  # body of the screen, already translated
+    options: list[Option] | Callable[[Any], list[Option]] = field(default_factory=list)
+    on_input: Callable[[Any, str], str] | None = None  # free input -> next screen, or raise Invalid
+    on_show: Callable[[Any], None] | None = None  # effect when this screen is the answer (live only)
+    end: bool = False
+    footer: bool = True  # "0 Menu  00 Back" on screens below home
+
+    def options_for(self, ctx) -> list[Option]:
+        opts = self.options(ctx) if callable(self.options) else self.options
+        return [o for o in opts if o.visible is None or o.visible(ctx)]
+
+
+@dataclass
+class Reply:
+    text: str
+    end: bool
+
+    def body(self) -> str:
+        return ("END " if self.end else "CON ") + self.text
+
+
+class Flow:
+    def __init__(self, screens: list[Screen], start: str, home: str):
+        self.screens = {s.name: s for s in screens}
+        self.start, self.home = start, home
+        missing = {o.target for s in screens if not callable(s.options) for o in s.options} - set(self.screens) - {"home"}
+        if missing:
+            raise ValueError(f"options lead to unknown screens: {missing}")
+
+    def respond(self, ctx, inputs: list[str]) -> Reply:
+        stack = [self.start]
+        error: Invalid | None = None
+        for k, raw in enumerate(inputs):
+            ctx.live = k == len(inputs) - 1
+            screen, error = self.screens[stack[-1]], None
+            if screen.end:
+                break
+            try:
+                target = self._next(ctx, screen, raw.strip(), stack)
+            except Invalid as exc:
+                error = exc
+                continue
+            if target == BACK:
+                if len(stack) > 1:
+                    stack.pop()
+            elif target == "home":
+                stack = stack[: stack.index(self.home) + 1] if self.home in stack else [self.home]
+            else:
+                stack.append(target)
+        ctx.live = True
+        return self.render(ctx, self.screens[stack[-1]], error, depth=len(stack))
+
+    def _next(self, ctx, screen: Screen, raw: str, stack: list[str]) -> str:
+        options = screen.options_for(ctx)
+        chosen = next((o for o in options if o.key == raw), None)
+        if chosen:
+            if chosen.action:
+                chosen.action(ctx)
+            return chosen.target
+        if raw == BACK:
+            return BACK
+        if raw == HOME and screen.name != self.home and self.home in stack:
+            return "home"
+        if screen.on_input:
+            return screen.on_input(ctx, raw)
+        raise Invalid("Invalid choice. Try again.")
+
+    def render(self, ctx, screen: Screen, error: Invalid | None, depth: int) -> Reply:
+        if screen.on_show and ctx.live:
+            screen.on_show(ctx)
+        lines = []
+        if error:
+            lines.append(ctx._(error.msgid, **error.values))
+        lines.append(screen.text(ctx))
+        for o in screen.options_for(ctx):
+            label = o.label(ctx) if callable(o.label) else ctx._(o.label)
+            lines.append(f"{o.key} {label}")
+        if not screen.end and screen.footer and screen.name not in (self.home, self.start):
+            lines.append(ctx._("0 Menu 00 Back"))
+        text = "\n".join(line for line in lines if line)
+        if len(text) + 4 > MAX_SCREEN:
+            log.error("USSD screen %s is %d characters; cut to %d", screen.name, len(text) + 4, MAX_SCREEN)
+            text = text[: MAX_SCREEN - 4]
+        return Reply(text, screen.end)
+
+
+def split_inputs(text: str) -> list[str]:
+    """AT's cumulative text -> inputs. Empty text is the first hop. A stray '*' gives an empty
+    input, which the screen refuses like any invalid choice."""
+    return [] if not text else text.split("*")

@@ -1,0 +1,66 @@
+"""The commands of the README's quick start: init-db, demo, ussd."""
+import datetime as dt
+
+import time_machine
+from click.testing import CliRunner
+from sqlmodel import func, select
+
+from gateway.cli import main
+from gateway.models import Agent, Borrower, LedgerEntry, Loan, Payment
+from gateway.services import ledger
+
+NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result
+
+
+def test_demo_loads_a_balanced_portfolio_in_every_state(settings, session):
+    with time_machine.travel(NOW, tick=False):
+        result = run("demo", "--borrowers", "50")
+    assert result.exit_code == 0, result.output
+    assert "Moses Manager:" in result.output and "late_120" in result.output
+    assert session.exec(select(func.count()).select_from(Borrower)).one() == 50
+    assert {a.role for a in session.exec(select(Agent))} == {"field", "callcentre", "manager", "admin"}
+    assert {b.language for b in session.exec(select(Borrower))} == {"en", "sw"}
+    loans = session.exec(select(Loan)).all()
+    assert {l.status for l in loans} == {"active", "repaid"}
+    # the books balance: every posted payment is fully allocated
+    paid = session.exec(select(func.sum(Payment.amount))).one()
+    allocated = session.exec(select(func.sum(LedgerEntry.amount))).one()
+    assert paid == allocated > 0
+    # arrears in every bucket
+    today = NOW.date()
+    days_late = set()
+    for loan in loans:
+        unpaid = [i for i in ledger.installments(session, loan.id) if i.outstanding > 0 and i.due_date < today]
+        if unpaid:
+            days_late.add((today - unpaid[0].due_date).days)
+    buckets = {next(b for b, hi in ((1, 30), (2, 60), (3, 90), (4, 10**6)) if d <= hi) for d in days_late}
+    assert buckets == {1, 2, 3, 4}
+
+
+def test_demo_refuses_a_database_with_data_unless_if_empty(settings):
+    assert run("demo", "--borrowers", "3").exit_code == 0
+    again = CliRunner().invoke(main, ["demo"])
+    assert again.exit_code != 0 and "already has data" in again.output
+    assert run("demo", "--if-empty").output.startswith("demo: database already has data")
+
+
+def test_ussd_simulator_walks_the_menu_by_typing(settings, factory):
+    b = factory.borrower("Amina Wanjiru", "+254712345678", language="sw")
+    factory.loan(b)
+    out = run("ussd", "0712345678", input="5\n1\n1\n0\n0\n").output
+    assert "Habari Amina." in out and "Choose your language:" not in out
+    assert "Chagua lugha yako:" in out
+    assert "Hello Amina." in out and "Loan " in out  # switched to English mid-session
+    assert out.rstrip().endswith("Thank you. We will call you back within one working day.\n" + "-" * 30)
+    hung_up = run("ussd", "0712345678", input="1\n").output
+    assert "Balance: Ksh12,000" in hung_up and hung_up.rstrip().endswith("(session closed)")
+
+
+def test_init_db_is_rerunnable(settings):
+    assert run("init-db").exit_code == 0
+    assert run("init-db").exit_code == 0
