@@ -85,3 +85,38 @@ def serve(host: str, port: int, workers: int) -> None:
     from gateway import serve as runner
 
     runner.run(Settings.from_env(), host, port, workers)
+
+
+@main.command("report")
+@click.argument("name", type=click.Choice(["collections", "funders", "commissions", "messaging"]))
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+def report(name: str, month: str, fmt: str, output: str) -> None:
+    """Write a monthly collections-operations report (CSV or XLSX)."""
+    from gateway.db import session_scope
+    from gateway.ops import reports
+
+    try:
+        with session_scope() as session:
+            data = reports.render(reports.build(session, name, month, Settings.from_env()), fmt)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    with open(output, "wb") as fh:
+        fh.write(data)
+    click.echo(f"{name} report for {month} written to {output}")
+
+
+@main.command("ops-daily")
+def ops_daily() -> None:
+    """Daily collections housekeeping: decide kept/broken promises, raise new flags."""
+    from gateway.db import session_scope
+    from gateway.i18n import Speaker
+    from gateway.ops import flags, promises
+
+    settings = Settings.from_env()
+    today = Speaker("en", timezone=settings.default_timezone).today()
+    with session_scope() as session:
+        done = promises.evaluate_due(session, today)
+        raised = flags.scan(session, today, settings)
+    click.echo(f"{len(done)} promises evaluated, {len(raised)} flags raised")
