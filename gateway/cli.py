@@ -39,6 +39,7 @@ def demo(borrowers: int, if_empty: bool) -> None:
     click.echo(f"demo: {borrowers} borrowers loaded. Agents' API tokens (shown once):")
     for name, token in result["tokens"].items():
         click.echo(f"  {name}: {token}")
+    click.echo(f"Operator console: /ops/login with an agent's phone number and the password {demo_data.DEMO_PASSWORD!r}")
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:
         click.echo(f"  {line}")
@@ -120,3 +121,30 @@ def ops_daily() -> None:
         done = promises.evaluate_due(session, today)
         raised = flags.scan(session, today, settings)
     click.echo(f"{len(done)} promises evaluated, {len(raised)} flags raised")
+
+
+@main.command("set-password")
+@click.argument("phone")
+@click.password_option(help="At least 10 characters; asked twice when not given.")
+def set_password(phone: str, password: str) -> None:
+    """Give a staff member (agent) a password for the operator console."""
+    from sqlmodel import select
+
+    from gateway import audit, phones
+    from gateway.db import session_scope
+    from gateway.models import Agent
+    from gateway.ops.console import set_password as hash_into
+
+    settings = Settings.from_env()
+    e164 = phones.try_normalize(phone, settings.default_country)
+    with session_scope() as session:
+        agent = e164 and session.exec(select(Agent).where(Agent.phone == e164)).first()
+        if not agent:
+            raise click.ClickException(f"no staff member with phone {phone}")
+        try:
+            hash_into(agent, password)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.add(agent)
+        audit.record(session, "cli", "agent.password_set", "agent", agent.id)
+    click.echo(f"password set for {agent.name} ({agent.role})")
