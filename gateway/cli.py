@@ -109,18 +109,13 @@ def report(name: str, month: str, fmt: str, output: str) -> None:
 
 
 @main.command("ops-daily")
-def ops_daily() -> None:
+@click.option("--date", "day", default=None, help="YYYY-MM-DD (default: today in DEFAULT_TIMEZONE)")
+def ops_daily(day: str | None) -> None:
     """Daily collections housekeeping: decide kept/broken promises, raise new flags."""
-    from gateway.db import session_scope
-    from gateway.i18n import Speaker
-    from gateway.ops import flags, promises
+    from gateway.workers.ops import daily_collections
 
-    settings = Settings.from_env()
-    today = Speaker("en", timezone=settings.default_timezone).today()
-    with session_scope() as session:
-        done = promises.evaluate_due(session, today)
-        raised = flags.scan(session, today, settings)
-    click.echo(f"{len(done)} promises evaluated, {len(raised)} flags raised")
+    result = daily_collections(day)
+    click.echo(f"{result['date']}: {len(result['promises'])} promises evaluated, {len(result['flags'])} flags raised")
 
 
 @main.command("set-password")

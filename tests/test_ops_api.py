@@ -157,3 +157,22 @@ def test_flags_and_write_off_over_the_api(factory, session, client):
         r = client.post(f"/api/ops/loans/{loan.id}/write-off", json={"reason": "136 days late"}, headers=boss_h)
         assert r.json == {"loan_id": loan.id, "written_off": 100000}
         assert client.post(f"/api/ops/loans/{loan.id}/write-off", json={"reason": "x"}, headers=boss_h).status_code == 400
+
+
+def test_daily_job_runs_on_a_real_worker_and_is_safe_to_run_twice(factory, session, settings):
+    from rq import Queue, SimpleWorker
+
+    from gateway.queue import get_redis
+
+    loan = factory.loan(factory.borrower(), principal="1000", count=1, rate="0", first_due=dt.date(2026, 12, 1))
+    with time_machine.travel(dt.datetime(2027, 1, 2, 9, tzinfo=UTC), tick=False):
+        promises.make_promise(session, loan, dt.date(2027, 1, 5), 100000, "ussd", today=dt.date(2027, 1, 2))
+        session.commit()
+    queue = Queue("default", connection=get_redis())
+    first = queue.enqueue("gateway.workers.ops.daily_collections", "2027-03-05")
+    second = queue.enqueue("gateway.workers.ops.daily_collections", "2027-03-05")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert first.return_value()["promises"] == {1: "broken"}
+    assert first.return_value()["flags"] == [f"default_eligible:{loan.id}"]
+    assert second.return_value() == {"date": "2027-03-05", "promises": {}, "flags": []}
+    assert session.exec(select(Flag)).one().reason == "94 days past due (limit 90)"

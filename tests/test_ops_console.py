@@ -158,3 +158,40 @@ def test_every_console_text_is_in_the_catalogs(lang):
     assert used and not used - set(catalog)
     if lang != "en":
         assert all(catalog[m] for m in used)
+
+
+def test_manager_restructures_then_writes_off_from_the_loan_page(client, session, factory, book):
+    late, _ = book
+    make_staff(session, factory, "manager", "Moses", "+254700100004")
+    login(client, "+254700100004")
+    html = client.get(f"/ops/loans/{late.id}").get_data(as_text=True)
+    r = client.post(f"/ops/loans/{late.id}/restructure", data={"csrf_token": token(html), "count": "x",
+                                                               "first_due": "2027-02-01", "reason": "drought"},
+                    follow_redirects=True)
+    assert "Give the number of installments, the first due date and the rate." in r.get_data(as_text=True)
+    r = client.post(f"/ops/loans/{late.id}/restructure", data={
+        "csrf_token": token(html), "count": "6", "first_due": "2027-02-01", "frequency": "monthly", "rate": "0",
+        "reason": "drought"}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "New schedule of 6 installments." in page and "1 Jul 2027" in page
+    r = client.post(f"/ops/loans/{late.id}/write-off", data={"csrf_token": token(html), "reason": "moved away"},
+                    follow_redirects=True)
+    assert "Written off: Ksh3,000." in r.get_data(as_text=True)
+    assert ">written off<" in r.get_data(as_text=True)
+    kinds = sorted({e.kind for e in session.exec(select(LedgerEntry).where(LedgerEntry.loan_id == late.id))})
+    assert kinds == ["restructure", "writeoff"]
+
+
+def test_flags_page_scans_and_resolves(client, session, factory, book):
+    late, _ = book
+    make_staff(session, factory, "manager", "Moses", "+254700100004")
+    login(client, "+254700100004")
+    html = client.get("/ops/flags").get_data(as_text=True)
+    assert "No open flags." in html
+    r = client.post("/ops/flags/scan", data={"csrf_token": token(html)}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "1 new flags." in page and "in arrears and no payment for 75 days (limit 60)" in page
+    flag_id = re.search(r'/ops/flags/(\d+)/resolve', page).group(1)
+    r = client.post(f"/ops/flags/{flag_id}/resolve", data={"csrf_token": token(page), "note": "visited",
+                                                           "next": "/ops/flags"}, follow_redirects=True)
+    assert "Flag resolved." in r.get_data(as_text=True) and "No open flags." in r.get_data(as_text=True)

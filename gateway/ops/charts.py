@@ -7,7 +7,7 @@ from markupsafe import Markup, escape
 from gateway.ops.portfolio import BUCKETS, PAR_DAYS
 
 COLOURS = {1: "#e0a800", 30: "#d9534f", 90: "#7b1f1f"}
-W, H, PAD_L, PAD_B, PAD_T = 640, 260, 44, 34, 14
+W, H, PAD_L, PAD_R, PAD_B, PAD_T = 640, 260, 44, 34, 34, 22
 
 
 def par_trend(trend: list[dict], speaker) -> Markup:
@@ -19,7 +19,7 @@ def par_trend(trend: list[dict], speaker) -> Markup:
     rows = [r for r in trend if r["currency"] == currency]
     top = max([float(r[f"par{n}"]) for r in rows for n in PAR_DAYS] + [0.1])
     top = min(1.0, (int(top * 10) + 1) / 10)
-    step = (W - PAD_L - 10) / max(len(rows) - 1, 1)
+    step = (W - PAD_L - PAD_R) / max(len(rows) - 1, 1)
 
     def xy(k, value):
         x = PAD_L + k * step
@@ -30,7 +30,7 @@ def par_trend(trend: list[dict], speaker) -> Markup:
     for k in range(5):
         value = top * k / 4
         y = PAD_T + (H - PAD_T - PAD_B) * (1 - k / 4)
-        parts.append(f'<line x1="{PAD_L}" x2="{W - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{value * 100:.0f}%</text>')
     for k, r in enumerate(rows):
         parts.append(f'<text x="{PAD_L + k * step:.1f}" y="{H - 12}" text-anchor="middle">'

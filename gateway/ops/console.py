@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
+from decimal import Decimal
 from functools import wraps
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, session,
@@ -20,7 +21,7 @@ from gateway.i18n import N_, Speaker
 from gateway.models import (Agent, AuditEvent, Borrower, CallLog, Flag, Installment, LedgerEntry, Loan, Message,
                             Payment, Promise)
 from gateway.money import MoneyError, to_minor
-from gateway.ops import callcentre, charts, flags, portfolio, reports, suspense
+from gateway.ops import callcentre, charts, flags, loan_ops, portfolio, reports, suspense
 from gateway.services import ledger
 
 bp = Blueprint("ops_console", __name__, url_prefix="/ops", template_folder="templates", static_folder="static")
@@ -47,6 +48,9 @@ def set_password(agent: Agent, password: str) -> None:
 
 
 def init_app(app) -> None:
+    # The session cookie is the console's login: not readable by scripts, not sent cross-site.
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.register_blueprint(bp)
 
 
@@ -225,12 +229,54 @@ def log_call(loan_id: int):
     return _back(url_for("ops_console.loan_page", loan_id=loan_id))
 
 
+@bp.post("/loans/<int:loan_id>/write-off")
+@login_required(*MANAGERS)
+def write_off(loan_id: int):
+    try:
+        with session_scope() as db:
+            entries = loan_ops.write_off(db, loan_id, f"agent:{g.operator.id}", request.form.get("reason", ""))
+            loan = db.get(Loan, loan_id)
+        flash(g.speaker._("Written off: {amount}.", amount=g.speaker.money(sum(e.amount for e in entries), loan.currency)),
+              "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("ops_console.loan_page", loan_id=loan_id))
+
+
+@bp.post("/loans/<int:loan_id>/restructure")
+@login_required(*MANAGERS)
+def restructure(loan_id: int):
+    form = request.form
+    try:
+        try:
+            count, first_due = int(form.get("count", "")), dt.date.fromisoformat(form.get("first_due", ""))
+            rate = Decimal(form.get("rate") or "0")
+        except (ValueError, ArithmeticError):
+            raise loan_ops.LoanOpError(g.speaker._("Give the number of installments, the first due date and the rate.")) from None
+        with session_scope() as db:
+            new = loan_ops.restructure(db, loan_id, f"agent:{g.operator.id}", form.get("reason", ""), count=count,
+                                       first_due=first_due, frequency=form.get("frequency", "monthly"), rate=rate)
+        flash(g.speaker._("New schedule of {count} installments.", count=len(new)), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("ops_console.loan_page", loan_id=loan_id))
+
+
 @bp.get("/flags")
 @login_required(*MANAGERS)
 def flags_page():
     with session_scope() as db:
         items = flags.open_flags(db)
     return render_template("flags.html", flags=items)
+
+
+@bp.post("/flags/scan")
+@login_required(*MANAGERS)
+def scan_flags():
+    with session_scope() as db:
+        raised = flags.scan(db, _today(), _settings())
+    flash(g.speaker._("{count} new flags.", count=len(raised)), "ok")
+    return redirect(url_for("ops_console.flags_page"))
 
 
 @bp.post("/flags/<int:flag_id>/resolve")
