@@ -195,3 +195,7 @@ def test_flags_page_scans_and_resolves(client, session, factory, book):
     r = client.post(f"/ops/flags/{flag_id}/resolve", data={"csrf_token": token(page), "note": "visited",
                                                            "next": "/ops/flags"}, follow_redirects=True)
     assert "Flag resolved." in r.get_data(as_text=True) and "No open flags." in r.get_data(as_text=True)
+    session.commit()
+    client.post("/ops/flags/scan?lang=sw", data={"csrf_token": token(page)})
+    html = client.get(f"/ops/loans/{late.id}").get_data(as_text=True)
+    assert "ina malimbikizo na hakuna malipo kwa siku 75 (kikomo 60)" in html and "imeshughulikiwa: visited" in html

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from sqlmodel import select
 
+from gateway.i18n import Speaker
 from gateway.models import AuditEvent, Flag, Installment, LedgerEntry, Loan, Message, Payment
 from gateway.ops import flags, loan_ops, portfolio
 from gateway.services import ledger
@@ -42,7 +43,11 @@ def test_scan_raises_each_kind_once_with_its_reason(factory, session, settings):
     assert by_kind["foreign_payer"].reason == "paid from +254799***222, not the borrower's number"
     assert by_kind["overpayment"].payment_id == p.id and by_kind["overpayment"].details["credit"] == 40000
     assert by_kind["reversals"].reason == "2 payments reversed"
-    assert "userdoesnotexist" in by_kind["bad_number"].reason
+    assert by_kind["bad_number"].reason == "messages to +254712***002 fail permanently (userdoesnotexist)"
+    assert by_kind["overpayment"].reason == "paid Ksh500 against a balance of Ksh100"
+    sw = Speaker("sw")
+    assert flags.reason_text(by_kind["overpayment"], sw) == "imelipwa Ksh 500 dhidi ya deni la Ksh 100"
+    assert flags.reason_text(by_kind["default_eligible"], sw) == "siku 96 za kuchelewa (kikomo 90)"
     assert flags.scan(session, dt.date(2027, 2, 6), settings) == []  # once only
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "flag.raised")).all()) == 5
 

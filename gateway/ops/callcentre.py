@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.config import Settings
+from gateway.i18n import N_
 from gateway.models import Agent, Borrower, CallLog, CollectionAssignment, Loan, Promise
 from gateway.ops import flags, portfolio, promises
 
@@ -110,7 +111,7 @@ def log_call(session: Session, loan_id: int, agent: Agent, outcome: str, note: s
     session.flush()
     audit.record(session, f"agent:{agent.id}", "call.logged", "loan", loan.id, outcome=outcome, call_id=call.id)
     if outcome == "wrong_number":
-        flags.raise_flag(session, "bad_number", str(loan.borrower_id), "call-centre reached a wrong number",
+        flags.raise_flag(session, "bad_number", str(loan.borrower_id), N_("call-centre reached a wrong number"),
                          borrower_id=loan.borrower_id, loan_id=loan.id, actor=f"agent:{agent.id}", call_id=call.id)
     return call
 

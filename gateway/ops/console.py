@@ -95,7 +95,7 @@ def _helpers():
     sp = g.speaker
     return {"_": sp._, "money": sp.money, "date": sp.date, "time": sp.time, "csrf_token": csrf_token,
             "operator": g.operator, "lang": sp.lang, "languages": i18n.languages(), "language_name": i18n.language_name,
-            "pct": lambda r: f"{(r * 100):.1f}%"}
+            "pct": lambda r: f"{(r * 100):.1f}%", "flag_reason": lambda f: flags.reason_text(f, sp)}
 
 
 def login_required(*roles):

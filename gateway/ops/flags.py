@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from gateway import audit, phones
 from gateway.config import Settings
 from gateway.db import utcnow
+from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, Flag, LedgerEntry, Loan, Message, Payment, PaymentStatus
 from gateway.ops import portfolio
 
@@ -25,11 +26,32 @@ class FlagError(ValueError):
     pass
 
 
-def raise_flag(session: Session, kind: str, key: str, reason: str, *, loan_id=None, borrower_id=None,
-               payment_id=None, actor: str = "system", **details) -> Flag | None:
-    """Raise a flag once per key; returns None when it was already raised (open or resolved)."""
+MONEY_VALUES = ("amount", "balance")  # reason values that are minor units of the flag's currency
+
+
+def _values(values: dict, currency: str | None, speaker: Speaker) -> dict:
+    return {k: speaker.money(v, currency) if k in MONEY_VALUES and currency else v for k, v in values.items()}
+
+
+def reason_text(flag: Flag, speaker: Speaker) -> str:
+    """The flag's reason in the operator's language (stored as a msgid and its values)."""
+    r = (flag.details or {}).get("reason")
+    if not r:
+        return flag.reason
+    msgid, values = r["msgid"], _values(r["values"], r.get("currency"), speaker)
+    return speaker._(msgid, **values)
+
+
+def raise_flag(session: Session, kind: str, key: str, reason: str, values: dict | None = None, *,
+               currency: str | None = None, loan_id=None, borrower_id=None, payment_id=None,
+               actor: str = "system", **details) -> Flag | None:
+    """Raise a flag once per key; returns None when it was already raised (open or resolved).
+    `reason` is a msgid (N_) with `values`, so each operator reads it in their language."""
     if kind not in KINDS:
         raise FlagError(f"unknown flag kind {kind!r}")
+    values = values or {}
+    details["reason"] = {"msgid": reason, "values": values, "currency": currency}
+    reason = Speaker("en")._(reason, **_values(values, currency, Speaker("en")))
     dedupe_key = f"{kind}:{key}"
     if session.exec(select(Flag.id).where(Flag.dedupe_key == dedupe_key)).first():
         return None
@@ -91,12 +113,14 @@ def _default_eligible(session, today, settings):
         last_day = last.date() if last else disbursed.get(row.loan_id)
         quiet_days = (today - last_day).days if last_day else 0
         if row.days_past_due >= settings.ops_default_days:
-            reason = f"{row.days_past_due} days past due (limit {settings.ops_default_days})"
+            reason = N_("{days} days past due (limit {limit})")
+            values = {"days": row.days_past_due, "limit": settings.ops_default_days}
         elif quiet_days >= settings.ops_default_no_payment_days:
-            reason = f"in arrears and no payment for {quiet_days} days (limit {settings.ops_default_no_payment_days})"
+            reason = N_("in arrears and no payment for {days} days (limit {limit})")
+            values = {"days": quiet_days, "limit": settings.ops_default_no_payment_days}
         else:
             continue
-        yield raise_flag(session, "default_eligible", str(row.loan_id), reason, loan_id=row.loan_id,
+        yield raise_flag(session, "default_eligible", str(row.loan_id), reason, values, loan_id=row.loan_id,
                          days_past_due=row.days_past_due, arrears=row.arrears)
 
 
@@ -110,8 +134,8 @@ def _foreign_payers(session):
         if payer == borrower.phone:
             continue
         shown = phones.mask(payer) if payer else payment.payer_phone[:4] + "..."
-        yield raise_flag(session, "foreign_payer", str(payment.id), f"paid from {shown}, not the borrower's number",
-                         loan_id=payment.loan_id, borrower_id=borrower.id, payment_id=payment.id)
+        yield raise_flag(session, "foreign_payer", str(payment.id), N_("paid from {phone}, not the borrower's number"),
+                         {"phone": shown}, loan_id=payment.loan_id, borrower_id=borrower.id, payment_id=payment.id)
 
 
 def _reversals(session, settings):
@@ -121,7 +145,8 @@ def _reversals(session, settings):
         .group_by(Payment.loan_id).having(func.count(Payment.id) >= settings.ops_reversals_flag)
     ).all()
     for loan_id, count in rows:
-        yield raise_flag(session, "reversals", str(loan_id), f"{count} payments reversed", loan_id=loan_id, count=count)
+        yield raise_flag(session, "reversals", str(loan_id), N_("{count} payments reversed"), {"count": count},
+                         loan_id=loan_id)
 
 
 def _overpayments(session, settings):
@@ -135,8 +160,8 @@ def _overpayments(session, settings):
     for payment, extra in rows:
         owed = payment.amount - int(extra)  # the balance this payment cleared
         if Decimal(payment.amount) > factor * owed:
-            yield raise_flag(session, "overpayment", str(payment.id),
-                             f"paid {payment.amount} {payment.currency} minor units against a balance of {owed}",
+            yield raise_flag(session, "overpayment", str(payment.id), N_("paid {amount} against a balance of {balance}"),
+                             {"amount": payment.amount, "balance": owed}, currency=payment.currency,
                              loan_id=payment.loan_id, payment_id=payment.id, credit=int(extra))
 
 
@@ -152,5 +177,6 @@ def _bad_numbers(session):
         hits = seen & BAD_NUMBER_REASONS
         if hits:
             yield raise_flag(session, "bad_number", str(msg.borrower_id),
-                             f"messages to {phones.mask(msg.phone)} fail permanently ({sorted(hits)[0]})",
+                             N_("messages to {phone} fail permanently ({reason})"),
+                             {"phone": phones.mask(msg.phone), "reason": sorted(hits)[0]},
                              borrower_id=msg.borrower_id, message_id=msg.id)
