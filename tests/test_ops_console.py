@@ -199,3 +199,16 @@ def test_flags_page_scans_and_resolves(client, session, factory, book):
     client.post("/ops/flags/scan?lang=sw", data={"csrf_token": token(page)})
     html = client.get(f"/ops/loans/{late.id}").get_data(as_text=True)
     assert "ina malimbikizo na hakuna malipo kwa siku 75 (kikomo 60)" in html and "imeshughulikiwa: visited" in html
+
+
+def test_api_also_answers_a_console_session_with_csrf_for_changes(client, session, factory, book):
+    late, _ = book
+    make_staff(session, factory, "callcentre", "Carol", "+254700100003")
+    login(client, "+254700100003")
+    assert client.get("/api/ops/queue").json["items"][0]["loan_id"] == late.id
+    assert client.get("/api/ops/portfolio").status_code == 403  # role still checked
+    r = client.post(f"/api/ops/loans/{late.id}/calls", json={"outcome": "no_answer"})
+    assert r.status_code == 403 and "X-CSRF-Token" in r.json["detail"]
+    csrf = token(client.get("/ops/queue").get_data(as_text=True))
+    r = client.post(f"/api/ops/loans/{late.id}/calls", json={"outcome": "no_answer"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201

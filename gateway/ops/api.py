@@ -6,7 +6,10 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
-from flask import Blueprint, g, jsonify, request
+import hmac
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request, session
 
 from gateway.auth import require_role
 from gateway.db import session_scope
@@ -18,6 +21,33 @@ from gateway.i18n import Speaker
 bp = Blueprint("ops_api", __name__, url_prefix="/api/ops")
 STAFF = ("field", "callcentre", "manager", "admin")
 MANAGERS = ("manager", "admin")
+
+
+def staff(*roles):
+    """A Bearer token (gateway.auth.require_role), or the operator console's login session; a
+    session caller must echo the page's CSRF token in X-CSRF-Token for anything but reading."""
+    def decorator(view):
+        by_token = require_role(*roles)(view)
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if request.headers.get("Authorization") or not session.get("agent_id"):
+                return by_token(*args, **kwargs)
+            with session_scope() as s:
+                agent = s.get(Agent, session["agent_id"])
+            if agent is None or not agent.active or not agent.password_hash:
+                return jsonify(error="unauthorized", detail="log in again"), 401
+            sent = request.headers.get("X-CSRF-Token", "")
+            if request.method not in ("GET", "HEAD") and not (sent and hmac.compare_digest(sent, session.get("csrf", ""))):
+                return jsonify(error="forbidden", detail="X-CSRF-Token header missing or wrong"), 403
+            if roles and agent.role not in roles:
+                return jsonify(error="forbidden", detail=f"role {agent.role!r} may not do this"), 403
+            g.agent, g.actor = agent, f"agent:{agent.id}"
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def plain(value):
@@ -73,7 +103,7 @@ def _value_error(exc):  # every service error is a ValueError subclass: a clear 
 
 
 @bp.get("/portfolio")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def portfolio_view():
     as_of = _date_arg("as_of", _today())
     by = request.args.get("by", "portfolio")
@@ -84,7 +114,7 @@ def portfolio_view():
 
 
 @bp.get("/loans/<int:loan_id>/arrears")
-@require_role(*STAFF)
+@staff(*STAFF)
 def loan_arrears(loan_id: int):
     as_of = _date_arg("as_of", _today())
     with session_scope() as s:
@@ -95,7 +125,7 @@ def loan_arrears(loan_id: int):
 
 
 @bp.get("/loans/<int:loan_id>/open-promise")
-@require_role(*STAFF)
+@staff(*STAFF)
 def open_promise(loan_id: int):
     on = _date_arg("date", _today())
     with session_scope() as s:
@@ -109,14 +139,14 @@ def _flag_json(f: Flag) -> dict:
 
 
 @bp.get("/flags")
-@require_role("callcentre", *MANAGERS)
+@staff("callcentre", *MANAGERS)
 def list_flags():
     with session_scope() as s:
         return jsonify(flags=[_flag_json(f) for f in flags.open_flags(s)])
 
 
 @bp.post("/flags/scan")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def scan_flags():
     with session_scope() as s:
         raised = flags.scan(s, _today(), _settings())
@@ -124,7 +154,7 @@ def scan_flags():
 
 
 @bp.post("/flags/<int:flag_id>/resolve")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def resolve_flag(flag_id: int):
     with session_scope() as s:
         f = flags.resolve(s, flag_id, g.actor, _body().get("note", ""))
@@ -132,7 +162,7 @@ def resolve_flag(flag_id: int):
 
 
 @bp.post("/loans/<int:loan_id>/write-off")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def write_off(loan_id: int):
     with session_scope() as s:
         if s.get(Loan, loan_id) is None:
@@ -142,7 +172,7 @@ def write_off(loan_id: int):
 
 
 @bp.post("/loans/<int:loan_id>/restructure")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def restructure(loan_id: int):
     body = _body()
     with session_scope() as s:
@@ -161,7 +191,7 @@ def restructure(loan_id: int):
 
 
 @bp.get("/queue")
-@require_role("callcentre", *MANAGERS)
+@staff("callcentre", *MANAGERS)
 def queue():
     today = _today()
     mine = g.agent.role == "callcentre"
@@ -171,7 +201,7 @@ def queue():
 
 
 @bp.post("/queue/assign")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def assign():
     body = _body()
     ids, agent_id = body.get("loan_ids"), body.get("agent_id")
@@ -182,7 +212,7 @@ def assign():
 
 
 @bp.post("/loans/<int:loan_id>/calls")
-@require_role("callcentre", *MANAGERS)
+@staff("callcentre", *MANAGERS)
 def log_call(loan_id: int):
     body = _body()
     with session_scope() as s:
@@ -202,7 +232,7 @@ def log_call(loan_id: int):
 
 
 @bp.get("/team")
-@require_role("callcentre", *MANAGERS)
+@staff("callcentre", *MANAGERS)
 def team():
     day = _date_arg("date", _today())
     with session_scope() as s:
@@ -213,7 +243,7 @@ def team():
 
 
 @bp.get("/commissions")
-@require_role(*STAFF)
+@staff(*STAFF)
 def agent_commissions():
     month = request.args.get("month", "")
     wanted = request.args.get("agent_id", type=int)
@@ -226,7 +256,7 @@ def agent_commissions():
 
 
 @bp.get("/suspense")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def list_suspense():
     with session_scope() as s:
         return jsonify(payments=[plain({"id": p.id, "provider": p.provider, "txn": p.provider_txn_id,
@@ -235,7 +265,7 @@ def list_suspense():
 
 
 @bp.post("/suspense/<int:payment_id>/resolve")
-@require_role(*MANAGERS)
+@staff(*MANAGERS)
 def resolve_suspense(payment_id: int):
     body = _body()
     with session_scope() as s:
