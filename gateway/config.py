@@ -12,6 +12,14 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""
@@ -33,6 +41,19 @@ class Settings:
     ops_daily_call_quota: int = 40  # contacts a call-centre agent should make a day
     commission_onboard_fee: str = "200"  # per borrower onboarded, once the first installment is paid
     commission_recovery_rate: str = "0.05"  # share of arrears recovered on an agent's assigned loans
+    # M-Pesa Daraja (payments). Empty secrets: the STK push client refuses to run.
+    mpesa_base_url: str = "https://sandbox.safaricom.co.ke"
+    mpesa_consumer_key: str = ""
+    mpesa_consumer_secret: str = ""
+    mpesa_shortcode: str = ""
+    mpesa_passkey: str = ""
+    mpesa_callback_url: str = ""  # public base URL of this gateway, e.g. https://pay.example.co.ke
+    mpesa_callback_token: str = ""
+    mpesa_allowed_ips: tuple[str, ...] = ()  # empty: any source IP (the token still applies)
+    mpesa_strict_validation: bool = False  # C2B validation rejects unknown account numbers
+    mpesa_timeout_seconds: float = 10.0
+    at_payments_callback_token: str = ""
+    at_payments_allowed_ips: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -54,6 +75,18 @@ class Settings:
             ops_daily_call_quota=int(_env("OPS_DAILY_CALL_QUOTA", str(cls.ops_daily_call_quota))),
             commission_onboard_fee=_env("COMMISSION_ONBOARD_FEE", cls.commission_onboard_fee),
             commission_recovery_rate=_env("COMMISSION_RECOVERY_RATE", cls.commission_recovery_rate),
+            mpesa_base_url=_env("MPESA_BASE_URL", cls.mpesa_base_url).rstrip("/"),
+            mpesa_consumer_key=_env("MPESA_CONSUMER_KEY"),
+            mpesa_consumer_secret=_env("MPESA_CONSUMER_SECRET"),
+            mpesa_shortcode=_env("MPESA_SHORTCODE"),
+            mpesa_passkey=_env("MPESA_PASSKEY"),
+            mpesa_callback_url=_env("MPESA_CALLBACK_URL").rstrip("/"),
+            mpesa_callback_token=_env("MPESA_CALLBACK_TOKEN"),
+            mpesa_allowed_ips=_list(_env("MPESA_ALLOWED_IPS")),
+            mpesa_strict_validation=_flag(_env("MPESA_STRICT_VALIDATION")),
+            mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
+            at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
+            at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
         )
         values.update(overrides)
         return cls(**values)

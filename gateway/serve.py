@@ -8,7 +8,7 @@ import sys
 import time
 
 from gateway.config import ROOT, Settings
-from gateway.queue import resolve_redis_url
+from gateway.queue import QUEUES, resolve_redis_url
 
 
 def commands(host: str, port: int, workers: int) -> dict[str, list[str]]:
@@ -16,7 +16,7 @@ def commands(host: str, port: int, workers: int) -> dict[str, list[str]]:
     return {
         "web": [py, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"{host}:{port}", "-w", str(workers),
                 "--access-logfile", "-", "wsgi:app"],
-        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "default"],
+        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", *QUEUES],
     }
 
 
@@ -26,7 +26,7 @@ def run(settings: Settings, host: str, port: int, workers: int) -> None:
     procs = {}
     for name, cmd in commands(host, port, workers).items():
         if name == "worker":
-            cmd = cmd[:-1] + ["--url", redis_url, cmd[-1]]
+            cmd = cmd[:5] + ["--url", redis_url] + cmd[5:]
         procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT)
     print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
 

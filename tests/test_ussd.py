@@ -100,7 +100,7 @@ def test_pay_now_suggested_amount_records_one_intent_and_queues_the_checkout(cli
     intents = session.exec(select(PaymentIntent)).all()
     assert [(i.loan_id, i.amount, i.currency, i.phone, i.status) for i in intents] == [
         (loan.id, 120000, "KES", "+254712345678", "pending")]
-    jobs = Queue("default", connection=get_redis()).jobs
+    jobs = Queue("payments", connection=get_redis()).jobs
     assert [(j.func_name, j.args) for j in jobs] == [("gateway.workers.payments.start_stk_push", (intents[0].id,))]
 
 

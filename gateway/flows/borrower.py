@@ -13,6 +13,7 @@ from gateway.flows.engine import Flow, Invalid, Option, Screen
 from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
+from gateway.payg import ussd as payg_ussd
 from gateway.services import ledger
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
@@ -79,6 +80,7 @@ def _balance_text(ctx: Ctx) -> str:
         lines.append(ctx._("In arrears: {amount}", amount=ctx.money(b.arrears)))
     if b.credit:
         lines.append(ctx._("Credit: {amount}", amount=ctx.money(b.credit)))
+    lines += payg_ussd.balance_lines(ctx)  # days of light, for loans with a PAYG device
     return "\n".join(lines)
 
 
@@ -151,7 +153,7 @@ def _start_payment(ctx: Ctx) -> None:
     ctx.session.flush()
     audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "payment_intent.created", "payment_intent", intent.id,
                  loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency)
-    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id)
+    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id, queue="payments")
 
 
 def _last_payments_text(ctx: Ctx) -> str:
@@ -241,6 +243,7 @@ MAIN_OPTIONS = [
     Option("4", N_("Last payments"), "last_payments"),
     Option("5", N_("Language"), "language"),
     Option("6", N_("Promise to pay"), "promise_date", visible=_in_arrears),
+    payg_ussd.LAST_CODE_OPTION,  # "7 My last code", for loans with a PAYG device
     Option("0", N_("Call me back"), "callback"),
 ]
 
@@ -267,6 +270,7 @@ SCREENS = [
            on_show=_make_promise, end=True),
     Screen("callback", lambda c: c._("Thank you. We will call you back within one working day."),
            on_show=_request_callback, end=True),
+    *payg_ussd.SCREENS,
 ]
 
 FLOW = Flow(SCREENS, start="main", home="main")

@@ -6,9 +6,12 @@ from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentSt
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
+from gateway.models.payments import PaymentReversal, RawCallback
+from gateway.models.payg import Device, PaygToken
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "CallLog", "CollectionAssignment", "Flag", "Promise",
+    "PaymentReversal", "RawCallback", "Device", "PaygToken",
 ]

@@ -33,6 +33,7 @@ class Payment(SQLModel, table=True):
     paid_at: Optional[dt.datetime] = utc_field(default_now=False)
     received_at: dt.datetime = utc_field()
     posted_at: Optional[dt.datetime] = utc_field(default_now=False)
+    note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # why it is in suspense, refunded, reversed
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -60,5 +61,12 @@ class PaymentIntent(SQLModel, table=True):
     phone: str = Field(max_length=20)
     channel: str = Field(default="ussd", max_length=10)
     session_id: Optional[str] = Field(default=None, max_length=100, unique=True)
-    status: str = Field(default="pending", max_length=12, index=True)  # pending|sent|paid|failed
+    status: str = Field(default="pending", max_length=12, index=True)  # pending|sending|sent|paid|failed
     created_at: dt.datetime = utc_field()
+    # Filled by the STK push job and its callback (gateway.payments).
+    merchant_request_id: Optional[str] = Field(default=None, max_length=64)
+    checkout_request_id: Optional[str] = Field(default=None, max_length=64, unique=True)
+    result_code: Optional[str] = Field(default=None, max_length=20)
+    result_desc: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id")
+    settled_at: Optional[dt.datetime] = utc_field(default_now=False)

@@ -92,6 +92,45 @@ def post_payment(session: Session, payment: Payment, loan_id: int, actor: str = 
     return entries
 
 
+def reverse_payment(session: Session, payment: Payment, actor: str, reason: str) -> list[LedgerEntry]:
+    """Unwind a posted payment: one compensating entry (kind `reversal`, opposite sign) per
+    original entry, and the installments' paid amounts put back. Nothing is deleted, so the
+    ledger shows both the payment and its reversal; afterwards the payment's entries sum to zero.
+    A payment that was never posted (received, suspense) is just marked reversed."""
+    if payment.status in (PaymentStatus.reversed, PaymentStatus.refunded):
+        raise LedgerError(f"payment {payment.id} is already {payment.status}")
+    compensating: list[LedgerEntry] = []
+    if payment.status == PaymentStatus.posted:
+        loan = _locked_loan(session, payment.loan_id)
+        originals = session.exec(select(LedgerEntry).where(
+            LedgerEntry.payment_id == payment.id).order_by(LedgerEntry.id)).all()
+        for entry in originals:
+            if entry.installment_id is not None and entry.component in COMPONENTS:
+                inst = session.get(Installment, entry.installment_id)
+                setattr(inst, f"{entry.component}_paid", getattr(inst, f"{entry.component}_paid") - entry.amount)
+                inst.status = _installment_status(inst)
+                session.add(inst)
+            compensating.append(LedgerEntry(loan_id=entry.loan_id, payment_id=payment.id,
+                                            installment_id=entry.installment_id, component=entry.component,
+                                            amount=-entry.amount, kind="reversal"))
+        if sum(e.amount for e in originals) + sum(e.amount for e in compensating) != 0:
+            raise LedgerError("reversal does not balance")
+        session.add_all(compensating)
+        if loan.status == LoanStatus.repaid and any(i.outstanding > 0 for i in installments(session, loan.id)):
+            loan.status = LoanStatus.active
+            session.add(loan)
+    previous = payment.status
+    payment.status = PaymentStatus.reversed
+    payment.note = reason[:200]
+    session.add(payment)
+    audit.record(session, actor, "payment.reversed", "payment", payment.id, loan_id=payment.loan_id,
+                 amount=payment.amount, currency=payment.currency, previous_status=previous, reason=reason,
+                 entries=[[e.component, e.installment_id, e.amount] for e in compensating])
+    session.flush()
+    signals.payment_reversed.send(payment, session=session, entries=compensating, previous_status=previous)
+    return compensating
+
+
 @dataclass(frozen=True)
 class Balance:
     currency: str

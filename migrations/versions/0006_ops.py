@@ -1,8 +1,8 @@
 """collections operations
 
 Revision ID: 0006_ops
-Revises: 0002_messages
-Create Date: 2026-11-23 17:25:02.132813
+Revises: 0005_payg
+Create Date: 2026-11-23 17:41:53.437321
 """
 from typing import Sequence, Union
 
@@ -13,7 +13,7 @@ import gateway.db
 
 
 revision: str = '0006_ops'
-down_revision: Union[str, None] = '0002_messages'
+down_revision: Union[str, None] = '0005_payg'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

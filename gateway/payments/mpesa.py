@@ -1,0 +1,140 @@
+"""Safaricom M-Pesa Daraja client: OAuth token and STK push (Lipa na M-Pesa Online).
+
+Plain `requests` against MPESA_BASE_URL (the sandbox by default; a local stand-in in tests).
+Wire format as Safaricom documents it; see /work/shared/providers.md.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import requests
+
+from gateway.config import Settings
+from gateway.money import from_minor
+
+NAIROBI = ZoneInfo("Africa/Nairobi")  # Daraja timestamps are Kenyan local time
+ACCOUNT_REFERENCE_MAX = 12
+TRANSACTION_DESC_MAX = 13
+
+
+class MpesaError(Exception):
+    """Daraja refused or could not be reached. `code` is Daraja's errorCode/ResponseCode if any."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StkPushReply:
+    merchant_request_id: str
+    checkout_request_id: str
+    response_code: str
+    response_description: str
+    customer_message: str
+
+
+def timestamp(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def stk_password(shortcode: str, passkey: str, ts: str) -> str:
+    """base64(Shortcode + Passkey + Timestamp), as the STK push API documents it."""
+    return base64.b64encode(f"{shortcode}{passkey}{ts}".encode()).decode()
+
+
+_tokens: dict[tuple[str, str], tuple[str, float]] = {}
+_tokens_lock = threading.Lock()
+
+
+class DarajaClient:
+    def __init__(self, settings: Settings, http: requests.Session | None = None):
+        self.settings = settings
+        self.base = settings.mpesa_base_url.rstrip("/")
+        self.http = http or requests.Session()
+        self.timeout = settings.mpesa_timeout_seconds
+
+    def _check_configured(self) -> None:
+        s = self.settings
+        missing = [name for name, value in (("MPESA_CONSUMER_KEY", s.mpesa_consumer_key),
+                                            ("MPESA_CONSUMER_SECRET", s.mpesa_consumer_secret),
+                                            ("MPESA_SHORTCODE", s.mpesa_shortcode),
+                                            ("MPESA_PASSKEY", s.mpesa_passkey),
+                                            ("MPESA_CALLBACK_URL", s.mpesa_callback_url)) if not value]
+        if missing:
+            raise MpesaError(f"M-Pesa is not configured: set {', '.join(missing)}", code="not_configured")
+
+    def access_token(self) -> str:
+        """OAuth client-credentials token, cached per process until shortly before it expires."""
+        key = (self.base, self.settings.mpesa_consumer_key)
+        with _tokens_lock:
+            cached = _tokens.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+        try:
+            res = self.http.get(f"{self.base}/oauth/v1/generate", params={"grant_type": "client_credentials"},
+                                auth=(self.settings.mpesa_consumer_key, self.settings.mpesa_consumer_secret),
+                                timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise MpesaError(f"M-Pesa OAuth unreachable: {exc}", code="unreachable") from exc
+        if res.status_code != 200:
+            raise MpesaError(f"M-Pesa OAuth refused ({res.status_code}): {res.text[:200]}", code=str(res.status_code))
+        try:
+            body = res.json()
+            token = body["access_token"]
+            expires_in = int(body.get("expires_in", 3599))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MpesaError(f"M-Pesa OAuth answered something unexpected: {res.text[:200]}") from exc
+        with _tokens_lock:
+            _tokens[key] = (token, time.monotonic() + max(expires_in - 60, 0))
+        return token
+
+    def stk_push(self, *, phone: str, amount_minor: int, currency: str, account_reference: str,
+                 description: str, callback_url: str, now: dt.datetime | None = None) -> StkPushReply:
+        """Ask Safaricom to prompt the payer's phone for their M-Pesa PIN."""
+        self._check_configured()
+        if currency != "KES":
+            raise MpesaError(f"M-Pesa STK push takes KES, not {currency}", code="currency")
+        amount = from_minor(amount_minor, currency)
+        if amount <= 0 or amount != amount.to_integral_value():
+            raise MpesaError(f"M-Pesa STK push takes whole shillings, not {amount}", code="amount")
+        s = self.settings
+        ts = timestamp(now)
+        msisdn = phone.lstrip("+")
+        payload = {
+            "BusinessShortCode": s.mpesa_shortcode,
+            "Password": stk_password(s.mpesa_shortcode, s.mpesa_passkey, ts),
+            "Timestamp": ts,
+            "TransactionType": "CustomerPayBillOnline",
+            "Amount": int(amount),
+            "PartyA": msisdn,
+            "PartyB": s.mpesa_shortcode,
+            "PhoneNumber": msisdn,
+            "CallBackURL": callback_url,
+            "AccountReference": account_reference[:ACCOUNT_REFERENCE_MAX],
+            "TransactionDesc": description[:TRANSACTION_DESC_MAX],
+        }
+        headers = {"Authorization": f"Bearer {self.access_token()}"}
+        try:
+            res = self.http.post(f"{self.base}/mpesa/stkpush/v1/processrequest", json=payload, headers=headers,
+                                 timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise MpesaError(f"M-Pesa STK push unreachable: {exc}", code="unreachable") from exc
+        try:
+            body = res.json()
+        except ValueError:
+            body = {}
+        if res.status_code != 200 or str(body.get("ResponseCode", "")) != "0":
+            # Daraja errors: {"requestId", "errorCode": "500.001.1001", "errorMessage"}
+            code = str(body.get("errorCode") or body.get("ResponseCode") or res.status_code)
+            message = body.get("errorMessage") or body.get("ResponseDescription") or res.text[:200]
+            raise MpesaError(f"M-Pesa STK push refused ({code}): {message}", code=code)
+        return StkPushReply(merchant_request_id=str(body.get("MerchantRequestID", "")),
+                            checkout_request_id=str(body.get("CheckoutRequestID", "")),
+                            response_code="0", response_description=str(body.get("ResponseDescription", "")),
+                            customer_message=str(body.get("CustomerMessage", "")))

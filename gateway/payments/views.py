@@ -1,0 +1,100 @@
+"""Payments HTTP: provider callbacks under /payments, operators' suspense API under /api/payments.
+Thin: read the request, call the service, answer."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from gateway import phones
+from gateway.auth import require_role
+from gateway.db import session_scope
+from gateway.payments import service
+
+bp = Blueprint("payments", __name__)
+callbacks = Blueprint("callbacks", __name__, url_prefix="/payments")
+api = Blueprint("api", __name__, url_prefix="/api/payments")
+
+
+def _callback(provider: str, kind: str):
+    reply = service.receive_callback(
+        current_app.config["GATEWAY"], provider, kind, request.get_data(as_text=True),
+        request.remote_addr or "", request.headers.get("X-Callback-Token") or request.args.get("token"))
+    return jsonify(reply.body), reply.status
+
+
+# Safaricom refuses callback URLs containing "mpesa"/"safaricom": every M-Pesa route also
+# answers under /payments/daraja/..., which is what we register and send.
+for prefix in ("mpesa", "daraja"):
+    callbacks.add_url_rule(f"/{prefix}/c2b/validation", f"{prefix}_c2b_validation",
+                           lambda: _callback("mpesa", "c2b_validation"), methods=["POST"])
+    callbacks.add_url_rule(f"/{prefix}/c2b/confirmation", f"{prefix}_c2b_confirmation",
+                           lambda: _callback("mpesa", "c2b_confirmation"), methods=["POST"])
+    callbacks.add_url_rule(f"/{prefix}/stk/callback", f"{prefix}_stk_callback",
+                           lambda: _callback("mpesa", "stk_callback"), methods=["POST"])
+    callbacks.add_url_rule(f"/{prefix}/reversal/result", f"{prefix}_reversal_result",
+                           lambda: _callback("mpesa", "reversal_result"), methods=["POST"])
+
+
+@callbacks.post("/africastalking/notification")
+def at_notification():
+    return _callback("africastalking", "notification")
+
+
+def _payment_json(p) -> dict:
+    return {"id": p.id, "provider": p.provider, "provider_txn_id": p.provider_txn_id, "amount": p.amount,
+            "currency": p.currency, "status": p.status, "loan_id": p.loan_id, "account_ref": p.account_ref,
+            "payer_phone": phones.mask(p.payer_phone) if p.payer_phone.startswith("+") else p.payer_phone,
+            "note": p.note, "received_at": p.received_at.isoformat(),
+            "paid_at": p.paid_at.isoformat() if p.paid_at else None}
+
+
+def _operator_action(action, payment_id: int, **kwargs):
+    try:
+        with session_scope() as session:
+            payment = action(session, payment_id, actor=g.actor, **kwargs)
+            body = _payment_json(payment)
+    except service.PaymentError as exc:
+        return jsonify(error=exc.error, detail=exc.detail), exc.status
+    return jsonify(payment=body)
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+@api.get("/suspense")
+@require_role("manager", "admin")
+def suspense():
+    with session_scope() as session:
+        return jsonify(payments=[_payment_json(p) for p in service.suspense_list(session)])
+
+
+@api.post("/<int:payment_id>/assign")
+@require_role("manager", "admin")
+def assign(payment_id: int):
+    account_ref = str(_body().get("account_ref") or "").strip()
+    if not account_ref:
+        return jsonify(error="bad_request", detail="give the loan's account_ref"), 400
+    return _operator_action(service.assign, payment_id, account_ref=account_ref)
+
+
+@api.post("/<int:payment_id>/refund")
+@require_role("manager", "admin")
+def refund(payment_id: int):
+    reason = str(_body().get("reason") or "").strip()
+    if not reason:
+        return jsonify(error="bad_request", detail="give a reason"), 400
+    return _operator_action(service.refund, payment_id, reason=reason)
+
+
+@api.post("/<int:payment_id>/reverse")
+@require_role("manager", "admin")
+def reverse(payment_id: int):
+    reason = str(_body().get("reason") or "").strip()
+    if not reason:
+        return jsonify(error="bad_request", detail="give a reason"), 400
+    return _operator_action(service.reverse_by_operator, payment_id, reason=reason)
+
+
+bp.register_blueprint(callbacks)
+bp.register_blueprint(api)

@@ -1,0 +1,79 @@
+"""Payments jobs (queue "payments"). Each takes ids, loads rows, calls the service; safe to run twice."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import update
+
+from gateway import audit
+from gateway.config import Settings
+from gateway.db import session_scope, utcnow
+from gateway.models import Loan, PaymentIntent
+from gateway.payments import service
+from gateway.payments.mpesa import DarajaClient, MpesaError
+from gateway.queue import get_queue
+
+log = logging.getLogger(__name__)
+
+
+def post_payment(payment_id: int) -> str:
+    """Match and allocate a received payment (or put it in suspense); receipt SMS queued."""
+    with session_scope() as session:
+        payment = service.settle(session, payment_id)
+        return payment.status if payment else "unknown payment"
+
+
+def start_stk_push(intent_id: int) -> str:
+    """Ask M-Pesa to prompt the borrower's phone. The intent is claimed (pending -> sending) in
+    its own transaction first, so a second run of this job never pushes twice."""
+    settings = Settings.from_env()
+    with session_scope(settings) as session:
+        claimed = session.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id,
+                                                           PaymentIntent.status == "pending")
+                               .values(status="sending")).rowcount
+        if not claimed:
+            return "already started"
+        intent = session.get(PaymentIntent, intent_id)
+        loan = session.get(Loan, intent.loan_id)
+    try:
+        reply = DarajaClient(settings).stk_push(
+            phone=intent.phone, amount_minor=intent.amount, currency=intent.currency,
+            account_reference=loan.account_ref, description=f"Loan {loan.account_ref}",
+            callback_url=service.stk_callback_url(settings))
+    except MpesaError as exc:
+        log.warning("STK push for intent %s failed: %s", intent_id, exc)
+        with session_scope(settings) as session:
+            intent = session.get(PaymentIntent, intent_id)
+            intent.status, intent.result_code, intent.result_desc = "failed", exc.code[:20], str(exc)[:200]
+            intent.settled_at = utcnow()
+            session.add(intent)
+            audit.record(session, "system", "payment_intent.failed", "payment_intent", intent.id,
+                         result_code=exc.code, result_desc=str(exc)[:200])
+            service.queue_stk_failed_sms(session, intent, session.get(Loan, intent.loan_id),
+                                         "unreachable" if exc.code == "unreachable" else exc.code)
+        return "failed"
+    with session_scope(settings) as session:
+        intent = session.get(PaymentIntent, intent_id)
+        intent.merchant_request_id = reply.merchant_request_id
+        intent.checkout_request_id = reply.checkout_request_id
+        intent.status = "sent"
+        session.add(intent)
+        audit.record(session, "system", "payment_intent.sent", "payment_intent", intent.id,
+                     checkout_request_id=reply.checkout_request_id)
+    return "sent"
+
+
+def sweep_payments(older_than_seconds: int = 120) -> dict:
+    """Re-enqueue payments still `received` (their job was lost, e.g. Redis was down) and retry
+    raw callbacks whose processing failed. Schedule it every few minutes."""
+    settings = Settings.from_env()
+    with session_scope(settings) as session:
+        stuck = service.stuck_payment_ids(session, dt.timedelta(seconds=older_than_seconds))
+        failed = service.failed_callback_ids(session)
+    queue = get_queue(service.QUEUE, settings)
+    for payment_id in stuck:
+        queue.enqueue(service.POST_JOB, payment_id)
+    retried = [service.retry_raw_callback(settings, raw_id) for raw_id in failed]
+    return {"requeued_payments": len(stuck), "retried_callbacks": len(retried),
+            "callbacks_processed": retried.count("processed")}
