@@ -119,27 +119,29 @@ def test_roles(factory, session, client):
     assert client.get("/api/ops/commissions?month=Jan", headers=field_h).status_code == 400
     assert client.get(f"/api/ops/commissions?month=2027-01&agent_id={cc.id}", headers=boss_h).status_code == 200
     # a field agent can't resolve suspense
-    assert client.post("/api/ops/suspense/1/resolve", json={}, headers=field_h).status_code == 403
+    assert client.post("/api/payments/1/assign", json={"account_ref": "X"}, headers=field_h).status_code == 403
 
 
-def test_manager_resolves_a_suspense_payment_onto_a_loan(factory, session, client):
+def test_suspense_resolve_goes_through_the_payments_service(factory, session):
+    from gateway.ops import suspense
+
     loan = factory.loan(factory.borrower(), principal="2000", count=2, rate="0")
-    _, boss_h = staff(session, factory, "manager", "Boss")
     p = Payment(provider="mpesa", provider_txn_id="SUS1", amount=70000, currency="KES", account_ref="BIZ 0000",
                 status="suspense")
     session.add(p)
     session.commit()
-    assert client.get("/api/ops/suspense", headers=boss_h).json["payments"][0]["txn"] == "SUS1"
-    r = client.post(f"/api/ops/suspense/{p.id}/resolve", json={"account_ref": "nope"}, headers=boss_h)
-    assert r.status_code == 400 and "no loan with account NOPE" in r.json["detail"]
-    r = client.post(f"/api/ops/suspense/{p.id}/resolve", json={"account_ref": loan.account_ref.lower(),
-                                                              "note": "typo in account"}, headers=boss_h)
-    assert r.status_code == 200 and r.json["status"] == "posted"
-    assert sum(e.amount for e in session.exec(select(LedgerEntry).where(LedgerEntry.payment_id == p.id))) == 70000
+    assert [x.provider_txn_id for x in suspense.suspense_payments(session)] == ["SUS1"]
+    with pytest.raises(suspense.SuspenseError, match="no loan with account number 'nope'"):
+        suspense.resolve(session, p.id, "nope", "agent:1")
+    session.rollback()
+    suspense.resolve(session, p.id, loan.account_ref.lower(), "agent:1")
     session.commit()
-    r = client.post(f"/api/ops/suspense/{p.id}/resolve", json={"account_ref": loan.account_ref}, headers=boss_h)
-    assert r.status_code == 400 and "not in suspense" in r.json["detail"]
-    assert client.get("/api/ops/suspense", headers=boss_h).json["payments"] == []
+    assert sum(e.amount for e in session.exec(select(LedgerEntry).where(LedgerEntry.payment_id == p.id))) == 70000
+    with pytest.raises(suspense.SuspenseError, match="not in suspense"):
+        suspense.resolve(session, p.id, loan.account_ref, "agent:1")
+    session.rollback()
+    assert suspense.suspense_payments(session) == []
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "payment.assigned")).one().actor == "agent:1"
 
 
 def test_flags_and_write_off_over_the_api(factory, session, client):

@@ -106,6 +106,23 @@ def test_suspense_payment_resolved_from_the_console(client, session, factory, bo
     assert f"Payment QK7SUSPENSE posted to loan {late.account_ref}." in r.get_data(as_text=True)
     assert "No payments in suspense." in r.get_data(as_text=True)
     assert sum(e.amount for e in session.exec(select(LedgerEntry).where(LedgerEntry.payment_id == p.id))) == 50000
+    session.commit()
+
+
+def test_suspense_refund_needs_a_reason(client, session, factory, book):
+    make_staff(session, factory, "manager", "Moses", "+254700100004")
+    p = Payment(provider="mpesa", provider_txn_id="QK7WRONG", amount=50000, currency="KES", status="suspense")
+    session.add(p)
+    session.commit()
+    login(client, "+254700100004")
+    html = client.get("/ops/suspense").get_data(as_text=True)
+    r = client.post(f"/ops/suspense/{p.id}/refund", data={"csrf_token": token(html), "reason": " "}, follow_redirects=True)
+    assert "give a reason" in r.get_data(as_text=True)
+    r = client.post(f"/ops/suspense/{p.id}/refund", data={"csrf_token": token(html), "reason": "paid twice by mistake"},
+                    follow_redirects=True)
+    assert "Payment QK7WRONG marked as refunded." in r.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Payment, p.id).status == "refunded"
 
 
 def test_call_queue_logs_a_promise_and_the_loan_page_shows_it(client, session, factory, book):

@@ -13,9 +13,9 @@ from flask import Blueprint, g, jsonify, request, session
 
 from gateway.auth import require_role
 from gateway.db import session_scope
-from gateway.models import Agent, Flag, Loan, Payment
+from gateway.models import Agent, Flag, Loan
 from gateway.money import MoneyError, to_minor
-from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises, suspense
+from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
 from gateway.i18n import Speaker
 
 bp = Blueprint("ops_api", __name__, url_prefix="/api/ops")
@@ -253,23 +253,3 @@ def agent_commissions():
         wanted = g.agent.id
     with session_scope() as s:
         return jsonify(plain({"month": month, "agents": commissions.commissions(s, month, _settings(), wanted)}))
-
-
-@bp.get("/suspense")
-@staff(*MANAGERS)
-def list_suspense():
-    with session_scope() as s:
-        return jsonify(payments=[plain({"id": p.id, "provider": p.provider, "txn": p.provider_txn_id,
-                                        "amount": p.amount, "currency": p.currency, "account_ref": p.account_ref,
-                                        "received_at": p.received_at}) for p in suspense.suspense_payments(s)])
-
-
-@bp.post("/suspense/<int:payment_id>/resolve")
-@staff(*MANAGERS)
-def resolve_suspense(payment_id: int):
-    body = _body()
-    with session_scope() as s:
-        if s.get(Payment, payment_id) is None:
-            return bad(f"no payment {payment_id}", 404)
-        p = suspense.resolve(s, payment_id, str(body.get("account_ref", "")), g.actor, body.get("note", ""))
-        return jsonify(id=p.id, status=p.status, loan_id=p.loan_id)

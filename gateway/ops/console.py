@@ -304,10 +304,21 @@ def suspense_page():
 def resolve_suspense(payment_id: int):
     try:
         with session_scope() as db:
-            p = suspense.resolve(db, payment_id, request.form.get("account_ref", ""), f"agent:{g.operator.id}",
-                                 request.form.get("note", ""))
+            p = suspense.resolve(db, payment_id, request.form.get("account_ref", ""), f"agent:{g.operator.id}")
             ref = db.get(Loan, p.loan_id).account_ref
         flash(g.speaker._("Payment {txn} posted to loan {ref}.", txn=p.provider_txn_id, ref=ref), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("ops_console.suspense_page"))
+
+
+@bp.post("/suspense/<int:payment_id>/refund")
+@login_required(*MANAGERS)
+def refund_suspense(payment_id: int):
+    try:
+        with session_scope() as db:
+            p = suspense.refund(db, payment_id, f"agent:{g.operator.id}", request.form.get("reason", ""))
+        flash(g.speaker._("Payment {txn} marked as refunded.", txn=p.provider_txn_id), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ops_console.suspense_page"))
