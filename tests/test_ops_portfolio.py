@@ -137,3 +137,30 @@ def test_arrears_and_par_match_reference(factory, session, specs, as_of_offsets)
                 assert row[f"par{n}"] == portfolio.ratio(expected_risk[n], expected_total)
         else:
             assert table == []
+
+
+@hsettings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=loan_spec, reverse=st.lists(st.booleans(), min_size=4, max_size=4),
+       as_of_offset=st.integers(0, 240))
+def test_with_reversals_the_ledger_view_matches_the_balance_columns(factory, session, spec, reverse, as_of_offset):
+    """Reversals put money back on installments out of order; after the last entry the as-of
+    computation must agree with the live *_paid columns (ledger.balance)."""
+    session.rollback()
+    loan = factory.loan(factory.borrower(), principal=str(Decimal(spec["principal"]) / 100), count=spec["count"],
+                        rate=spec["rate"], first_due=spec["first_due"], frequency=spec["frequency"],
+                        fee=str(Decimal(spec["fee"]) / 100))
+    loan.disbursed_on = dt.date(2025, 12, 1)
+    session.add(loan)
+    session.commit()
+    payments = sorted((dt.date(2026, 1, 1) + dt.timedelta(days=d), a) for d, a in spec["payments"])
+    for k, (day, amount) in enumerate(payments):
+        p = pay_on(session, loan, amount, day, f"V{loan.id}-{k}")
+        if reverse[k]:
+            with time_machine.travel(dt.datetime.combine(day, dt.time(11), tzinfo=UTC), tick=False):
+                ledger.reverse_payment(session, session.get(Payment, p.id), "test", "bounced")
+                session.commit()
+    as_of = dt.date(2026, 8, 1) + dt.timedelta(days=as_of_offset)  # after every entry
+    row = portfolio.arrears_of(session, loan.id, as_of)
+    bal = ledger.balance(session, session.get(type(loan), loan.id), as_of)
+    assert (row.arrears, row.outstanding) == (bal.arrears, bal.outstanding)
+    assert row.days_past_due == ((as_of - bal.next_due_date).days if bal.arrears else 0)
