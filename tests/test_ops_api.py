@@ -33,7 +33,7 @@ def test_promise_rules_and_open_promise_window(factory, session):
     with pytest.raises(promises.PromiseError, match="positive"):
         promises.make_promise(session, loan, today, 0, "ussd", today=today)
     with time_machine.travel(NOW, tick=False):
-        promise = promises.make_promise(session, loan, dt.date(2027, 1, 18), 50000, "ussd", today=today)
+        promises.make_promise(session, loan, dt.date(2027, 1, 18), 50000, "ussd", today=today)
         session.commit()
     assert promises.has_open_promise(session, loan.id, dt.date(2027, 1, 18))
     assert not promises.has_open_promise(session, loan.id, dt.date(2027, 1, 19))
@@ -59,8 +59,8 @@ def test_kept_promise(factory, session):
 
 
 def test_queue_order_broken_promises_first_then_amount_times_days(factory, session):
-    big = factory.loan(factory.borrower(name="Big"), principal="10000", count=2, rate="0", first_due=dt.date(2026, 12, 1))
-    old = factory.loan(factory.borrower(name="Old"), principal="1000", count=2, rate="0", first_due=dt.date(2026, 11, 1))
+    factory.loan(factory.borrower(name="Big"), principal="10000", count=2, rate="0", first_due=dt.date(2026, 12, 1))
+    factory.loan(factory.borrower(name="Old"), principal="1000", count=2, rate="0", first_due=dt.date(2026, 11, 1))
     broke = factory.loan(factory.borrower(name="Broke"), principal="600", count=2, rate="0", first_due=dt.date(2027, 1, 1))
     waiting = factory.loan(factory.borrower(name="Waiting"), principal="9000", count=1, rate="0", first_due=dt.date(2026, 12, 1))
     factory.loan(factory.borrower(name="Current"), principal="1000", count=1, rate="0", first_due=dt.date(2027, 2, 1))

@@ -61,7 +61,7 @@ def test_no_payment_for_long_while_in_arrears_is_flagged(factory, session, setti
 
 
 def test_resolve_needs_a_note_and_is_audited(factory, session, settings):
-    loan = factory.loan(factory.borrower(), principal="1000", count=1, rate="0", first_due=dt.date(2026, 11, 1))
+    factory.loan(factory.borrower(), principal="1000", count=1, rate="0", first_due=dt.date(2026, 11, 1))
     (flag,) = flags.scan(session, dt.date(2027, 3, 1), settings)
     with pytest.raises(flags.FlagError, match="say how"):
         flags.resolve(session, flag.id, "agent:1", "  ")

@@ -1,7 +1,6 @@
 """Reports against a hand-built portfolio: every figure is worked out by hand below."""
 import csv
 import datetime as dt
-import io
 from decimal import Decimal
 
 import openpyxl

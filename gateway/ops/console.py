@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import io
 import secrets
 from decimal import Decimal
 from functools import wraps
@@ -18,10 +19,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from gateway import audit, i18n, phones
 from gateway.db import session_scope
 from gateway.i18n import N_, Speaker
-from gateway.models import (Agent, AuditEvent, Borrower, CallLog, Flag, Installment, LedgerEntry, Loan, Message,
+from gateway.models import (Agent, Borrower, CallLog, FieldPartner, Flag, Installment, LedgerEntry, Loan, Message,
                             Payment, Promise)
 from gateway.money import MoneyError, to_minor
-from gateway.ops import callcentre, charts, flags, loan_ops, portfolio, reports, suspense
+from gateway.ops import callcentre, charts, commissions, flags, loan_ops, portfolio, reports, suspense
 from gateway.services import ledger
 
 bp = Blueprint("ops_console", __name__, url_prefix="/ops", template_folder="templates", static_folder="static")
@@ -112,8 +113,9 @@ def login_required(*roles):
 
 
 def _back(default: str):
-    flash_ok = request.form.get("next") or default
-    return redirect(flash_ok if flash_ok.startswith("/ops") else default)
+    """Back to the page the form came from (only our own pages), else `default`."""
+    target = request.form.get("next") or default
+    return redirect(target if target.startswith("/ops/") else default)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -131,7 +133,7 @@ def login():
             session.clear()  # a fresh session (and CSRF token) at login
             session.update(agent_id=agent.id, **({"lang": lang} if lang else {}))
             target = request.args.get("next") or ""
-            return redirect(target if target.startswith("/ops") else url_for("ops_console.home"))
+            return redirect(target if target.startswith("/ops/") else url_for("ops_console.home"))
         flash(g.speaker._("Wrong phone number or password."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
@@ -165,7 +167,6 @@ def dashboard():
         trend = portfolio.par_trend(db, portfolio.month_ends(today, 5))
         table = portfolio.par_table(rows, by)
         names = {"field_partner": {}, "agent": {}}
-        from gateway.models import FieldPartner
         names["field_partner"] = dict(db.exec(select(FieldPartner.id, FieldPartner.name)).all())
         names["agent"] = dict(db.exec(select(Agent.id, Agent.name)).all())
         open_flags = len(flags.open_flags(db))
@@ -379,7 +380,6 @@ def download(name: str, fmt: str):
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("ops_console.reports_page"))
-    import io
     mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return send_file(io.BytesIO(reports.render(report, fmt)), mimetype=mimetype, as_attachment=True,
                      download_name=report.filename(month, fmt))
@@ -388,7 +388,6 @@ def download(name: str, fmt: str):
 @bp.get("/commissions")
 @login_required(*ALL)
 def commissions_page():
-    from gateway.ops import commissions
     month = _month_arg()
     try:
         with session_scope() as db:

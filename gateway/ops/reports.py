@@ -10,7 +10,6 @@ import datetime as dt
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
