@@ -65,6 +65,19 @@ def test_login_needs_the_right_password_and_a_csrf_token(client, session, factor
     assert client.get("/ops/").headers["Location"] == "/ops/dashboard"
 
 
+def test_login_pauses_after_five_wrong_passwords(client, session, factory):
+    make_staff(session, factory, "manager", "Moses", "+254700100004")
+    for _ in range(5):
+        assert login(client, "+254700100004", "wrong password!").status_code == 401
+    r = login(client, "+254700100004")  # even the right password waits now
+    assert r.status_code == 429 and "Too many wrong passwords. Try again in 15 minutes." in r.get_data(as_text=True)
+    sw = client.get("/ops/login?lang=sw").get_data(as_text=True)
+    r = client.post("/ops/login", data={"phone": "+254700100004", "password": PASSWORD, "csrf_token": token(sw)})
+    assert "Umekosea nenosiri mara nyingi." in r.get_data(as_text=True)
+    make_staff(session, factory, "admin", "Ada", "+254700100005")
+    assert login(client, "+254700100005").status_code == 302  # other staff are not affected
+
+
 def test_dashboard_shows_par_and_charts_in_both_languages(client, session, factory, book):
     make_staff(session, factory, "manager", "Moses", "+254700100004")
     login(client, "+254700100004")

@@ -30,6 +30,7 @@ MANAGERS = ("manager", "admin")
 CALLERS = ("callcentre", "manager", "admin")
 ALL = ("field", "callcentre", "manager", "admin")
 MIN_PASSWORD = 10
+LOGIN_TRIES, LOGIN_LOCK_SECONDS = 5, 15 * 60  # wrong passwords per phone before a pause
 # Values the templates show through _(value): listed so extraction keeps them in the catalogs.
 SHOWN_VALUES = (
     N_("field_partner"), N_("branch"), N_("product"), N_("agent"), N_("portfolio"),
@@ -118,10 +119,21 @@ def _back(default: str):
     return redirect(target if target.startswith("/ops/") else default)
 
 
+def _login_failures(phone: str):
+    """Wrong passwords per phone, counted in Redis and forgotten after the lock period."""
+    from gateway.queue import get_redis
+
+    return get_redis(_settings()), f"gateway:console-login-failures:{phone}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "POST":
         phone = phones.try_normalize(request.form.get("phone", ""), _settings().default_country)
+        redis, key = _login_failures(phone or "invalid")
+        if int(redis.get(key) or 0) >= LOGIN_TRIES:
+            flash(g.speaker._("Too many wrong passwords. Try again in 15 minutes."), "error")
+            return render_template("login.html"), 429
         with session_scope() as db:
             agent = phone and db.exec(select(Agent).where(Agent.phone == phone, Agent.active)).first()
             ok = bool(agent and agent.password_hash and check_password_hash(agent.password_hash,
@@ -129,11 +141,14 @@ def login():
             audit.record(db, f"agent:{agent.id}" if agent else "anonymous", "console.login" if ok else "console.login_failed",
                          "agent", agent.id if agent else "-", phone=phones.mask(phone) if phone else "")
         if ok:
+            redis.delete(key)
             lang = session.get("lang")
             session.clear()  # a fresh session (and CSRF token) at login
             session.update(agent_id=agent.id, **({"lang": lang} if lang else {}))
             target = request.args.get("next") or ""
             return redirect(target if target.startswith("/ops/") else url_for("ops_console.home"))
+        with redis.pipeline() as pipe:
+            pipe.incr(key).expire(key, LOGIN_LOCK_SECONDS).execute()
         flash(g.speaker._("Wrong phone number or password."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
