@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 
 from gateway import create_app, migrate
 from gateway.config import Settings
+from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
 from gateway.payg.cli import payg_token
 
 
@@ -48,6 +49,45 @@ def payments_import_csv(file, actor: str) -> None:
         click.echo(f"  line {line}: {problem}", err=True)
     if report.errors:
         raise SystemExit(1)
+
+
+@payments.command("register-c2b")
+@click.option("--response-type", type=click.Choice(["Completed", "Cancelled"]), default="Completed", show_default=True,
+              help="What M-Pesa does when our validation URL does not answer in time.")
+def payments_register_c2b(response_type: str) -> None:
+    """Register this gateway's C2B confirmation and validation URLs for MPESA_SHORTCODE."""
+    from gateway.payments import service
+    from gateway.payments.mpesa import DarajaClient, MpesaError
+
+    settings = Settings.from_env()
+    if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
+        raise click.ClickException("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
+    confirmation, validation = service.c2b_callback_urls(settings)
+    try:
+        DarajaClient(settings).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
+                                                 response_type=response_type)
+    except MpesaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"registered for shortcode {settings.mpesa_shortcode}: {confirmation.split('?')[0]}, "
+               f"{validation.split('?')[0]} (ResponseType {response_type})")
+
+
+@payments.command("stand-in")
+@click.option("--port", default=8089, show_default=True)
+@click.option("--no-callback", is_flag=True, help="Only answer; do not send the STK success callback.")
+def payments_stand_in(port: int, no_callback: bool) -> None:
+    """Run a local stand-in for Safaricom's Daraja API (demo and development only): answers OAuth
+    and STK push as documented, then calls back as if the borrower had entered their PIN."""
+    from gateway.payments.standin import DarajaStandIn
+
+    settings = Settings.from_env()
+    stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
+                             auto_callback=not no_callback)
+    click.echo(f"Daraja stand-in on {stand_in.url}: run the gateway with MPESA_BASE_URL={stand_in.url}")
+    try:
+        stand_in.server.serve_forever()
+    except KeyboardInterrupt:
+        stand_in.stop()
 
 
 @payments.command("sweep")
@@ -126,7 +166,8 @@ def serve(host: str, port: int, workers: int) -> None:
     runner.run(Settings.from_env(), host, port, workers)
 
 
-main.add_command(payg_token)
+for command in (payg_token, list_messages, plan_reminders_now, at_standin_command):
+    main.add_command(command)
 
 
 @main.command("report")

@@ -54,6 +54,26 @@ class Settings:
     mpesa_timeout_seconds: float = 10.0
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
+    # Africa's Talking (SMS and Voice). Base URLs are settings so tests and local runs can point
+    # the real SDK at a stand-in server.
+    at_username: str = "sandbox"
+    at_api_key: str = "dev-only-not-a-key"
+    at_sms_base_url: str = ""  # empty: AT's live host (sandbox host when AT_USERNAME=sandbox)
+    at_voice_base_url: str = ""
+    at_sender_id: str = ""  # alphanumeric sender id or shortcode; empty: AT's default
+    at_voice_number: str = "+254711082000"  # our AT virtual number that places welcome calls
+    at_timeout_seconds: float = 10.0  # read timeout of one AT request (connect: 3.05 s)
+    # Where AT reaches us (voice callbacks and the audio it plays), e.g. https://gw.example.com
+    public_base_url: str = "http://127.0.0.1:5000"
+    sms_max_retries: int = 4  # retries of one SMS after a retryable failure
+    sms_retry_base_seconds: int = 60  # backoff 60 s, 120 s, 240 s, ...
+    quiet_hours_start: str = "20:00"  # no reminders or welcome calls from this local time...
+    quiet_hours_end: str = "08:00"  # ...until this local time
+    reminder_ladders_file: str = ""  # TOML of reminder ladders; empty: gateway/reminders/ladders.toml
+    reminder_grace_days: int = 2  # a step missed (planner down, day already used) is still sent this many days late
+    voice_prompts_dir: str = ""  # recorded prompts <dir>/<lang>/<name>.wav; empty: gateway/voice_prompts
+    voice_call_retries: int = 2  # unanswered welcome calls are tried this many more times, then SMS
+    voice_retry_minutes: int = 60  # wait before calling again (moved out of quiet hours)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -87,6 +107,23 @@ class Settings:
             mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
             at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
             at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
+            at_username=_env("AT_USERNAME", cls.at_username),
+            at_api_key=_env("AT_API_KEY", cls.at_api_key),
+            at_sms_base_url=_env("AT_SMS_BASE_URL", cls.at_sms_base_url),
+            at_voice_base_url=_env("AT_VOICE_BASE_URL", cls.at_voice_base_url),
+            at_sender_id=_env("AT_SENDER_ID", cls.at_sender_id),
+            at_voice_number=_env("AT_VOICE_NUMBER", cls.at_voice_number),
+            at_timeout_seconds=float(_env("AT_TIMEOUT_SECONDS", str(cls.at_timeout_seconds))),
+            public_base_url=_env("PUBLIC_BASE_URL", cls.public_base_url).rstrip("/"),
+            sms_max_retries=int(_env("SMS_MAX_RETRIES", str(cls.sms_max_retries))),
+            sms_retry_base_seconds=int(_env("SMS_RETRY_BASE_SECONDS", str(cls.sms_retry_base_seconds))),
+            quiet_hours_start=_env("QUIET_HOURS_START", cls.quiet_hours_start),
+            quiet_hours_end=_env("QUIET_HOURS_END", cls.quiet_hours_end),
+            reminder_ladders_file=_env("REMINDER_LADDERS_FILE"),
+            reminder_grace_days=int(_env("REMINDER_GRACE_DAYS", str(cls.reminder_grace_days))),
+            voice_prompts_dir=_env("VOICE_PROMPTS_DIR"),
+            voice_call_retries=int(_env("VOICE_CALL_RETRIES", str(cls.voice_call_retries))),
+            voice_retry_minutes=int(_env("VOICE_RETRY_MINUTES", str(cls.voice_retry_minutes))),
         )
         values.update(overrides)
         return cls(**values)

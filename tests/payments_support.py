@@ -1,12 +1,9 @@
 """Shared pieces of the payments tests: settings with M-Pesa secrets, a real RQ burst worker,
 Safaricom's documented sample payloads, and a local HTTP server speaking Daraja's OAuth and
-STK push formats in place of Safaricom (the real client code calls it)."""
+STK push formats in place of Safaricom (gateway.payments.standin; the real client calls it)."""
 from __future__ import annotations
 
-import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from rq import Queue, SimpleWorker
@@ -17,6 +14,7 @@ from gateway.auth import issue_token
 from gateway.config import Settings
 from gateway.models import Agent, LedgerEntry, Message, Payment
 from gateway.payments import service
+from gateway.payments.standin import DarajaStandIn
 from gateway.queue import get_redis
 
 TOKEN = "s3cret-callback-token"
@@ -132,63 +130,13 @@ def field_token(factory, session) -> str:
     return token
 
 
-class DarajaStandIn:
-    """127.0.0.1, random port: /oauth/v1/generate and /mpesa/stkpush/v1/processrequest as Safaricom
-    documents them. Records every request; `stk_reply` can be swapped to simulate refusals."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.issued_token = "c9SQxWWhmdVRlyh0zh8gZDTkubVF"
-        self.stk_status = 200
-        self.stk_reply = {"MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": "ws_CO_191220191020363925",
-                          "ResponseCode": "0", "ResponseDescription": "Success. Request accepted for processing",
-                          "CustomerMessage": "Success. Request accepted for processing"}
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _reply(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                stand_in.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
-                expected = "Basic " + base64.b64encode(b"consumer-key:consumer-secret").decode()
-                if self.path != "/oauth/v1/generate?grant_type=client_credentials":
-                    return self._reply(404, {"errorMessage": "not found"})
-                if self.headers.get("Authorization") != expected:
-                    return self._reply(400, {"errorCode": "400.008.01", "errorMessage": "Invalid Authentication passed"})
-                self._reply(200, {"access_token": stand_in.issued_token, "expires_in": "3599"})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                stand_in.requests.append({"method": "POST", "path": self.path, "headers": dict(self.headers),
-                                          "json": body})
-                if self.path != "/mpesa/stkpush/v1/processrequest":
-                    return self._reply(404, {"errorMessage": "not found"})
-                if self.headers.get("Authorization") != f"Bearer {stand_in.issued_token}":
-                    return self._reply(401, {"errorCode": "404.001.03", "errorMessage": "Invalid Access Token"})
-                self._reply(stand_in.stk_status, stand_in.stk_reply)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def stk_requests(self) -> list[dict]:
-        return [r for r in self.requests if r["path"] == "/mpesa/stkpush/v1/processrequest"]
-
-
 @pytest.fixture
 def daraja(monkeypatch, pay_settings):
-    stand_in = DarajaStandIn()
-    stand_in.thread.start()
+    """The local Daraja stand-in; its STK push reply is fixed to Safaricom's documented sample."""
+    stand_in = DarajaStandIn("consumer-key", "consumer-secret").start()
+    stand_in.stk_reply = {"MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": "ws_CO_191220191020363925",
+                          "ResponseCode": "0", "ResponseDescription": "Success. Request accepted for processing",
+                          "CustomerMessage": "Success. Request accepted for processing"}
     monkeypatch.setenv("MPESA_BASE_URL", stand_in.url)
     yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
+    stand_in.stop()

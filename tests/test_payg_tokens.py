@@ -92,7 +92,7 @@ def test_paying_off_the_loan_sends_the_code_that_unlocks_the_device(factory, ses
     text = sms_for(session, final).text
     code = codes_in(text)[0]
     assert text == (f"Jirani Finance: Ksh600 received. Loan fully paid, congratulations! "
-                    f"Code to unlock your system for good: {code}. To enter: press *, the code, then #.")
+                    f"Code to unlock for good: {code}. To enter: press *, the code, then #.")
     assert device.enter(code)[0] == TokenType.DISABLE_PAYG and device.unlocked
     assert session.exec(select(Device)).one().payg_disabled
     token = service.last_code(session, loan)
@@ -107,8 +107,8 @@ def test_unlock_sms_in_kiswahili(factory, session):
     _, loan, device = payg_loan(factory, language="sw", principal="1000", count=1)
     text = sms_for(session, pay(session, loan, 100000, "TXU1")).text
     code = codes_in(text)[0]
-    assert text == (f"Jirani Finance: tumepokea Ksh 1,000. Mkopo umelipwa wote, hongera! Msimbo wa kufungua sola "
-                    f"yako milele: {code}. Kuweka: bonyeza *, msimbo, kisha #.")
+    assert text == (f"Jirani Finance: tumepokea Ksh 1,000. Mkopo umelipwa wote, hongera! Msimbo wa kufungua "
+                    f"milele: {code}. Kuweka: bonyeza *, msimbo, kisha #.")
     assert device.enter(code)[0] == TokenType.DISABLE_PAYG
 
 

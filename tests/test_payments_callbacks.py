@@ -148,6 +148,13 @@ def test_malformed_json_gets_400_and_is_stored(pay_client, session):
     assert payments(session) == []
 
 
+def test_oversized_body_is_refused_and_kept_truncated(pay_client, session):
+    res = post_callback(pay_client, CONFIRM, '{"pad": "' + "x" * 70_000 + '"}')
+    assert res.status_code == 413 and res.get_json()["error"] == "too_large"
+    [raw] = raw_callbacks(session)
+    assert raw.status == "rejected" and len(raw.body) == 64_000
+
+
 def test_confirmation_without_transaction_id_or_with_a_float_like_amount_is_refused(pay_client, session):
     res = post_callback(pay_client, CONFIRM, c2b(trans_id=""))
     assert res.status_code == 422 and res.get_json() == {"error": "missing_fields", "detail": "missing TransID"}
@@ -309,3 +316,10 @@ def test_africastalking_reversed_status_unwinds_the_payment(factory, session, pa
     assert (inst.principal_paid, inst.status) == (0, "pending")
     assert ledger.balance(session, loan, loan.disbursed_on).outstanding == 100000
     session.commit()
+
+
+def test_database_down_answers_503_so_the_provider_retries(pay_settings):
+    from gateway.payments import service
+    down = pay_settings.with_(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    reply = service.receive_callback(down, "mpesa", "c2b_confirmation", json.dumps(c2b()), "127.0.0.1", TOKEN)
+    assert reply.status == 503 and reply.body["error"] == "unavailable"

@@ -3,7 +3,8 @@ and C2B in either order."""
 import base64
 import datetime as dt
 
-from rq import Queue
+import pytest
+from rq import Queue, SimpleWorker
 from sqlmodel import select
 
 from gateway import outbox
@@ -20,12 +21,12 @@ CONFIRM = "/payments/mpesa/c2b/confirmation"
 CHECKOUT = "ws_CO_191220191020363925"
 
 
-def new_intent(session, loan, phone, amount=50000) -> PaymentIntent:
+def new_intent(session, loan, phone, amount=50000, queue=service.QUEUE) -> PaymentIntent:
     """What the USSD "Pay now" step does: store the intent, start the push after commit."""
     intent = PaymentIntent(loan_id=loan.id, amount=amount, currency="KES", phone=phone, session_id=f"ATUid_{loan.id}")
     session.add(intent)
     session.flush()
-    outbox.after_commit(session, "gateway.workers.payments.start_stk_push", intent.id, queue=service.QUEUE)
+    outbox.after_commit(session, "gateway.workers.payments.start_stk_push", intent.id, queue=queue)
     session.commit()
     return intent
 
@@ -179,3 +180,104 @@ def test_stk_callback_with_bad_body_is_refused_and_kept(pay_client, session, dar
     res = post_callback(pay_client, STK, '{"Body":{"stkCallback":{"CheckoutRequestID":"x","ResultCode":0}}}')
     assert res.status_code == 422 and res.get_json()["error"] == "missing_fields"
     assert payments(session) == []
+
+
+def test_stand_in_plays_the_borrower_against_the_running_gateway(factory, session, pay_app, monkeypatch):
+    """The demo path (`gateway payments stand-in`): real HTTP both ways, the stand-in calls our
+    callback URL after the push, as Safaricom would once the PIN is entered."""
+    import threading as _threading
+
+    from werkzeug.serving import make_server
+
+    from gateway.payments.standin import DarajaStandIn
+
+    web = make_server("127.0.0.1", 0, pay_app, threaded=True)
+    _threading.Thread(target=web.serve_forever, daemon=True).start()
+    # Safaricom calls back seconds after the push; the delay keeps that order (ids stored first).
+    stand_in = DarajaStandIn("consumer-key", "consumer-secret", auto_callback=True, callback_delay=0.3).start()
+    monkeypatch.setenv("MPESA_BASE_URL", stand_in.url)
+    monkeypatch.setenv("MPESA_CALLBACK_URL", f"http://127.0.0.1:{web.server_port}")
+    try:
+        borrower = factory.borrower(phone="+254708374149")
+        loan = factory.loan(borrower)
+        intent = new_intent(session, loan, borrower.phone, amount=300000)
+        run_payment_jobs()
+        assert stand_in.callback_done.acquire(timeout=30)
+        [(receipt, status)] = stand_in.callbacks_sent
+        assert status == 200
+        run_payment_jobs()
+        [payment] = payments(session)
+        assert (payment.provider_txn_id, payment.amount, payment.status) == (receipt, 300000, "posted")
+        assert intent_of(session, intent.id).status == "paid"
+    finally:
+        stand_in.stop()
+        web.shutdown()
+
+
+@pytest.mark.parametrize("push_queue", ["payments", "later"])
+def test_callback_arriving_before_the_push_job_stored_its_ids_still_settles_the_intent(
+        factory, session, daraja, pay_client, push_queue):
+    borrower = factory.borrower(phone="+254708374149", language="en")
+    loan = factory.loan(borrower)
+    factory.loan(borrower)  # two active loans: the phone alone cannot say which
+    intent = new_intent(session, loan, borrower.phone, queue=push_queue)
+    # Safaricom is faster than our job: the callback comes before CheckoutRequestID is stored
+    assert post_callback(pay_client, STK, stk_success()).status_code == 200
+    [payment] = payments(session)
+    assert payment.account_ref == ""
+    # "payments": the push job runs first; "later": allocation runs first and finds no loan
+    run_payment_jobs()
+    if push_queue == "later":
+        assert payments(session)[0].status == "suspense"
+        redis = get_redis()
+        SimpleWorker([Queue("later", connection=redis)], connection=redis).work(burst=True)
+        run_payment_jobs()
+    [payment] = payments(session)
+    assert (payment.status, payment.loan_id, payment.account_ref) == ("posted", loan.id, loan.account_ref)
+    assert intent_of(session, intent.id).status == "paid"
+    assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
+    assert len(messages(session)) == 1
+
+
+def test_stk_callback_and_c2b_confirmation_at_the_same_moment_are_one_payment(factory, session, daraja, pay_app):
+    import threading
+
+    borrower = factory.borrower(phone="+254708374149")
+    loan = factory.loan(borrower)
+    intent = new_intent(session, loan, borrower.phone)
+    run_payment_jobs()
+    barrier = threading.Barrier(6)
+    bodies = [(STK, stk_success())] * 3 + [(CONFIRM, c2b(trans_id="NLJ7RT61SV", bill_ref=loan.account_ref))] * 3
+    codes = []
+
+    def fire(path, body):
+        client = pay_app.test_client()
+        barrier.wait()
+        codes.append(post_callback(client, path, body).status_code)
+
+    threads = [threading.Thread(target=fire, args=b) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run_payment_jobs()
+    assert codes == [200] * 6
+    [payment] = payments(session)
+    assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
+    assert intent_of(session, intent.id).payment_id == payment.id
+    assert len(messages(session)) == 1
+
+
+def test_register_c2b_urls_with_the_token_and_the_daraja_paths(daraja):
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    result = CliRunner().invoke(main, ["payments", "register-c2b"])
+    assert result.exit_code == 0, result.output
+    [register] = [r for r in daraja.requests if r["path"] == "/mpesa/c2b/v2/registerurl"]
+    assert register["json"] == {
+        "ShortCode": SHORTCODE, "ResponseType": "Completed",
+        "ConfirmationURL": f"https://pay.jirani.example/payments/daraja/c2b/confirmation?token={TOKEN}",
+        "ValidationURL": f"https://pay.jirani.example/payments/daraja/c2b/validation?token={TOKEN}"}
+    assert "mpesa" not in register["json"]["ConfirmationURL"].lower()  # Safaricom filters such URLs

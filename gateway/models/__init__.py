@@ -8,10 +8,14 @@ from gateway.models.messages import Message
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
 from gateway.models.payments import PaymentReversal, RawCallback
 from gateway.models.payg import Device, PaygToken
+from gateway.models.messaging import (
+    DeliveryReport, InboundSms, RejectedCallback, Reminder, VoiceCall, VoiceEvent,
+)
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "RawCallback", "Device", "PaygToken",
+    "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
 ]

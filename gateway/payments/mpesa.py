@@ -138,3 +138,27 @@ class DarajaClient:
                             checkout_request_id=str(body.get("CheckoutRequestID", "")),
                             response_code="0", response_description=str(body.get("ResponseDescription", "")),
                             customer_message=str(body.get("CustomerMessage", "")))
+
+    def register_c2b_urls(self, *, confirmation_url: str, validation_url: str,
+                          response_type: str = "Completed") -> dict:
+        """Tell Safaricom where to send paybill callbacks. `response_type` is what M-Pesa does
+        when our validation URL does not answer in time: "Completed" or "Cancelled"."""
+        if response_type not in ("Completed", "Cancelled"):
+            raise MpesaError("ResponseType must be Completed or Cancelled", code="bad_request")
+        payload = {"ShortCode": self.settings.mpesa_shortcode, "ResponseType": response_type,
+                   "ConfirmationURL": confirmation_url, "ValidationURL": validation_url}
+        headers = {"Authorization": f"Bearer {self.access_token()}"}
+        try:
+            res = self.http.post(f"{self.base}/mpesa/c2b/v2/registerurl", json=payload, headers=headers,
+                                 timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise MpesaError(f"M-Pesa C2B register unreachable: {exc}", code="unreachable") from exc
+        try:
+            body = res.json()
+        except ValueError:
+            body = {}
+        if res.status_code != 200 or str(body.get("ResponseCode", "")) != "0":
+            code = str(body.get("errorCode") or body.get("ResponseCode") or res.status_code)
+            raise MpesaError(f"M-Pesa C2B register refused ({code}): "
+                             f"{body.get('errorMessage') or body.get('ResponseDescription') or res.text[:200]}", code=code)
+        return body

@@ -1,7 +1,7 @@
 """payg devices and tokens
 
 Revision ID: 0005_payg
-Revises: 0003_payments
+Revises: 0004_messaging
 Create Date: 2026-11-23 17:18:06.030914
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import gateway.db
 
 
 revision: str = '0005_payg'
-down_revision: Union[str, None] = '0003_payments'
+down_revision: Union[str, None] = '0004_messaging'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0006_ops
 Revises: 0005_payg
-Create Date: 2026-11-23 17:41:53.437321
+Create Date: 2026-11-23 17:48:34.800693
 """
 from typing import Sequence, Union
 

@@ -1,0 +1,16 @@
+"""Periodic jobs for RQ's cron scheduler (RQ >= 2.5): `rq cron gateway.cron --url $REDIS_URL`,
+or `gateway.cron.scheduler()` from our own process."""
+from rq import cron
+from rq.cron import CronScheduler
+
+from gateway.workers.reminders import plan_reminders
+
+PLAN_REMINDERS_CRON = "*/15 * * * *"  # every 15 minutes
+
+cron.register(plan_reminders, "default", cron=PLAN_REMINDERS_CRON)
+
+
+def scheduler(connection) -> CronScheduler:
+    sched = CronScheduler(connection=connection)
+    sched.register(plan_reminders, "default", cron=PLAN_REMINDERS_CRON)
+    return sched
