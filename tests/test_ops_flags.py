@@ -30,8 +30,10 @@ def test_scan_raises_each_kind_once_with_its_reason(factory, session, settings):
             session.add(Payment(provider="mpesa", provider_txn_id=f"R{k}", amount=100, currency="KES",
                                 loan_id=late.id, status="reversed"))
         session.add(Message(borrower_id=baraka.id, phone=baraka.phone, kind="reminder", template="due",
-                            language="sw", text="x", encoding="GSM-7", status="Failed",
-                            status_history=[{"status": "Failed", "failureReason": "UserDoesNotExist"}]))
+                            language="sw", text="x", encoding="GSM-7", status="undelivered",
+                            failure_reason="UserDoesNotExist"))
+        session.add(Message(borrower_id=amina.id, phone=amina.phone, kind="reminder", template="due", language="sw",
+                            text="x", encoding="GSM-7", status="undelivered", failure_reason="DeliveryFailure"))
         session.commit()
 
     raised = flags.scan(session, dt.date(2027, 2, 5), settings)

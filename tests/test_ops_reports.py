@@ -45,10 +45,12 @@ def book(factory, session):
     pay_on(session, c, 40000, dt.date(2027, 1, 15), "PC")
     pay_on(session, b, 150000, dt.date(2027, 1, 20), "PB")
     pay_on(session, a, 100000, dt.date(2027, 2, 10), "PA2")  # February: not in January's reports
-    for when, template, lang, status, cost in [(dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "sw", "Success", 80),
-                                               (dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "en", "Failed", 80),
+    for when, template, lang, status, cost in [(dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "sw", "delivered", 80),
+                                               (dt.datetime(2027, 1, 4, tzinfo=UTC), "reminder_due", "sw", "undelivered", 80),
+                                               (dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "en", "failed", 0),
+                                               (dt.datetime(2027, 1, 5, tzinfo=UTC), "reminder_due", "en", "sent", 80),
                                                (dt.datetime(2027, 1, 31, 23, tzinfo=UTC), "receipt", "sw", "queued", 0),
-                                               (dt.datetime(2027, 2, 1, tzinfo=UTC), "receipt", "sw", "Success", 80)]:
+                                               (dt.datetime(2027, 2, 1, tzinfo=UTC), "receipt", "sw", "delivered", 80)]:
         session.add(Message(phone="+254712000001", kind="reminder", template=template, language=lang, text="x",
                             encoding="GSM-7", status=status, cost_minor=cost, created_at=when))
     session.commit()
@@ -101,8 +103,8 @@ def test_commissions_report_and_agent_breakdown(session, book, settings):
 def test_messaging_report(session, book):
     assert reports.messaging_report(session, "2027-01").rows == [
         ["receipt", "sw", 1, 0, 0, 0, Decimal("0.00")],
-        ["reminder_due", "en", 1, 1, 0, 1, Decimal("0.80")],
-        ["reminder_due", "sw", 1, 1, 1, 0, Decimal("0.80")],
+        ["reminder_due", "en", 2, 1, 0, 1, Decimal("0.80")],
+        ["reminder_due", "sw", 2, 2, 1, 1, Decimal("1.60")],
     ]
 
 

@@ -167,10 +167,9 @@ def _overpayments(session, settings):
 
 def _bad_numbers(session):
     failed = session.exec(select(Message).where(Message.borrower_id.is_not(None),
-                                                func.lower(Message.status).in_(
-                                                    ["failed", "rejected", *BAD_NUMBER_REASONS]))).all()
+                                                Message.status.in_(["failed", "undelivered"]))).all()
     for msg in failed:
-        seen = {msg.status.lower()}
+        seen = {msg.status.lower(), (msg.failure_reason or "").lower()}
         for step in msg.status_history or []:
             if isinstance(step, dict):
                 seen.update(str(v).lower() for v in step.values())

@@ -18,7 +18,7 @@ from gateway.config import Settings
 from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
-from gateway.ops import flags, portfolio
+from gateway.ops import portfolio
 from gateway.ops.commissions import month_bounds
 from gateway.ops.portfolio import end_of
 
@@ -131,22 +131,22 @@ def commissions_report(session: Session, month: str, settings: Settings | None =
     return report
 
 
-DELIVERED = {"success", "delivered"}
-NOT_SENT = {"queued", "pending"}
-FAILED = {"failed", "rejected", "expired", "absentsubscriber", "insufficientbalance", "couldnotroute", "riskhold",
-          "invalidsenderid", "donotdisturbrejection", "internalservererror", "gatewayerror", "rejectedbygateway",
-          *flags.BAD_NUMBER_REASONS}
+# Message.status as gateway.workers.sms and the delivery reports set it.
+SENT = {"sent", "delivered", "undelivered"}  # accepted by Africa's Talking
+DELIVERED = {"delivered"}
+FAILED = {"failed", "undelivered"}  # refused when sent, or not delivered in the end
 
 
 def messaging_report(session: Session, month: str) -> Report:
-    """SMS created in the month by template and language: sent, delivered, failed, cost."""
+    """SMS created in the month by template and language: sent (accepted by the provider),
+    delivered, failed (refused or undelivered), cost (KES, as Africa's Talking charged it)."""
     first, last = month_bounds(month)
     table = defaultdict(lambda: [0, 0, 0, 0, 0])
     for m in session.exec(select(Message).where(Message.created_at >= _start(first), Message.created_at < end_of(last))):
         row = table[(m.template, m.language)]
         status = (m.status or "").lower()
         row[0] += 1
-        row[1] += status not in NOT_SENT
+        row[1] += status in SENT
         row[2] += status in DELIVERED
         row[3] += status in FAILED
         row[4] += m.cost_minor
