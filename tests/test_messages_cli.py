@@ -35,6 +35,6 @@ def test_planner_runs_every_15_minutes_from_rqs_cron(settings):
     from gateway.queue import get_redis
 
     sched = cron.scheduler(get_redis())
-    (job,) = sched.get_jobs()
+    (job,) = [j for j in sched.get_jobs() if j.func_name.endswith("plan_reminders")]
     assert (job.func_name, job.cron, job.queue_name) == ("gateway.workers.reminders.plan_reminders", "*/15 * * * *",
                                                          "default")

@@ -32,3 +32,11 @@ def test_ops_daily_raises_flags_once(session, factory):
     again = CliRunner().invoke(main, ["ops-daily", "--date", "2027-03-01"])
     assert again.output == "2027-03-01: 0 promises evaluated, 0 flags raised\n"
     assert len(session.exec(select(Flag)).all()) == 1
+
+
+def test_daily_collections_is_scheduled_with_rqs_cron(settings):
+    from gateway import cron
+    from gateway.queue import get_redis
+
+    jobs = {j.func_name: (j.cron, j.queue_name) for j in cron.scheduler(get_redis()).get_jobs()}
+    assert jobs["gateway.workers.ops.daily_collections"] == ("30 3 * * *", "default")
