@@ -14,12 +14,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from gateway import agents, sms, ussd, voice  # one blueprint per domain
+    from gateway import agents, ops, sms, ussd, voice  # one blueprint per domain
     from gateway.payg import views as payg_views  # also connects PAYG codes to payment_posted
     from gateway.payments import views as payments_views
 
     for blueprint in (ussd.bp, payments_views.bp, sms.bp, voice.bp, agents.bp, payg_views.bp):
         app.register_blueprint(blueprint)
+    ops.register(app)
 
     @app.get("/health")
     def health():

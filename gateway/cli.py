@@ -7,6 +7,7 @@ from flask.cli import FlaskGroup
 from gateway import create_app, migrate
 from gateway.config import Settings
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
+from gateway.ops.cli import ops_daily, report, set_password
 from gateway.payg.cli import payg_token
 
 
@@ -117,6 +118,7 @@ def demo(borrowers: int, if_empty: bool) -> None:
     click.echo(f"demo: {borrowers} borrowers loaded. Agents' API tokens (shown once):")
     for name, token in result["tokens"].items():
         click.echo(f"  {name}: {token}")
+    click.echo(f"Operator console: /ops/login with an agent's phone number and the password {demo_data.DEMO_PASSWORD!r}")
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:
         click.echo(f"  {line}")
@@ -167,7 +169,7 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
     runner.run(Settings.from_env(), host, port, workers, stand_ins)
 
 
-for command in (payg_token, list_messages, plan_reminders_now, at_standin_command):
+for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password):
     main.add_command(command)
 
 if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins

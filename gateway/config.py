@@ -33,6 +33,14 @@ class Settings:
     default_language: str = "sw"
     # Languages the "number not registered" USSD screen is written in, in order.
     unknown_number_languages: tuple[str, ...] = ("sw", "en")
+    # Collections operations (gateway/ops): when a loan is flagged, quotas, commission rules.
+    ops_default_days: int = 90  # days past due that make a loan eligible for default
+    ops_default_no_payment_days: int = 60  # ... or this long in arrears without a payment
+    ops_overpayment_factor: str = "2"  # flag a payment above this multiple of the balance it paid
+    ops_reversals_flag: int = 2  # flag a loan with this many reversed payments
+    ops_daily_call_quota: int = 40  # contacts a call-centre agent should make a day
+    commission_onboard_fee: str = "200"  # per borrower onboarded, once the first installment is paid
+    commission_recovery_rate: str = "0.05"  # share of arrears recovered on an agent's assigned loans
     # M-Pesa Daraja (payments). Empty secrets: the STK push client refuses to run.
     mpesa_base_url: str = "https://sandbox.safaricom.co.ke"
     mpesa_consumer_key: str = ""
@@ -80,6 +88,13 @@ class Settings:
             default_country=_env("DEFAULT_COUNTRY", cls.default_country),
             default_timezone=_env("DEFAULT_TIMEZONE", cls.default_timezone),
             default_language=_env("DEFAULT_LANGUAGE", cls.default_language),
+            ops_default_days=int(_env("OPS_DEFAULT_DAYS", str(cls.ops_default_days))),
+            ops_default_no_payment_days=int(_env("OPS_DEFAULT_NO_PAYMENT_DAYS", str(cls.ops_default_no_payment_days))),
+            ops_overpayment_factor=_env("OPS_OVERPAYMENT_FACTOR", cls.ops_overpayment_factor),
+            ops_reversals_flag=int(_env("OPS_REVERSALS_FLAG", str(cls.ops_reversals_flag))),
+            ops_daily_call_quota=int(_env("OPS_DAILY_CALL_QUOTA", str(cls.ops_daily_call_quota))),
+            commission_onboard_fee=_env("COMMISSION_ONBOARD_FEE", cls.commission_onboard_fee),
+            commission_recovery_rate=_env("COMMISSION_RECOVERY_RATE", cls.commission_recovery_rate),
             mpesa_base_url=_env("MPESA_BASE_URL", cls.mpesa_base_url).rstrip("/"),
             mpesa_consumer_key=_env("MPESA_CONSUMER_KEY"),
             mpesa_consumer_secret=_env("MPESA_CONSUMER_SECRET"),

@@ -3,15 +3,18 @@
 from rq import cron
 from rq.cron import CronScheduler
 
+from gateway.workers.ops import daily_collections
 from gateway.workers.payments import sweep_payments
 from gateway.workers.reminders import plan_reminders
 
 PLAN_REMINDERS_CRON = "*/15 * * * *"  # every 15 minutes
+DAILY_COLLECTIONS_CRON = "30 3 * * *"  # 06:30 in Nairobi: promises kept/broken and new flags before the day starts
 
 # (job, queue, cron expression)
 JOBS = [
     (plan_reminders, "default", PLAN_REMINDERS_CRON),
     (sweep_payments, "payments", "*/5 * * * *"),  # payments whose job was lost (e.g. Redis was down)
+    (daily_collections, "default", DAILY_COLLECTIONS_CRON),
 ]
 
 for _job, _queue, _expr in JOBS:

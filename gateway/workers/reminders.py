@@ -22,7 +22,8 @@ from gateway.db import UTCDateTime, session_scope, utcnow
 from gateway.i18n import Speaker
 from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
-from gateway.models import Borrower, Installment, InstallmentStatus, Loan, LoanStatus, Reminder
+from gateway.models import Borrower, Installment, InstallmentStatus, Loan, LoanStatus, Promise, Reminder
+from gateway.ops import promises
 from gateway.queue import get_queue
 from gateway.reminders import ladders, rules
 from gateway.services import ledger
@@ -57,6 +58,9 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
                           and_(steps.c.product.is_(None), not_(Loan.product.in_(known)) if known else literal(True)))
     already = select(Reminder.id).where(Reminder.loan_id == Loan.id, Reminder.installment_id == Installment.id,
                                         Reminder.step == steps.c.step).exists()
+    # a promise to pay holds reminders until its date (gateway.ops.promises)
+    promised = select(Promise.id).where(Promise.loan_id == Loan.id, Promise.status == "open",
+                                        Promise.promised_date >= local_day).exists()
     rank = func.row_number().over(partition_by=Borrower.id,
                                   order_by=(steps.c.offset_days.desc(), Installment.due_date, Loan.id)).label("rank")
     candidates = (
@@ -68,7 +72,8 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
         .join(steps, and_(Installment.due_date >= steps.c.due_from, Installment.due_date <= steps.c.due_to,
                           product_matches))
         .where(Borrower.timezone == timezone, Borrower.opted_out == False,  # noqa: E712
-               Loan.status == LoanStatus.active, Installment.status != InstallmentStatus.paid, not_(already))
+               Loan.status == LoanStatus.active, Installment.status != InstallmentStatus.paid, not_(already),
+               not_(promised))
     ).subquery("candidates")
     chosen = select(candidates.c.loan_id, candidates.c.installment_id, candidates.c.borrower_id, candidates.c.step,
                     candidates.c.template, literal(local_day, Date), literal(send_at, UTCDateTime),
@@ -121,6 +126,8 @@ def send_reminder(reminder_id: int) -> str:
             reminder.status = "skipped_paid"
         elif borrower.opted_out:
             reminder.status = "skipped_opted_out"
+        elif promises.has_open_promise(session, loan.id, Speaker.for_borrower(borrower).today(now)):
+            reminder.status = "skipped_promise"  # promised after this was planned
         elif rules.next_allowed(now, borrower.timezone, settings) > now:
             # The job ran late, into the night: wait for the morning.
             later = rules.next_allowed(now, borrower.timezone, settings)
