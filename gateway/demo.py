@@ -9,11 +9,15 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from werkzeug.security import generate_password_hash
+
 from gateway import auth
 from gateway.db import utcnow
 from gateway.models import Agent, FieldPartner, Loan, Payment
+from gateway.payg.demo import add_demo_device
 from gateway.services import ledger, onboarding, schedule
 
+DEMO_PASSWORD = "demo-password"  # every demo staff member's console password (demo data only)
 FIRST = ["Amina", "John", "Grace", "Peter", "Wanjiru", "Otieno", "Fatuma", "Joseph", "Akinyi", "Baraka",
          "Neema", "Daudi", "Halima", "Kamau", "Zawadi", "Musa", "Rehema", "Ochieng", "Mwanaisha", "Kiprono"]
 LAST = ["Wanjiru", "Otieno", "Mwangi", "Achieng", "Njoroge", "Hassan", "Kiptoo", "Wafula", "Mutua", "Chebet"]
@@ -64,6 +68,7 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
                               ("Ada Admin", "+254700100005", "admin")]:
         agent = Agent(name=name, phone=phone, role=role, field_partner_id=partner.id, branch="Kisumu")
         tokens[name] = auth.issue_token(agent)
+        agent.password_hash = generate_password_hash(DEMO_PASSWORD)  # operator console login
         session.add(agent)
     session.flush()
     field_agents = session.exec(select(Agent).where(Agent.role == "field")).all()
@@ -84,6 +89,8 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
         loan = onboarding.create_loan(session, borrower, product.name, principal, "KES", rows,
                                       disbursed_on=rows[0].due_date - dt.timedelta(days=14),
                                       ref_prefix=product.prefix, actor=f"agent:{agent.id}")
+        if product.prefix == "SOL":  # solar loans get a PAYG device, so past payments bought codes
+            add_demo_device(session, loan, f"SHS-DEMO-{k:04d}", daily_rate="60", restricted_digits=k % 4 == 1)
         _pay_history(session, loan, scenario, today, rng, k)
         numbers.setdefault(f"{scenario}/{language}", f"{phone}  {language}  {loan.account_ref}  {scenario}")
     session.flush()

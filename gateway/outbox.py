@@ -7,6 +7,7 @@ enqueues them later: the database, not the queue, is the record of what must hap
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -29,16 +30,21 @@ def job_id(func: str, *args) -> str:
     return func.rsplit(".", 1)[-1] + "-" + hashlib.sha1(repr((func, args)).encode()).hexdigest()
 
 
-def after_commit(session: Session, func: str, *args, queue: str = "default", **options) -> None:
+def after_commit(session: Session, func: str, *args, queue: str = "default", at: dt.datetime | None = None,
+                 **options) -> None:
+    """`at`: run no earlier than this time (RQ's scheduler, `enqueue_at`); else as soon as possible."""
     options.setdefault("job_id", job_id(func, *args))
-    session.info.setdefault(_KEY, []).append((queue, func, args, options))
+    session.info.setdefault(_KEY, []).append((queue, func, args, at, options))
 
 
 @event.listens_for(Session, "after_commit")
 def _enqueue(session: Session) -> None:
-    for queue, func, args, options in session.info.pop(_KEY, []):
+    for queue, func, args, at, options in session.info.pop(_KEY, []):
         try:
-            get_queue(queue).enqueue(func, *args, **options)
+            if at is None:
+                get_queue(queue).enqueue(func, *args, **options)
+            else:
+                get_queue(queue).enqueue_at(at, func, *args, **options)
         except Exception:  # the row is committed; the sweeper will enqueue it later
             log.exception("could not enqueue %s%r now; left for the sweeper", func, args)
 

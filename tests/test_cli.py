@@ -40,6 +40,10 @@ def test_demo_loads_a_balanced_portfolio_in_every_state(settings, session):
             days_late.add((today - unpaid[0].due_date).days)
     buckets = {next(b for b, hi in ((1, 30), (2, 60), (3, 90), (4, 10**6)) if d <= hi) for d in days_late}
     assert buckets == {1, 2, 3, 4}
+    # solar loans have PAYG devices whose past payments bought codes
+    from gateway.models import Device, PaygToken
+    assert session.exec(select(func.count()).select_from(Device)).one() == 25
+    assert session.exec(select(func.count()).select_from(PaygToken)).one() > 0
 
 
 def test_demo_refuses_a_database_with_data_unless_if_empty(settings):

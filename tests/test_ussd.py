@@ -1,6 +1,5 @@
 """The borrower's USSD menu, asserted by the screens a borrower sees, in English and Kiswahili."""
 import datetime as dt
-import itertools
 
 import pytest
 from rq import Queue
@@ -10,9 +9,9 @@ from gateway.messaging import sms_encoding
 from gateway.models import AuditEvent, Borrower, CallbackRequest, Payment, PaymentIntent
 from gateway.queue import get_redis
 from gateway.services import ledger
+from ussd_support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-_sessions = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -22,11 +21,6 @@ def frozen_clock():
         yield
 
 
-def dial(client, phone, text="", session_id=None):
-    res = client.post("/ussd", data={"sessionId": session_id or f"ATUid_{next(_sessions)}", "serviceCode": "*384*1234#",
-                                     "phoneNumber": phone, "networkCode": "63902", "text": text})
-    assert res.status_code == 200 and res.mimetype == "text/plain"
-    return res.get_data(as_text=True)
 
 
 @pytest.fixture
@@ -49,7 +43,7 @@ def test_main_menu_in_kiswahili_and_english(client, amina, john):
         "4 Malipo ya mwisho\n5 Lugha\n0 Nipigie simu")
     assert dial(client, "+254722000111") == (
         f"CON Hello John. Loan {john[1].account_ref}\n1 Balance\n2 Next payment\n3 Pay now\n"
-        "4 Last payments\n5 Language\n0 Call me back")
+        "4 Last payments\n5 Language\n6 Promise to pay\n0 Call me back")  # in arrears: may promise
 
 
 def test_phone_in_local_format_finds_the_borrower(client, amina):
@@ -100,7 +94,7 @@ def test_pay_now_suggested_amount_records_one_intent_and_queues_the_checkout(cli
     intents = session.exec(select(PaymentIntent)).all()
     assert [(i.loan_id, i.amount, i.currency, i.phone, i.status) for i in intents] == [
         (loan.id, 120000, "KES", "+254712345678", "pending")]
-    jobs = Queue("default", connection=get_redis()).jobs
+    jobs = Queue("payments", connection=get_redis()).jobs
     assert [(j.func_name, j.args) for j in jobs] == [("gateway.workers.payments.start_stk_push", (intents[0].id,))]
 
 

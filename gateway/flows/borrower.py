@@ -1,4 +1,5 @@
-"""The borrower's USSD menu: balance, next payment, pay now, last payments, language, call back."""
+"""The borrower's USSD menu: balance, next payment, pay now, last payments, language, promise to
+pay (only while in arrears), call back."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +11,9 @@ from gateway import audit, i18n, outbox
 from gateway.config import Settings
 from gateway.flows.engine import Flow, Invalid, Option, Screen
 from gateway.i18n import N_, Speaker
-from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent
+from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
+from gateway.payg import ussd as payg_ussd
 from gateway.services import ledger
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
@@ -32,6 +34,7 @@ class Ctx:
     live: bool = False
     loan: Loan | None = None
     amount: int = 0  # minor units, chosen on the pay screens
+    promise_date: dt.date | None = None  # chosen on the promise screens
     speaker: Speaker = field(init=False)
     _balances: dict = field(init=False, default_factory=dict)
 
@@ -82,6 +85,7 @@ def _balance_text(ctx: Ctx) -> str:
         lines.append(ctx._("In arrears: {amount}", amount=ctx.money(b.arrears)))
     if b.credit:
         lines.append(ctx._("Credit: {amount}", amount=ctx.money(b.credit)))
+    lines += payg_ussd.balance_lines(ctx)  # days of light, for loans with a PAYG device
     return "\n".join(lines)
 
 
@@ -154,7 +158,7 @@ def _start_payment(ctx: Ctx) -> None:
     ctx.session.flush()
     audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "payment_intent.created", "payment_intent", intent.id,
                  loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency)
-    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id)
+    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id, queue="payments")
 
 
 def _last_payments_text(ctx: Ctx) -> str:
@@ -192,12 +196,59 @@ def _request_callback(ctx: Ctx) -> None:
     audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "callback.requested", "callback_request", request.id)
 
 
+PROMISE_DAYS = 7  # a borrower can promise a date within the next week
+
+
+def _in_arrears(ctx: Ctx) -> bool:
+    return ctx.loan.status in (LoanStatus.active, LoanStatus.defaulted) and ctx.balance().arrears > 0
+
+
+def _promise_date_options(ctx: Ctx) -> list[Option]:
+    def choose(day):
+        def action(c: Ctx):
+            c.promise_date = day
+        return action
+
+    days = [ctx.today + dt.timedelta(days=k) for k in range(1, PROMISE_DAYS + 1)]
+    return [Option(str(k), (lambda c, d=day: c.speaker.date(d, "EEE d MMM")), "promise_amount", action=choose(day))
+            for k, day in enumerate(days, start=1)]
+
+
+def _read_promise_amount(ctx: Ctx, raw: str) -> str:
+    currency = ctx.loan.currency
+    if not raw.isdigit() or len(raw) > 9:
+        raise Invalid("Enter the amount in numbers only, e.g. 500.")
+    minor = to_minor(raw, currency)
+    unit = to_minor(1, currency)
+    outstanding = -(-ctx.balance().net_outstanding // unit) * unit
+    if minor <= 0:
+        raise Invalid("The amount must be more than zero.")
+    if minor > outstanding:
+        raise Invalid("The most you can pay is {amount}.", amount=ctx.money(outstanding))
+    ctx.amount = minor
+    return "promise_confirm"
+
+
+def _make_promise(ctx: Ctx) -> None:
+    from gateway.ops import promises  # the collections domain owns promises
+
+    same = ctx.session.exec(select(Promise.id).where(
+        Promise.loan_id == ctx.loan.id, Promise.status == "open", Promise.source == "ussd",
+        Promise.promised_date == ctx.promise_date, Promise.amount == ctx.amount)).first()
+    if same:  # the same hop answered twice (a retried request): one promise
+        return
+    promises.make_promise(ctx.session, ctx.loan, ctx.promise_date, ctx.amount, "ussd",
+                          actor=f"borrower:{ctx.borrower.id}", today=ctx.today)
+
+
 MAIN_OPTIONS = [
     Option("1", N_("Balance"), "balance"),
     Option("2", N_("Next payment"), "next_payment"),
     Option("3", N_("Pay now"), "pay"),
     Option("4", N_("Last payments"), "last_payments"),
     Option("5", N_("Language"), "language"),
+    Option("6", N_("Promise to pay"), "promise_date", visible=_in_arrears),
+    payg_ussd.LAST_CODE_OPTION,  # "7 My last code", for loans with a PAYG device
     Option("0", N_("Call me back"), "callback"),
 ]
 
@@ -214,8 +265,17 @@ SCREENS = [
                                          amount=c.money(c.amount)), on_show=_start_payment, end=True),
     Screen("last_payments", _last_payments_text),
     Screen("language", lambda c: c._("Choose your language:"), options=_language_options),
+    Screen("promise_date", lambda c: c._("When will you pay?"), options=_promise_date_options),
+    Screen("promise_amount", lambda c: c._("Enter the amount you will pay:"), on_input=_read_promise_amount),
+    Screen("promise_confirm", lambda c: c._("You promise to pay {amount} by {date}.", amount=c.money(c.amount),
+                                            date=c.speaker.date(c.promise_date)),
+           options=[Option("1", N_("Confirm"), "promise_made"), Option("2", N_("Cancel"), "home")]),
+    Screen("promise_made", lambda c: c._("Thank you. No reminders until {date}. Please pay {amount} by then.",
+                                         date=c.speaker.date(c.promise_date), amount=c.money(c.amount)),
+           on_show=_make_promise, end=True),
     Screen("callback", lambda c: c._("Thank you. We will call you back within one working day."),
            on_show=_request_callback, end=True),
+    *payg_ussd.SCREENS,
 ]
 
 FLOW = Flow(SCREENS, start="main", home="main")

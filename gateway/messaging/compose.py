@@ -56,5 +56,6 @@ def queue_sms(session: Session, borrower: Borrower, template: str, *, kind: str,
                       dedupe_key=dedupe_key)
     session.add(message)
     session.flush()
-    outbox.after_commit(session, "gateway.workers.sms.send_message", message.id)
+    from gateway.workers.sms import send_retry  # the job's retry policy travels with it
+    outbox.after_commit(session, "gateway.workers.sms.send_message", message.id, retry=send_retry())
     return message

@@ -5,10 +5,17 @@ from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatu
 from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.messages import Message
+from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
 from gateway.models.payments import PaymentReversal, RawCallback
+from gateway.models.payg import Device, PaygToken
+from gateway.models.messaging import (
+    DeliveryReport, InboundSms, RejectedCallback, Reminder, VoiceCall, VoiceEvent,
+)
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
-    "PaymentReversal", "RawCallback",
+    "CallLog", "CollectionAssignment", "Flag", "Promise",
+    "PaymentReversal", "RawCallback", "Device", "PaygToken",
+    "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
 ]

@@ -51,6 +51,8 @@ class Installment(SQLModel, table=True):
     interest_paid: int = money_field()
     fees_paid: int = money_field()
     status: str = Field(default=InstallmentStatus.pending, max_length=10, index=True)
+    # Set on installments a restructure created: before this moment they were not on the schedule.
+    effective_from: Optional[dt.datetime] = utc_field(default_now=False)
 
     @property
     def amount_due(self) -> int:

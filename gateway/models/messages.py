@@ -20,11 +20,15 @@ class Message(SQLModel, table=True):
     encoding: str = Field(max_length=8)  # GSM-7 | UCS-2
     segments: int = 1
     dedupe_key: Optional[str] = Field(default=None, max_length=160, unique=True)
+    # queued | sending | retrying | sent | delivered | failed | undelivered | opted_out
     status: str = Field(default="queued", max_length=24, index=True)
     provider_message_id: Optional[str] = Field(default=None, max_length=80, index=True)
     cost: str = Field(default="", max_length=24)  # as the provider reports it, e.g. "KES 0.8000"
     cost_minor: int = money_field()
-    attempts: int = 0
+    attempts: int = 0  # sends tried (RQ retries and re-sends after failed delivery reports)
+    status_code: Optional[int] = None  # AT per-recipient statusCode of the last send
+    failure_reason: str = Field(default="", max_length=60)
     status_history: list = json_field(default_factory=list)
     created_at: dt.datetime = utc_field()
     sent_at: Optional[dt.datetime] = utc_field(default_now=False)
+    delivered_at: Optional[dt.datetime] = utc_field(default_now=False)

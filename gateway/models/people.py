@@ -22,10 +22,11 @@ class Agent(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
     phone: str = Field(max_length=20, unique=True)
-    role: str = Field(default="field", max_length=20)  # field | callcentre
+    role: str = Field(default="field", max_length=20)  # field | callcentre | manager | admin
     field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)
     branch: str = Field(default="", max_length=80)
     api_token_hash: str = Field(default="", max_length=128, index=True)
+    password_hash: str = Field(default="", max_length=256)  # werkzeug.security; empty: no console login
     active: bool = True
     created_at: dt.datetime = utc_field()
 

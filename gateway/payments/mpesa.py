@@ -119,12 +119,30 @@ class DarajaClient:
             "AccountReference": account_reference[:ACCOUNT_REFERENCE_MAX],
             "TransactionDesc": description[:TRANSACTION_DESC_MAX],
         }
+        body = self._post("/mpesa/stkpush/v1/processrequest", payload, "STK push")
+        return StkPushReply(merchant_request_id=str(body.get("MerchantRequestID", "")),
+                            checkout_request_id=str(body.get("CheckoutRequestID", "")),
+                            response_code="0", response_description=str(body.get("ResponseDescription", "")),
+                            customer_message=str(body.get("CustomerMessage", "")))
+
+    def register_c2b_urls(self, *, confirmation_url: str, validation_url: str,
+                          response_type: str = "Completed") -> dict:
+        """Tell Safaricom where to send paybill callbacks. `response_type` is what M-Pesa does
+        when our validation URL does not answer in time: "Completed" or "Cancelled"."""
+        if response_type not in ("Completed", "Cancelled"):
+            raise MpesaError("ResponseType must be Completed or Cancelled", code="bad_request")
+        payload = {"ShortCode": self.settings.mpesa_shortcode, "ResponseType": response_type,
+                   "ConfirmationURL": confirmation_url, "ValidationURL": validation_url}
+        body = self._post("/mpesa/c2b/v2/registerurl", payload, "C2B register")
+        return body
+
+    def _post(self, path: str, payload: dict, what: str) -> dict:
+        """An authenticated Daraja call; MpesaError unless HTTP 200 with ResponseCode "0"."""
         headers = {"Authorization": f"Bearer {self.access_token()}"}
         try:
-            res = self.http.post(f"{self.base}/mpesa/stkpush/v1/processrequest", json=payload, headers=headers,
-                                 timeout=self.timeout)
+            res = self.http.post(f"{self.base}{path}", json=payload, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise MpesaError(f"M-Pesa STK push unreachable: {exc}", code="unreachable") from exc
+            raise MpesaError(f"M-Pesa {what} unreachable: {exc}", code="unreachable") from exc
         try:
             body = res.json()
         except ValueError:
@@ -133,8 +151,5 @@ class DarajaClient:
             # Daraja errors: {"requestId", "errorCode": "500.001.1001", "errorMessage"}
             code = str(body.get("errorCode") or body.get("ResponseCode") or res.status_code)
             message = body.get("errorMessage") or body.get("ResponseDescription") or res.text[:200]
-            raise MpesaError(f"M-Pesa STK push refused ({code}): {message}", code=code)
-        return StkPushReply(merchant_request_id=str(body.get("MerchantRequestID", "")),
-                            checkout_request_id=str(body.get("CheckoutRequestID", "")),
-                            response_code="0", response_description=str(body.get("ResponseDescription", "")),
-                            customer_message=str(body.get("CustomerMessage", "")))
+            raise MpesaError(f"M-Pesa {what} refused ({code}): {message}", code=code)
+        return body

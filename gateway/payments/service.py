@@ -29,6 +29,7 @@ from gateway.messaging import queue_sms
 from gateway.models import Borrower, FieldPartner, Loan, Payment, PaymentIntent, PaymentStatus, RawCallback
 from gateway.models.payments import PaymentReversal
 from gateway.money import MoneyError, to_minor
+from gateway.payg import service as payg_service
 from gateway.payments import authenticity, matching
 from gateway.payments.mpesa import NAIROBI
 from gateway.services import ledger
@@ -41,6 +42,7 @@ POST_JOB = "gateway.workers.payments.post_payment"
 STK_CALLBACK_PATH = "/payments/daraja/stk/callback"  # Safaricom blocks URLs containing "mpesa"
 C2B_ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 RAW_RETRY_LIMIT = 10
+MAX_BODY_CHARS = 64_000  # real callbacks are under 2 KB; anything huge is kept (truncated) for review
 
 
 class CallbackRejected(Exception):
@@ -49,6 +51,7 @@ class CallbackRejected(Exception):
     def __init__(self, status: int, error: str, detail: str, body: dict | None = None):
         super().__init__(detail)
         self.status = status
+        self.error = error
         self.detail = detail
         self.body = body or {"error": error, "detail": detail}
 
@@ -158,6 +161,8 @@ def post_to_loan(session: Session, payment: Payment, loan: Loan, actor: str, rul
 
 def queue_receipt(session: Session, payment: Payment, loan: Loan):
     """'We received KSh 500 for loan SOL12345. Balance KSh 4,500. Next due 12 Dec.'"""
+    if payg_service.texted_about(session, payment.id):
+        return None  # the PAYG code SMS already says the money arrived: one SMS per payment, not two
     borrower = session.get(Borrower, loan.borrower_id)
     bal = ledger.balance(session, loan, Speaker.for_borrower(borrower).today())
     return queue_sms(session, borrower, "payment_receipt", kind="transactional", dedupe_key=f"receipt:{payment.id}",
@@ -229,6 +234,11 @@ def reverse_by_operator(session: Session, payment_id: int, actor: str, reason: s
     return payment
 
 
+def callbacks_for_review(session: Session, status: str, limit: int = 100) -> list[RawCallback]:
+    return list(session.exec(select(RawCallback).where(RawCallback.status == status)
+                             .order_by(RawCallback.id.desc()).limit(limit)))
+
+
 def suspense_list(session: Session) -> list[Payment]:
     return list(session.exec(select(Payment).where(Payment.status == PaymentStatus.suspense)
                              .order_by(Payment.received_at, Payment.id)))
@@ -294,7 +304,7 @@ def mpesa_c2b_validation(session: Session, raw: RawCallback, settings: Settings)
         incoming = _c2b_incoming(body)
     except CallbackRejected as exc:
         raw.error = exc.detail
-        code = "C2B00013" if "amount" in exc.detail else "C2B00016"
+        code = "C2B00013" if exc.error == "bad_amount" else "C2B00016"
         return {"ResultCode": code, "ResultDesc": "Rejected"}
     if settings.mpesa_strict_validation and not matching.account_exists(session, incoming.account_ref):
         raw.error = f"unknown account number {incoming.account_ref!r}"
@@ -340,14 +350,45 @@ def mpesa_stk_callback(session: Session, raw: RawCallback, settings: Settings) -
                             paid_at=_nairobi_time(meta.get("TransactionDate")))
         payment, _ = record_payment(session, incoming, actor="mpesa")
         raw.payment_id = payment.id
-        if intent and intent.status not in ("paid",):
+        if intent is None:
+            raw.error = UNKNOWN_CHECKOUT
+        elif intent.status != "paid":
             _settle_intent(session, intent, "paid", result_code, callback.get("ResultDesc", ""), payment.id)
+            _claim_for_intent_loan(session, payment, loan)
     elif intent is None:
-        raw.error = f"failed STK push ({result_code}) for an unknown CheckoutRequestID"
+        raw.error = UNKNOWN_CHECKOUT
     elif intent.status not in ("paid", "failed"):
         _settle_intent(session, intent, "failed", result_code, callback.get("ResultDesc", ""), None)
         queue_stk_failed_sms(session, intent, loan, result_code)
     return C2B_ACCEPTED
+
+
+UNKNOWN_CHECKOUT = "no payment intent with this CheckoutRequestID (yet)"
+
+
+def _claim_for_intent_loan(session: Session, payment: Payment, loan: Loan) -> None:
+    """A callback that beat the push job to storing the CheckoutRequestID was recorded without
+    the loan; now that the intent is known, the payment goes to the loan the borrower chose."""
+    payment = _locked_payment(session, payment.id)
+    if payment.account_ref or payment.status not in (PaymentStatus.received, PaymentStatus.suspense):
+        return
+    payment.account_ref = loan.account_ref
+    session.add(payment)
+    if payment.status == PaymentStatus.suspense and payment.currency == loan.currency:
+        payment.note = ""
+        post_to_loan(session, payment, loan, actor="system", rule="stk_intent")
+
+
+def settle_early_stk_callbacks(session: Session, settings: Settings, intent: PaymentIntent) -> int:
+    """Callbacks for this intent's CheckoutRequestID that arrived before we stored it."""
+    early = session.exec(select(RawCallback).where(
+        RawCallback.provider == "mpesa", RawCallback.kind == "stk_callback", RawCallback.status == "processed",
+        RawCallback.error == UNKNOWN_CHECKOUT, RawCallback.body.contains(intent.checkout_request_id))).all()
+    for raw in early:
+        raw.error = ""
+        mpesa_stk_callback(session, raw, settings)
+        session.add(raw)
+    return len(early)
 
 
 def _settle_intent(session: Session, intent: PaymentIntent, status: str, code: str, desc: str,
@@ -475,8 +516,12 @@ def receive_callback(settings: Settings, provider: str, kind: str, body: str, so
     try:
         if refused:
             log.warning("refused %s %s callback from %s: %s", provider, kind, source_ip, refused)
-            _store(settings, provider, kind, source_ip, body, "rejected", f"forbidden: {refused}")
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", f"forbidden: {refused}")
             return Reply(403, {"error": "forbidden", "detail": refused})
+        if len(body) > MAX_BODY_CHARS:
+            detail = f"body longer than {MAX_BODY_CHARS} characters"
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", detail)
+            return Reply(413, {"error": "too_large", "detail": detail})
         try:
             with session_scope(settings) as session:
                 raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
@@ -619,3 +664,10 @@ def import_statement(session: Session, text: str, actor: str) -> ImportReport:
 
 def stk_callback_url(settings: Settings) -> str:
     return f"{settings.mpesa_callback_url}{STK_CALLBACK_PATH}?token={settings.mpesa_callback_token}"
+
+
+def c2b_callback_urls(settings: Settings) -> tuple[str, str]:
+    """(confirmation, validation) URLs to register with Safaricom, token included."""
+    base = f"{settings.mpesa_callback_url}/payments/daraja/c2b"
+    token = f"?token={settings.mpesa_callback_token}"
+    return f"{base}/confirmation{token}", f"{base}/validation{token}"

@@ -96,5 +96,28 @@ def reverse(payment_id: int):
     return _operator_action(service.reverse_by_operator, payment_id, reason=reason)
 
 
+@api.get("/callbacks")
+@require_role("manager", "admin")
+def callbacks_for_review():
+    """Stored callbacks by status (rejected, failed...) for review, newest first."""
+    status = request.args.get("status", "rejected")
+    if status not in ("stored", "processed", "rejected", "failed"):
+        return jsonify(error="bad_request", detail="status must be processed, rejected or failed"), 400
+    with session_scope() as session:
+        rows = service.callbacks_for_review(session, status)
+        return jsonify(callbacks=[{"id": r.id, "provider": r.provider, "kind": r.kind, "source_ip": r.source_ip,
+                                   "status": r.status, "error": r.error, "payment_id": r.payment_id,
+                                   "attempts": r.attempts, "received_at": r.received_at.isoformat(),
+                                   "body": r.body} for r in rows])
+
+
+@api.post("/callbacks/<int:raw_id>/retry")
+@require_role("manager", "admin")
+def retry_callback(raw_id: int):
+    """Process a failed callback again now (the sweeper also does, every few minutes)."""
+    outcome = service.retry_raw_callback(current_app.config["GATEWAY"], raw_id)
+    return jsonify(outcome=outcome), (200 if outcome != "nothing to do" else 409)
+
+
 bp.register_blueprint(callbacks)
 bp.register_blueprint(api)

@@ -127,6 +127,7 @@ def reverse_payment(session: Session, payment: Payment, actor: str, reason: str)
                  amount=payment.amount, currency=payment.currency, previous_status=previous, reason=reason,
                  entries=[[e.component, e.installment_id, e.amount] for e in compensating])
     session.flush()
+    signals.payment_reversed.send(payment, session=session, entries=compensating, previous_status=previous)
     return compensating
 
 

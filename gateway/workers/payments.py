@@ -61,6 +61,8 @@ def start_stk_push(intent_id: int) -> str:
         session.add(intent)
         audit.record(session, "system", "payment_intent.sent", "payment_intent", intent.id,
                      checkout_request_id=reply.checkout_request_id)
+        session.flush()
+        service.settle_early_stk_callbacks(session, settings, intent)
     return "sent"
 
 

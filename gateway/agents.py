@@ -1,0 +1,90 @@
+"""Field agents' API: onboard a borrower with their loan, and (re)send the welcome."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlmodel import select
+
+from gateway.auth import require_role
+from gateway.db import session_scope
+from gateway.messaging import welcome
+from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
+from gateway.money import MoneyError, to_minor
+from gateway.services import onboarding, schedule
+
+bp = Blueprint("agents", __name__, url_prefix="/api/agents")
+
+# Account reference prefix per product (what borrowers type in M-Pesa), 'LN' otherwise.
+REF_PREFIXES = {"solar home system": "SOL", "business loan": "BIZ"}
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _loan_rows(spec: dict, currency: str) -> tuple[int, list[schedule.Row]]:
+    try:
+        principal = to_minor(str(spec["principal"]), currency)
+        rate = Decimal(str(spec.get("rate_per_period", "0")))
+        fee = to_minor(str(spec.get("fee_per_installment", "0")), currency)
+        first_due = dt.date.fromisoformat(str(spec["first_due_date"]))
+        count = int(spec["installments"])
+    except KeyError as exc:
+        raise BadRequest(f"loan.{exc.args[0]} is required") from None
+    except (ValueError, TypeError, InvalidOperation, MoneyError) as exc:
+        raise BadRequest(f"invalid loan: {exc}") from None
+    rows = schedule.generate(principal, rate, count, first_due, spec.get("frequency", "monthly"),
+                             spec.get("method", "flat"), fee)
+    return principal, rows
+
+
+@bp.post("/borrowers")
+@require_role("field", "admin")
+def onboard_borrower():
+    """JSON: {name, phone, language, national_id?, branch?, timezone?, loan: {product, principal,
+    installments, first_due_date, frequency?, method?, rate_per_period?, fee_per_installment?}}."""
+    settings = current_app.config["GATEWAY"]
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("loan"), dict):
+        return jsonify(error="bad_request", detail="a JSON object with a loan object is required"), 400
+    try:
+        with session_scope(settings) as session:
+            partner = session.get(FieldPartner, g.agent.field_partner_id)
+            borrower = onboarding.create_borrower(
+                session, partner, body.get("name", ""), str(body.get("phone", "")), body.get("language", ""),
+                timezone=body.get("timezone"), national_id=body.get("national_id"), branch=body.get("branch", ""),
+                agent_id=g.agent.id, actor=g.actor)
+            spec = body["loan"]
+            product = str(spec.get("product", "")).strip()
+            if not product:
+                raise BadRequest("loan.product is required")
+            currency = onboarding.currency_for(borrower.country)
+            principal, rows = _loan_rows(spec, currency)
+            loan = onboarding.create_loan(session, borrower, product, principal, currency, rows,
+                                          disbursed_on=dt.date.today(), ref_prefix=REF_PREFIXES.get(product, "LN"),
+                                          actor=g.actor)
+            message, call = welcome.start(session, borrower, loan, settings, actor=g.actor)
+            answer = dict(borrower_id=borrower.id, loan_id=loan.id, account_ref=loan.account_ref,
+                          welcome=dict(message_id=message.id, call_id=call.id))
+    except (BadRequest, onboarding.OnboardingError, schedule.ScheduleError) as exc:
+        return jsonify(error="bad_request", detail=str(exc)), 400
+    return jsonify(answer), 201
+
+
+@bp.post("/borrowers/<int:borrower_id>/welcome")
+@require_role("field", "admin")
+def resend_welcome(borrower_id: int):
+    settings = current_app.config["GATEWAY"]
+    with session_scope(settings) as session:
+        borrower = session.get(Borrower, borrower_id)
+        if borrower is None or borrower.field_partner_id != g.agent.field_partner_id:
+            return jsonify(error="not_found", detail="no such borrower"), 404
+        loan = session.exec(select(Loan).where(Loan.borrower_id == borrower.id, Loan.status == LoanStatus.active)
+                            .order_by(Loan.created_at.desc(), Loan.id.desc())).first()
+        if loan is None:
+            return jsonify(error="no_active_loan", detail="the borrower has no active loan to welcome"), 409
+        message, call = welcome.start(session, borrower, loan, settings, actor=g.actor)
+        answer = dict(borrower_id=borrower.id, loan_id=loan.id, welcome=dict(message_id=message.id, call_id=call.id))
+    return jsonify(answer), 202

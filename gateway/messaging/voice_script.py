@@ -1,0 +1,88 @@
+"""What the welcome call says, as Africa's Talking voice XML, in the borrower's language.
+
+AT's text-to-speech (<Say>) speaks English only, so English is composed as text with the
+borrower's details, while Kiswahili plays recorded prompts (<Play>) served by the gateway from
+gateway/voice_prompts/sw/ (or VOICE_PROMPTS_DIR): a fixed welcome that points to the SMS for the
+paybill and account number, and the first due date composed from day and month prompts.
+Placeholders come from espeak-ng (scripts/make_voice_prompts.py); a lender can drop in real
+recordings under the same names.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from xml.sax.saxutils import escape, quoteattr
+
+from gateway.i18n import N_, Speaker
+
+WELCOME = N_("Welcome to {lender}, {name}. Your {product} is registered.")
+HOW_TO_PAY = N_("Pay with M-Pesa paybill {paybill}, account {account}.")
+FIRST_DUE = N_("Your first payment of {amount} is due on {date}.")
+MENU = N_("Press 1 to hear your first due date again. Press 2 to ask for a call back.")
+CALLBACK_OK = N_("Thank you. One of our agents will call you back soon.")
+# Spoken only from recordings (Kiswahili prompts), kept here so the texts live in the catalogs.
+PROMPT_WELCOME = N_("Welcome. Your loan is registered. We have sent you an SMS with the paybill number, "
+                    "your account number and your first due date.")
+PROMPT_FIRST_DUE = N_("Your first payment is due on")
+
+# Prompt files, by name, for languages without text-to-speech (what make_voice_prompts.py writes).
+PROMPTS = {"welcome": PROMPT_WELCOME, "first_due": PROMPT_FIRST_DUE, "menu": MENU, "callback_ok": CALLBACK_OK}
+TTS_LANGUAGES = {"en"}
+
+
+def _xml(*parts: str) -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(parts) + "</Response>"
+
+
+def _say(text: str) -> str:
+    return f'<Say voice="woman" playBeep="false">{escape(text)}</Say>'
+
+
+def _play(audio_base: str, lang: str, name: str) -> str:
+    return f"<Play url={quoteattr(f'{audio_base}/{lang}/{name}.wav')}/>"
+
+
+def _spell(value: str) -> str:
+    return " ".join(value)  # "600966" -> "6 0 0 9 6 6": read digit by digit
+
+
+class WelcomeCall:
+    def __init__(self, speaker: Speaker, callback_url: str, audio_base: str, *, lender: str, name: str,
+                 product: str, paybill: str, account_ref: str, amount: str, first_due: dt.date):
+        self.s, self.callback_url, self.audio_base = speaker, callback_url, audio_base
+        self.lender, self.name, self.product, self.paybill = lender, name, product, paybill
+        self.account_ref, self.amount, self.first_due = account_ref, amount, first_due
+        self.tts = speaker.lang in TTS_LANGUAGES
+
+    def _menu(self) -> str:
+        inner = _say(self.s._(MENU)) if self.tts else _play(self.audio_base, self.s.lang, "menu")
+        return (f'<GetDigits numDigits="1" timeout="10" finishOnKey="#" callbackUrl={quoteattr(self.callback_url)}>'
+                f"{inner}</GetDigits>")
+
+    def _due_date(self) -> str:
+        if self.tts:
+            return _say(self.s._(FIRST_DUE, amount=self.amount, date=self.s.date(self.first_due, "d MMMM yyyy")))
+        lang = self.s.lang
+        return (_play(self.audio_base, lang, "first_due") + _play(self.audio_base, lang, f"day_{self.first_due.day:02d}")
+                + _play(self.audio_base, lang, f"month_{self.first_due.month:02d}"))
+
+    def greeting(self) -> str:
+        if self.tts:
+            intro = _say(self.s._(WELCOME, lender=self.lender, name=self.name, product=self.product) + " " +
+                         self.s._(HOW_TO_PAY, paybill=_spell(self.paybill), account=_spell(self.account_ref)))
+        else:
+            intro = _play(self.audio_base, self.s.lang, "welcome")
+        return _xml(intro, self._due_date(), self._menu())
+
+    def repeat_due_date(self) -> str:
+        return _xml(self._due_date(), self._menu())
+
+    def callback_requested(self) -> str:
+        return _xml(_say(self.s._(CALLBACK_OK)) if self.tts else _play(self.audio_base, self.s.lang, "callback_ok"))
+
+
+def empty() -> str:
+    return _xml()
+
+
+def reject() -> str:
+    return _xml("<Reject/>")

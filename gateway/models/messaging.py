@@ -1,0 +1,105 @@
+"""What the messaging workers record: reminders planned, provider callbacks received, calls made."""
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from gateway.models.types import json_field, utc_field
+
+
+class Reminder(SQLModel, table=True):
+    """One step of the reminder ladder for one installment. The unique keys are the rules
+    "never send the same step twice" and "at most one reminder per borrower per local day":
+    the planner inserts with ON CONFLICT DO NOTHING, so a re-run cannot plan twice."""
+
+    __table_args__ = (
+        UniqueConstraint("loan_id", "installment_id", "step"),
+        UniqueConstraint("borrower_id", "local_day"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    loan_id: int = Field(foreign_key="loan.id", index=True)
+    installment_id: int = Field(foreign_key="installment.id", index=True)
+    borrower_id: int = Field(foreign_key="borrower.id")
+    step: str = Field(max_length=12)  # "D-3", "D0", "D+7"
+    template: str = Field(max_length=60)
+    local_day: dt.date  # the borrower's local date it is sent on
+    send_at: dt.datetime = utc_field(default_now=False, index=True)
+    # planned | sent | skipped_paid | skipped_opted_out | skipped_closed
+    status: str = Field(default="planned", max_length=20, index=True)
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    created_at: dt.datetime = utc_field()
+
+
+class DeliveryReport(SQLModel, table=True):
+    """AT delivery report callback, as received. AT reports several statuses for one message
+    (Submitted, then Success) and retries unacknowledged posts: (id, status) is the key."""
+
+    __table_args__ = (UniqueConstraint("provider_message_id", "status"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    provider_message_id: str = Field(max_length=80)
+    status: str = Field(max_length=24)
+    phone: str = Field(default="", max_length=20)
+    network_code: str = Field(default="", max_length=10)
+    failure_reason: str = Field(default="", max_length=40)
+    retry_count: Optional[int] = None
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id", index=True)
+    received_at: dt.datetime = utc_field()
+
+
+class InboundSms(SQLModel, table=True):
+    """An SMS a borrower sent us (AT incoming-message callback), idempotent on AT's id."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    provider_id: str = Field(max_length=80, unique=True)
+    phone: str = Field(max_length=20, index=True)
+    to: str = Field(default="", max_length=20)
+    text: str = Field(default="", max_length=1600)
+    link_id: str = Field(default="", max_length=80)
+    network_code: str = Field(default="", max_length=10)
+    sent_at: Optional[dt.datetime] = utc_field(default_now=False)  # AT's `date`
+    borrower_id: Optional[int] = Field(default=None, foreign_key="borrower.id")
+    action: str = Field(default="", max_length=20)  # opt_out | opt_in | balance | callcentre | unknown_number
+    received_at: dt.datetime = utc_field()
+
+
+class VoiceCall(SQLModel, table=True):
+    """One outbound call attempt (the welcome call). `dedupe_key` makes each attempt a database fact."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    borrower_id: int = Field(foreign_key="borrower.id", index=True)
+    loan_id: Optional[int] = Field(default=None, foreign_key="loan.id")
+    purpose: str = Field(default="welcome", max_length=20)
+    attempt: int = 1
+    dedupe_key: str = Field(max_length=80, unique=True)
+    session_id: Optional[str] = Field(default=None, max_length=80, unique=True)
+    # planned | queued | answered | completed | failed | skipped_opted_out
+    status: str = Field(default="planned", max_length=20, index=True)
+    hangup_cause: str = Field(default="", max_length=40)
+    duration_seconds: Optional[int] = None
+    call_at: dt.datetime = utc_field()
+    created_at: dt.datetime = utc_field()
+
+
+class VoiceEvent(SQLModel, table=True):
+    """A voice callback that changes state (keys pressed, the final report), once per session."""
+
+    __table_args__ = (UniqueConstraint("session_id", "event"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    session_id: str = Field(max_length=80)
+    event: str = Field(max_length=20)  # final | digits:1 | digits:2
+    data: dict = json_field()
+    received_at: dt.datetime = utc_field()
+
+
+class RejectedCallback(SQLModel, table=True):
+    """A provider callback we could not accept (missing fields, bad values), kept for review."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40, index=True)  # "at.sms.delivery-report", ...
+    reason: str = Field(max_length=200)
+    payload: dict = json_field()
+    received_at: dt.datetime = utc_field()

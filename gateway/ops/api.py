@@ -1,0 +1,255 @@
+"""JSON API for collections operations, `/api/ops/...`, Bearer token of an Agent, role-checked.
+Views are thin: parse, call a service, answer."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+import hmac
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request, session
+
+from gateway.auth import require_role
+from gateway.db import session_scope
+from gateway.models import Agent, Flag, Loan
+from gateway.money import MoneyError, to_minor
+from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
+from gateway.i18n import Speaker
+
+bp = Blueprint("ops_api", __name__, url_prefix="/api/ops")
+STAFF = ("field", "callcentre", "manager", "admin")
+MANAGERS = ("manager", "admin")
+
+
+def staff(*roles):
+    """A Bearer token (gateway.auth.require_role), or the operator console's login session; a
+    session caller must echo the page's CSRF token in X-CSRF-Token for anything but reading."""
+    def decorator(view):
+        by_token = require_role(*roles)(view)
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if request.headers.get("Authorization") or not session.get("agent_id"):
+                return by_token(*args, **kwargs)
+            with session_scope() as s:
+                agent = s.get(Agent, session["agent_id"])
+            if agent is None or not agent.active or not agent.password_hash:
+                return jsonify(error="unauthorized", detail="log in again"), 401
+            sent = request.headers.get("X-CSRF-Token", "")
+            if request.method not in ("GET", "HEAD") and not (sent and hmac.compare_digest(sent, session.get("csrf", ""))):
+                return jsonify(error="forbidden", detail="X-CSRF-Token header missing or wrong"), 403
+            if roles and agent.role not in roles:
+                return jsonify(error="forbidden", detail=f"role {agent.role!r} may not do this"), 403
+            g.agent, g.actor = agent, f"agent:{agent.id}"
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def plain(value):
+    """Dates as ISO strings, Decimals as strings, dataclasses as dicts: JSON a client can parse."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def bad(detail: str, code: int = 400):
+    return jsonify(error="bad_request" if code == 400 else "not_found", detail=detail), code
+
+
+def _today() -> dt.date:
+    return Speaker("en", timezone=_settings().default_timezone).today()
+
+
+def _settings():
+    from flask import current_app
+    return current_app.config["GATEWAY"]
+
+
+def _date_arg(name: str, default: dt.date | None = None) -> dt.date:
+    raw = request.args.get(name) or (request.get_json(silent=True) or {}).get(name)
+    if not raw:
+        if default is None:
+            raise ValueError(f"{name} is required (YYYY-MM-DD)")
+        return default
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2027-01-31") from None
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValueError("send a JSON object")
+    return data
+
+
+@bp.errorhandler(ValueError)
+def _value_error(exc):  # every service error is a ValueError subclass: a clear 400, never a 500
+    return bad(str(exc))
+
+
+@bp.get("/portfolio")
+@staff(*MANAGERS)
+def portfolio_view():
+    as_of = _date_arg("as_of", _today())
+    by = request.args.get("by", "portfolio")
+    with session_scope() as s:
+        rows = portfolio.loan_arrears(s, as_of)
+        return jsonify(plain({"as_of": as_of, "by": by, "par": portfolio.par_table(rows, by),
+                              "buckets": portfolio.bucket_table(rows)}))
+
+
+@bp.get("/loans/<int:loan_id>/arrears")
+@staff(*STAFF)
+def loan_arrears(loan_id: int):
+    as_of = _date_arg("as_of", _today())
+    with session_scope() as s:
+        row = portfolio.arrears_of(s, loan_id, as_of)
+        if row is None:
+            return bad(f"no loan {loan_id} on the book on {as_of}", 404)
+        return jsonify(plain({"as_of": as_of, **dataclasses.asdict(row), "bucket": row.bucket}))
+
+
+@bp.get("/loans/<int:loan_id>/open-promise")
+@staff(*STAFF)
+def open_promise(loan_id: int):
+    on = _date_arg("date", _today())
+    with session_scope() as s:
+        return jsonify(loan_id=loan_id, date=on.isoformat(), open_promise=promises.has_open_promise(s, loan_id, on))
+
+
+def _flag_json(f: Flag) -> dict:
+    return plain({"id": f.id, "kind": f.kind, "loan_id": f.loan_id, "borrower_id": f.borrower_id,
+                  "payment_id": f.payment_id, "reason": f.reason, "status": f.status, "created_at": f.created_at,
+                  "resolved_by": f.resolved_by, "resolution": f.resolution})
+
+
+@bp.get("/flags")
+@staff("callcentre", *MANAGERS)
+def list_flags():
+    with session_scope() as s:
+        return jsonify(flags=[_flag_json(f) for f in flags.open_flags(s)])
+
+
+@bp.post("/flags/scan")
+@staff(*MANAGERS)
+def scan_flags():
+    with session_scope() as s:
+        raised = flags.scan(s, _today(), _settings())
+        return jsonify(raised=[_flag_json(f) for f in raised])
+
+
+@bp.post("/flags/<int:flag_id>/resolve")
+@staff(*MANAGERS)
+def resolve_flag(flag_id: int):
+    with session_scope() as s:
+        f = flags.resolve(s, flag_id, g.actor, _body().get("note", ""))
+        return jsonify(_flag_json(f))
+
+
+@bp.post("/loans/<int:loan_id>/write-off")
+@staff(*MANAGERS)
+def write_off(loan_id: int):
+    with session_scope() as s:
+        if s.get(Loan, loan_id) is None:
+            return bad(f"no loan {loan_id}", 404)
+        entries = loan_ops.write_off(s, loan_id, g.actor, _body().get("reason", ""))
+        return jsonify(loan_id=loan_id, written_off=sum(e.amount for e in entries))
+
+
+@bp.post("/loans/<int:loan_id>/restructure")
+@staff(*MANAGERS)
+def restructure(loan_id: int):
+    body = _body()
+    with session_scope() as s:
+        if s.get(Loan, loan_id) is None:
+            return bad(f"no loan {loan_id}", 404)
+        try:
+            count = int(body.get("count", 0))
+            rate = Decimal(str(body.get("rate", "0")))
+        except (ValueError, ArithmeticError):
+            return bad("count must be a whole number and rate a decimal like 0.03")
+        new = loan_ops.restructure(s, loan_id, g.actor, body.get("reason", ""), count=count,
+                                   first_due=_date_arg("first_due"), frequency=body.get("frequency", "monthly"),
+                                   rate=rate)
+        return jsonify(plain({"loan_id": loan_id, "installments": [
+            {"seq": i.seq, "due_date": i.due_date, "amount_due": i.amount_due} for i in new]}))
+
+
+@bp.get("/queue")
+@staff("callcentre", *MANAGERS)
+def queue():
+    today = _today()
+    mine = g.agent.role == "callcentre"
+    with session_scope() as s:
+        items = callcentre.work_queue(s, today, g.agent.id, only_agent=mine)
+        return jsonify(plain({"date": today, "items": [{**dataclasses.asdict(i), "priority": i.priority} for i in items]}))
+
+
+@bp.post("/queue/assign")
+@staff(*MANAGERS)
+def assign():
+    body = _body()
+    ids, agent_id = body.get("loan_ids"), body.get("agent_id")
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(agent_id, int):
+        return bad("send loan_ids (a list of loan ids) and agent_id")
+    with session_scope() as s:
+        return jsonify(assigned=callcentre.assign(s, ids, agent_id, g.actor), agent_id=agent_id)
+
+
+@bp.post("/loans/<int:loan_id>/calls")
+@staff("callcentre", *MANAGERS)
+def log_call(loan_id: int):
+    body = _body()
+    with session_scope() as s:
+        loan = s.get(Loan, loan_id)
+        if loan is None:
+            return bad(f"no loan {loan_id}", 404)
+        promise_date = _date_arg("promise_date") if body.get("outcome") == "promise" else None
+        amount = None
+        if body.get("outcome") == "promise":
+            try:
+                amount = to_minor(str(body.get("promise_amount", "")), loan.currency)
+            except MoneyError as exc:
+                return bad(f"promise_amount: {exc}")
+        call = callcentre.log_call(s, loan_id, s.get(Agent, g.agent.id), body.get("outcome", ""), body.get("note", ""),
+                                   promise_date=promise_date, promise_amount=amount, today=_today())
+        return jsonify(id=call.id, loan_id=loan_id, outcome=call.outcome, promise_id=call.promise_id), 201
+
+
+@bp.get("/team")
+@staff("callcentre", *MANAGERS)
+def team():
+    day = _date_arg("date", _today())
+    with session_scope() as s:
+        progress = callcentre.team_progress(s, day, _settings())
+    if g.agent.role == "callcentre":  # an agent sees the team total and only their own line
+        progress["agents"] = [a for a in progress["agents"] if a["agent_id"] == g.agent.id]
+    return jsonify(plain(progress))
+
+
+@bp.get("/commissions")
+@staff(*STAFF)
+def agent_commissions():
+    month = request.args.get("month", "")
+    wanted = request.args.get("agent_id", type=int)
+    if g.agent.role not in MANAGERS:
+        if wanted not in (None, g.agent.id):
+            return jsonify(error="forbidden", detail="agents see only their own commissions"), 403
+        wanted = g.agent.id
+    with session_scope() as s:
+        return jsonify(plain({"month": month, "agents": commissions.commissions(s, month, _settings(), wanted)}))

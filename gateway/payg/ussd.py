@@ -1,0 +1,41 @@
+"""PAYG additions to the borrower's USSD menu, as data for gateway.flows: a "My last code"
+option (shown only for loans with a device) and the days of light on the balance screen.
+gateway.flows.borrower imports this module: import gateway.flows, not this module, first."""
+from __future__ import annotations
+
+from gateway.flows.engine import Option, Screen
+from gateway.i18n import N_
+from gateway.payg import service
+
+
+def has_device(ctx) -> bool:
+    return ctx.loan is not None and service.device_for_loan(ctx.session, ctx.loan.id) is not None
+
+
+def balance_lines(ctx) -> list[str]:
+    status = service.light(ctx.session, ctx.loan, ctx.today)
+    if status is None:
+        return []
+    if status.unlocked:
+        return [ctx._("Solar system unlocked for good")]
+    return [ctx._("Days of light left: {days}", days=status.days_left)]
+
+
+def _last_code_text(ctx) -> str:
+    token = service.last_code(ctx.session, ctx.loan)
+    if token is None:
+        return ctx._("No code has been sent yet. Pay to get a code.")
+    code = service.group_code(token.token)
+    if token.kind == "disable":
+        text = ctx._("Your solar system is unlocked for good. Last code: {code}", code=code)
+    else:
+        text = ctx._("Your last code: {code}", code=code)
+    return text + "\n" + ctx._("We have sent it to you by SMS too.")
+
+
+def _resend_last_code(ctx) -> None:
+    service.resend_last_code(ctx.session, ctx.loan, f"ussd:{ctx.session_id}")
+
+
+LAST_CODE_OPTION = Option("7", N_("My last code"), "payg_last_code", visible=has_device)
+SCREENS = [Screen("payg_last_code", _last_code_text, on_show=_resend_last_code)]

@@ -1,0 +1,1 @@
+"""Adapters for outside providers: one module per provider, small interfaces our jobs call."""

@@ -1,0 +1,39 @@
+"""Africa's Talking SMS callbacks. Thin: store and act through gateway.messaging.callbacks, answer.
+
+AT retries any callback not answered 200 for about 10 minutes, so everything we could store is
+answered 200 (duplicates included); only a malformed post gets a 400, and it is kept for review.
+"""
+from flask import Blueprint, current_app, jsonify, request
+
+from gateway.db import session_scope
+from gateway.messaging import callbacks
+
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+
+
+def _handle(source: str, handler):
+    settings = current_app.config["GATEWAY"]
+    form = request.form.to_dict()
+    try:
+        with session_scope(settings) as session:
+            result = handler(session, form, settings)
+    except callbacks.CallbackError as exc:
+        with session_scope(settings) as session:
+            callbacks.reject(session, source, str(exc), form)
+        return jsonify(error="bad_request", detail=str(exc)), 400
+    return jsonify(status="ok", result=result), 200
+
+
+@bp.post("/delivery-report")
+def delivery_report():
+    return _handle("at.sms.delivery-report", lambda s, f, c: callbacks.delivery_report(s, f, c)[0])
+
+
+@bp.post("/inbound")
+def inbound():
+    return _handle("at.sms.inbound", callbacks.inbound_sms)
+
+
+@bp.post("/opt-out")
+def opt_out():
+    return _handle("at.sms.opt-out", callbacks.bulk_opt_out)

@@ -1,0 +1,53 @@
+"""Placing a planned welcome call through Africa's Talking Voice; safe to run twice."""
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+
+from gateway import audit
+from gateway.config import Settings
+from gateway.db import session_scope, utcnow
+from gateway.messaging import welcome
+from gateway.models import Borrower, VoiceCall
+from gateway.providers import africastalking as at
+from gateway.queue import get_queue
+from gateway.reminders import rules
+
+log = logging.getLogger(__name__)
+
+
+def place_call(call_id: int) -> str:
+    settings = Settings.from_env()
+    with session_scope(settings) as session:
+        call = session.exec(select(VoiceCall).where(VoiceCall.id == call_id).with_for_update()).first()
+        if call is None or call.status != "planned":
+            return call.status if call else "missing"
+        borrower = session.get(Borrower, call.borrower_id)
+        if borrower.opted_out:
+            call.status = "skipped_opted_out"
+            session.add(call)
+            return call.status
+        now = utcnow()
+        later = rules.next_allowed(now, borrower.timezone, settings)
+        if later > now:  # the job ran late, into the night
+            get_queue(settings=settings).enqueue_at(later, place_call, call_id)
+            return "postponed"
+        call.status = "calling"  # claimed: a second run of this job will not dial again
+        session.add(call)
+        phone = borrower.phone
+    try:
+        result = at.call(settings, phone)
+    except at.ProviderUnavailable as exc:
+        result = at.CallResult(phone, "Failed", "", str(exc))
+    with session_scope(settings) as session:
+        call = session.get(VoiceCall, call_id)
+        if result.status == "Queued" and result.session_id:
+            call.status, call.session_id = "queued", result.session_id
+        else:
+            call.status, call.hangup_cause = "failed", result.error[:40]
+            welcome.call_failed(session, call, settings)
+        session.add(call)
+        audit.record(session, "system", "voice.call_placed", "voice_call", call.id, status=call.status,
+                     attempt=call.attempt)
+        return call.status
