@@ -16,7 +16,7 @@ install: $(BIN)/gateway
 run: install
 	$(BIN)/gateway init-db
 	$(BIN)/gateway demo --if-empty
-	$(BIN)/gateway serve
+	$(BIN)/gateway serve --stand-ins
 
 # SQLite by default; TEST_DATABASE_URL=postgresql+psycopg://... runs the same suite on PostgreSQL.
 test: install

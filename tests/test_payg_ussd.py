@@ -1,6 +1,5 @@
 """PAYG loans in the borrower's USSD menu: "My last code" and days of light on the balance screen."""
 import datetime as dt
-import itertools
 
 import pytest
 import time_machine
@@ -10,9 +9,9 @@ from sqlmodel import select
 from gateway.models import Message
 from gateway.payg import service
 from payg_helpers import codes_in, pay, payg_loan
+from ussd_support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-_sessions = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -21,12 +20,6 @@ def frozen_clock():
         yield
 
 
-def dial(client, phone, text="", session_id=None):
-    res = client.post("/ussd", data={"sessionId": session_id or f"ATUid_payg_{next(_sessions)}",
-                                     "serviceCode": "*384*1234#", "phoneNumber": phone, "networkCode": "63902",
-                                     "text": text})
-    assert res.status_code == 200
-    return res.get_data(as_text=True)
 
 
 def test_main_menu_offers_my_last_code_for_payg_loans(client, factory):

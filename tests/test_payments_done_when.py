@@ -11,6 +11,7 @@ from payments_support import (  # noqa: F401  (fixtures)
     daraja, messages, pay_app, pay_client, pay_settings, payments, post_callback, queued_sms_ids, read,
     run_payment_jobs, stk_success,
 )
+from ussd_support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
 
@@ -22,11 +23,6 @@ def frozen_clock():
         yield
 
 
-def dial(client, phone, text, session_id):
-    res = client.post("/ussd", data={"sessionId": session_id, "serviceCode": "*384*1234#", "phoneNumber": phone,
-                                     "networkCode": "63902", "text": text})
-    assert res.status_code == 200
-    return res.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("lang, screens", [

@@ -1,6 +1,5 @@
 """The borrower's USSD menu, asserted by the screens a borrower sees, in English and Kiswahili."""
 import datetime as dt
-import itertools
 
 import pytest
 from rq import Queue
@@ -10,9 +9,9 @@ from gateway.messaging import sms_encoding
 from gateway.models import AuditEvent, Borrower, CallbackRequest, Payment, PaymentIntent
 from gateway.queue import get_redis
 from gateway.services import ledger
+from ussd_support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-_sessions = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -22,11 +21,6 @@ def frozen_clock():
         yield
 
 
-def dial(client, phone, text="", session_id=None):
-    res = client.post("/ussd", data={"sessionId": session_id or f"ATUid_{next(_sessions)}", "serviceCode": "*384*1234#",
-                                     "phoneNumber": phone, "networkCode": "63902", "text": text})
-    assert res.status_code == 200 and res.mimetype == "text/plain"
-    return res.get_data(as_text=True)
 
 
 @pytest.fixture

@@ -119,21 +119,7 @@ class DarajaClient:
             "AccountReference": account_reference[:ACCOUNT_REFERENCE_MAX],
             "TransactionDesc": description[:TRANSACTION_DESC_MAX],
         }
-        headers = {"Authorization": f"Bearer {self.access_token()}"}
-        try:
-            res = self.http.post(f"{self.base}/mpesa/stkpush/v1/processrequest", json=payload, headers=headers,
-                                 timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise MpesaError(f"M-Pesa STK push unreachable: {exc}", code="unreachable") from exc
-        try:
-            body = res.json()
-        except ValueError:
-            body = {}
-        if res.status_code != 200 or str(body.get("ResponseCode", "")) != "0":
-            # Daraja errors: {"requestId", "errorCode": "500.001.1001", "errorMessage"}
-            code = str(body.get("errorCode") or body.get("ResponseCode") or res.status_code)
-            message = body.get("errorMessage") or body.get("ResponseDescription") or res.text[:200]
-            raise MpesaError(f"M-Pesa STK push refused ({code}): {message}", code=code)
+        body = self._post("/mpesa/stkpush/v1/processrequest", payload, "STK push")
         return StkPushReply(merchant_request_id=str(body.get("MerchantRequestID", "")),
                             checkout_request_id=str(body.get("CheckoutRequestID", "")),
                             response_code="0", response_description=str(body.get("ResponseDescription", "")),
@@ -147,18 +133,23 @@ class DarajaClient:
             raise MpesaError("ResponseType must be Completed or Cancelled", code="bad_request")
         payload = {"ShortCode": self.settings.mpesa_shortcode, "ResponseType": response_type,
                    "ConfirmationURL": confirmation_url, "ValidationURL": validation_url}
+        body = self._post("/mpesa/c2b/v2/registerurl", payload, "C2B register")
+        return body
+
+    def _post(self, path: str, payload: dict, what: str) -> dict:
+        """An authenticated Daraja call; MpesaError unless HTTP 200 with ResponseCode "0"."""
         headers = {"Authorization": f"Bearer {self.access_token()}"}
         try:
-            res = self.http.post(f"{self.base}/mpesa/c2b/v2/registerurl", json=payload, headers=headers,
-                                 timeout=self.timeout)
+            res = self.http.post(f"{self.base}{path}", json=payload, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise MpesaError(f"M-Pesa C2B register unreachable: {exc}", code="unreachable") from exc
+            raise MpesaError(f"M-Pesa {what} unreachable: {exc}", code="unreachable") from exc
         try:
             body = res.json()
         except ValueError:
             body = {}
         if res.status_code != 200 or str(body.get("ResponseCode", "")) != "0":
+            # Daraja errors: {"requestId", "errorCode": "500.001.1001", "errorMessage"}
             code = str(body.get("errorCode") or body.get("ResponseCode") or res.status_code)
-            raise MpesaError(f"M-Pesa C2B register refused ({code}): "
-                             f"{body.get('errorMessage') or body.get('ResponseDescription') or res.text[:200]}", code=code)
+            message = body.get("errorMessage") or body.get("ResponseDescription") or res.text[:200]
+            raise MpesaError(f"M-Pesa {what} refused ({code}): {message}", code=code)
         return body

@@ -1,0 +1,63 @@
+"""`gateway report`, `gateway ops-daily`, `gateway set-password`: collections operations."""
+from __future__ import annotations
+
+import click
+
+from gateway.config import Settings
+
+
+@click.command("report")
+@click.argument("name", type=click.Choice(["collections", "funders", "commissions", "messaging"]))
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+def report(name: str, month: str, fmt: str, output: str) -> None:
+    """Write a monthly collections-operations report (CSV or XLSX)."""
+    from gateway.db import session_scope
+    from gateway.ops import reports
+
+    try:
+        with session_scope() as session:
+            data = reports.render(reports.build(session, name, month, Settings.from_env()), fmt)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    with open(output, "wb") as fh:
+        fh.write(data)
+    click.echo(f"{name} report for {month} written to {output}")
+
+
+@click.command("ops-daily")
+@click.option("--date", "day", default=None, help="YYYY-MM-DD (default: today in DEFAULT_TIMEZONE)")
+def ops_daily(day: str | None) -> None:
+    """Daily collections housekeeping: decide kept/broken promises, raise new flags."""
+    from gateway.workers.ops import daily_collections
+
+    result = daily_collections(day)
+    click.echo(f"{result['date']}: {len(result['promises'])} promises evaluated, {len(result['flags'])} flags raised")
+
+
+@click.command("set-password")
+@click.argument("phone")
+@click.password_option(help="At least 10 characters; asked twice when not given.")
+def set_password(phone: str, password: str) -> None:
+    """Give a staff member (agent) a password for the operator console."""
+    from sqlmodel import select
+
+    from gateway import audit, phones
+    from gateway.db import session_scope
+    from gateway.models import Agent
+    from gateway.ops.console import set_password as hash_into
+
+    settings = Settings.from_env()
+    e164 = phones.try_normalize(phone, settings.default_country)
+    with session_scope() as session:
+        agent = e164 and session.exec(select(Agent).where(Agent.phone == e164)).first()
+        if not agent:
+            raise click.ClickException(f"no staff member with phone {phone}")
+        try:
+            hash_into(agent, password)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.add(agent)
+        audit.record(session, "cli", "agent.password_set", "agent", agent.id)
+    click.echo(f"password set for {agent.name} ({agent.role})")
