@@ -5,7 +5,10 @@ import logging
 
 from flask import Flask, jsonify
 
+from gateway import logs
 from gateway.config import Settings
+
+logs.install()  # phone numbers masked in every log record of every process importing the gateway
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -21,6 +24,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (ussd.bp, payments_views.bp, sms.bp, voice.bp, agents.bp, payg_views.bp):
         app.register_blueprint(blueprint)
     ops.register(app)
+
+    from gateway import limits  # after the blueprints: it wraps their views
+
+    limits.init_app(app, settings)
 
     @app.get("/health")
     def health():

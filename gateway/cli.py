@@ -174,3 +174,12 @@ for command in (payg_token, list_messages, plan_reminders_now, at_standin_comman
 
 if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins
     main()
+
+
+@main.command()
+@click.option("--older-than", default=60, show_default=True, help="Seconds stored work may wait before it is re-queued.")
+def sweep(older_than: int) -> None:
+    """Enqueue stored work whose job was lost (Redis down at commit): SMS, payments, callbacks."""
+    from gateway.workers.sweeper import sweep as run_sweep
+
+    click.echo(run_sweep(older_than))

@@ -54,6 +54,13 @@ class Settings:
     mpesa_timeout_seconds: float = 10.0
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
+    # Rate limits (Flask-Limiter syntax, e.g. "40/minute;300/hour"), counted in the app's Redis.
+    # Per IP is generous: all of a provider's traffic arrives from a handful of its addresses.
+    rate_limits_enabled: bool = True
+    ussd_limit_per_phone: str = "40/minute"
+    ussd_limit_per_ip: str = "12000/minute"
+    sms_limit_per_phone: str = "10/minute"
+    sms_limit_per_ip: str = "6000/minute"
     # Africa's Talking (SMS and Voice). Base URLs are settings so tests and local runs can point
     # the real SDK at a stand-in server.
     at_username: str = "sandbox"
@@ -107,6 +114,11 @@ class Settings:
             mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
             at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
             at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
+            rate_limits_enabled=_flag(_env("RATE_LIMITS_ENABLED", "1")),
+            ussd_limit_per_phone=_env("USSD_LIMIT_PER_PHONE", cls.ussd_limit_per_phone),
+            ussd_limit_per_ip=_env("USSD_LIMIT_PER_IP", cls.ussd_limit_per_ip),
+            sms_limit_per_phone=_env("SMS_LIMIT_PER_PHONE", cls.sms_limit_per_phone),
+            sms_limit_per_ip=_env("SMS_LIMIT_PER_IP", cls.sms_limit_per_ip),
             at_username=_env("AT_USERNAME", cls.at_username),
             at_api_key=_env("AT_API_KEY", cls.at_api_key),
             at_sms_base_url=_env("AT_SMS_BASE_URL", cls.at_sms_base_url),

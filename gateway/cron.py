@@ -6,6 +6,7 @@ from rq.cron import CronScheduler
 from gateway.workers.ops import daily_collections
 from gateway.workers.payments import sweep_payments
 from gateway.workers.reminders import plan_reminders
+from gateway.workers.sweeper import sweep
 
 PLAN_REMINDERS_CRON = "*/15 * * * *"  # every 15 minutes
 DAILY_COLLECTIONS_CRON = "30 3 * * *"  # 06:30 in Nairobi: promises kept/broken and new flags before the day starts
@@ -15,6 +16,7 @@ JOBS = [
     (plan_reminders, "default", PLAN_REMINDERS_CRON),
     (sweep_payments, "payments", "*/5 * * * *"),  # payments whose job was lost (e.g. Redis was down)
     (daily_collections, "default", DAILY_COLLECTIONS_CRON),
+    (sweep, "default", "* * * * *"),  # SMS and payments stored while Redis was down; idempotent
 ]
 
 for _job, _queue, _expr in JOBS:

@@ -28,7 +28,13 @@ def N_(message: str) -> str:
 
 
 def languages() -> list[str]:
-    return sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"))
+    return list(_languages())
+
+
+@lru_cache(maxsize=1)
+def _languages() -> tuple[str, ...]:
+    # Read once per process: every USSD hop builds a Speaker, and a directory glob per hop showed in profiles.
+    return tuple(sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")))
 
 
 @lru_cache(maxsize=None)
@@ -44,12 +50,14 @@ def translations(lang: str) -> Translations:
     return Translations(buf)
 
 
+@lru_cache(maxsize=64)
 def language_name(lang: str) -> str:
     """The language's own name for itself ('Kiswahili', 'English'), from CLDR."""
     name = Locale.parse(lang).get_display_name(lang) or lang
     return name[:1].upper() + name[1:]
 
 
+@lru_cache(maxsize=256)
 def locale_for(lang: str, country: str) -> str:
     """'sw' + 'KE' -> 'sw_KE' when CLDR has it, else the bare language."""
     try:
@@ -62,7 +70,7 @@ class Speaker:
     """Everything needed to talk to one person: their language, locale and timezone."""
 
     def __init__(self, lang: str, country: str = "KE", timezone: str = "Africa/Nairobi"):
-        if lang not in languages():
+        if lang not in _languages():
             lang = "en"
         self.lang = lang
         self.locale = locale_for(lang, country)

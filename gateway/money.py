@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale
 from babel.numbers import format_currency, get_currency_precision
@@ -35,11 +36,17 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-digits(currency))
 
 
+@lru_cache(maxsize=64)
+def _standard_pattern(locale: str) -> str:
+    # Locale.parse is costly and was called on every amount shown (several per USSD hop).
+    return Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+
+
 def format_money(minor: int, currency: str, locale: str) -> str:
     """Babel's own currency format for the locale ('Ksh1,250' en_KE, 'Ksh 1,250' sw_KE);
     decimals shown only when there are cents, to keep USSD and SMS short."""
     amount = from_minor(minor, currency)
-    pattern = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+    pattern = _standard_pattern(locale)
     if amount == amount.to_integral_value():
         pattern = pattern.replace(".00", "")
         amount = amount.quantize(Decimal(1))

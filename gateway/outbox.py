@@ -8,7 +8,9 @@ enqueues them later: the database, not the queue, is the record of what must hap
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import re
 
 from sqlalchemy import event
 from sqlmodel import Session
@@ -19,9 +21,19 @@ log = logging.getLogger(__name__)
 _KEY = "gateway_after_commit"
 
 
+def job_id(func: str, *args) -> str:
+    """The same work always gets the same RQ job id, so the sweeper can tell whether it is already
+    waiting in the queue: 'gateway.workers.sms.send_message', 42 -> 'send_message-42'."""
+    text = "-".join([func.rsplit(".", 1)[-1], *map(str, args)])
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,120}", text):
+        return text
+    return func.rsplit(".", 1)[-1] + "-" + hashlib.sha1(repr((func, args)).encode()).hexdigest()
+
+
 def after_commit(session: Session, func: str, *args, queue: str = "default", at: dt.datetime | None = None,
                  **options) -> None:
     """`at`: run no earlier than this time (RQ's scheduler, `enqueue_at`); else as soon as possible."""
+    options.setdefault("job_id", job_id(func, *args))
     session.info.setdefault(_KEY, []).append((queue, func, args, at, options))
 
 

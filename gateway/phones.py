@@ -1,6 +1,8 @@
 """Every phone number goes through phonenumbers and is stored as E.164."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
@@ -22,6 +24,7 @@ def normalize(raw: str, default_region: str = "KE") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=65536)  # pure, and called twice per USSD hop (rate-limit key, borrower lookup)
 def try_normalize(raw: str, default_region: str = "KE") -> str | None:
     try:
         return normalize(raw, default_region)

@@ -6,6 +6,7 @@ from gateway import flows
 bp = Blueprint("ussd", __name__)
 REQUIRED = ("sessionId", "phoneNumber")
 MAX_TEXT = 1000  # far beyond any real session; refuse instead of replaying megabytes
+MAX_SESSION_ID = 100  # PaymentIntent.session_id holds 100; AT's ids are about 30
 
 
 def _plain(body: str, status: int = 200) -> Response:
@@ -18,8 +19,11 @@ def ussd():
     missing = [name for name in REQUIRED if not form.get(name, "").strip()]
     if missing:
         return _plain(f"END Bad request: missing {', '.join(missing)}", 400)
+    session_id = form["sessionId"].strip()
+    if len(session_id) > MAX_SESSION_ID or not session_id.isprintable():
+        return _plain("END Bad request: invalid sessionId", 400)
     text = form.get("text", "")
     if len(text) > MAX_TEXT:
         return _plain("END Bad request: input too long", 400)
-    reply = flows.answer(current_app.config["GATEWAY"], form["sessionId"].strip(), form["phoneNumber"], text)
+    reply = flows.answer(current_app.config["GATEWAY"], session_id, form["phoneNumber"], text)
     return _plain(reply.body())

@@ -39,4 +39,5 @@ def test_planner_and_sweeper_run_from_rqs_cron(settings):
         ("gateway.workers.ops.daily_collections", "30 3 * * *", "default"),
         ("gateway.workers.payments.sweep_payments", "*/5 * * * *", "payments"),
         ("gateway.workers.reminders.plan_reminders", "*/15 * * * *", "default"),
+        ("gateway.workers.sweeper.sweep", "* * * * *", "default"),
     ]

@@ -36,6 +36,7 @@ class Ctx:
     amount: int = 0  # minor units, chosen on the pay screens
     promise_date: dt.date | None = None  # chosen on the promise screens
     speaker: Speaker = field(init=False)
+    _balances: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self):
         self.speaker = Speaker.for_borrower(self.borrower)
@@ -53,7 +54,11 @@ class Ctx:
         return self.speaker.today(self.now)
 
     def balance(self) -> ledger.Balance:
-        return ledger.balance(self.session, self.loan, self.today)
+        # Replaying the session's inputs asks for the balance on several screens of one hop; nothing
+        # in the menu changes it, so it is read once per loan per hop.
+        if self.loan.id not in self._balances:
+            self._balances[self.loan.id] = ledger.balance(self.session, self.loan, self.today)
+        return self._balances[self.loan.id]
 
 
 # --- screens -----------------------------------------------------------------------------
@@ -280,6 +285,19 @@ FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
 def borrower_loans(session: Session, borrower: Borrower) -> list[Loan]:
     """Open loans first; a borrower whose loans are all closed still sees their latest one."""
     loans = list(session.exec(select(Loan).where(Loan.borrower_id == borrower.id).order_by(Loan.created_at, Loan.id)))
+    return _shown_loans(loans)
+
+
+def borrower_and_loans(session: Session, e164: str) -> tuple[Borrower | None, list[Loan]]:
+    """The caller and the loans the menu shows, in one query (it runs on every hop)."""
+    rows = session.exec(select(Borrower, Loan).join(Loan, Loan.borrower_id == Borrower.id)
+                        .where(Borrower.phone == e164).order_by(Loan.created_at, Loan.id)).all()
+    if not rows:
+        return None, []
+    return rows[0][0], _shown_loans([loan for _, loan in rows])
+
+
+def _shown_loans(loans: list[Loan]) -> list[Loan]:
     open_loans = [l for l in loans if l.status in (LoanStatus.active, LoanStatus.defaulted, LoanStatus.pending)]
     return open_loans or loans[-1:]
 

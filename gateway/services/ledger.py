@@ -146,12 +146,14 @@ class Balance:
 
 
 def balance(session: Session, loan: Loan, today: dt.date) -> Balance:
-    insts = installments(session, loan.id)
+    credit_of_loan = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.loan_id == loan.id, LedgerEntry.component == "credit")
+    # Installments and credit in one statement: the USSD menu reads a balance on most hops.
+    rows = session.exec(select(Installment, credit_of_loan.scalar_subquery()).where(Installment.loan_id == loan.id)
+                        .order_by(Installment.due_date, Installment.seq)).all()
+    insts = [inst for inst, _ in rows]
+    credit = rows[0][1] if rows else session.exec(credit_of_loan).one()
     unpaid = [i for i in insts if i.outstanding > 0]
-    credit = session.exec(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.loan_id == loan.id, LedgerEntry.component == "credit")
-    ).one()
     nxt = unpaid[0] if unpaid else None
     return Balance(
         currency=loan.currency,

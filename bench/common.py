@@ -1,0 +1,157 @@
+"""Shared by the benchmarks: a synthetic portfolio loaded with COPY, gunicorn and wrk runs."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway import migrate  # noqa: E402
+from gateway.db import engine_for  # noqa: E402
+
+DEFAULT_DB = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/gw_bench")
+DEFAULT_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
+NOW = dt.datetime(2026, 11, 20, 9, 0)
+
+
+def phone(i: int) -> str:
+    return f"+2547{11_000_000 + i:08d}"  # valid Safaricom numbers, one per borrower
+
+
+def account_ref(i: int) -> str:
+    return f"BIZ{i:07d}"
+
+
+def fresh_schema(url: str) -> None:
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(url)
+
+
+def load_portfolio(url: str, borrowers: int, installments: int = 4, first_due: dt.date = dt.date(2026, 11, 1),
+                   sw_share: int = 2) -> float:
+    """One loan of KES 4,000 per borrower, `installments` monthly installments from `first_due`
+    (so some are in arrears on NOW), loaded with COPY. Returns seconds taken."""
+    started = time.perf_counter()
+    fresh_schema(url)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO fieldpartner (id, name, help_line, paybill, country) "
+                    "VALUES (1, 'Jirani Finance', '0800 720 000', '600966', 'KE')")
+        with cur.copy("COPY borrower (id, name, phone, language, country, timezone, field_partner_id, branch, "
+                      "opted_out, created_at) FROM STDIN") as cp:
+            for i in range(1, borrowers + 1):
+                cp.write_row((i, f"Borrower{i} Test", phone(i), "sw" if i % sw_share else "en", "KE",
+                              "Africa/Nairobi", 1, "", False, NOW))
+        with cur.copy("COPY loan (id, borrower_id, product, principal, currency, disbursed_on, status, account_ref, "
+                      "created_at) FROM STDIN") as cp:
+            for i in range(1, borrowers + 1):
+                cp.write_row((i, i, "business loan", 400_000, "KES", dt.date(2026, 10, 1), "active", account_ref(i), NOW))
+        with cur.copy("COPY installment (loan_id, seq, due_date, principal_due, interest_due, fees_due, "
+                      "principal_paid, interest_paid, fees_paid, status) FROM STDIN") as cp:
+            for i in range(1, borrowers + 1):
+                offset = i % 60  # due dates spread over two months
+                for k in range(installments):
+                    due = first_due + dt.timedelta(days=offset + 30 * k)
+                    cp.write_row((i, k + 1, due, 100_000, 20_000, 0, 0, 0, 0, "pending"))
+        for table in ("borrower", "loan", "installment", "fieldpartner"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        cur.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """gunicorn serving `app` (module:attr) on a free loopback port, access log off."""
+
+    def __init__(self, app: str, workers: int, threads: int, env: dict, worker_class: str = "gthread"):
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"127.0.0.1:{self.port}",
+               "-w", str(workers), "-k", worker_class, "--threads", str(threads), "--backlog", "2048",
+               "--log-level", "warning", app]
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, path: str = "/", timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    time.sleep(0.5)  # let every worker finish importing
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self):
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+WRK_REPORT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def run_wrk(url: str, lua: str, duration: int, connections: int, threads: int = 1) -> dict:
+    """A bounded wrk run (-d seconds, fixed connections) over loopback; figures from its Lua `done`."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua + WRK_REPORT)
+        script = fh.name
+    try:
+        out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+                              "--timeout", "5s", "-s", script, url], capture_output=True, text=True, check=True,
+                             timeout=duration + 60).stdout
+    finally:
+        os.unlink(script)
+    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
+    raw = json.loads(line[len("WRK_JSON "):])
+    seconds = raw["duration_us"] / 1e6
+    return {"requests": raw["requests"], "rps": raw["requests"] / seconds, "p50_ms": raw["p50_us"] / 1000,
+            "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "errors": sum(raw["errors"].values()), "non_2xx": raw["errors"]["status"]}
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def table(rows: list[tuple], headers: tuple) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    fmt = "  ".join("{:>%d}" % w for w in widths)
+    return "\n".join([fmt.format(*headers)] + [fmt.format(*map(str, r)) for r in rows])

@@ -1,0 +1,72 @@
+"""The sweeper: the database is the record of what must happen, the queue only a fast path.
+
+Rows stored but whose job never reached Redis (it was down at commit time) or was lost with it
+are enqueued again: SMS still `queued`, payments still `received`, older than a grace period.
+Failed raw callbacks are retried. Safe to run at any time and any number of times: work whose
+job is already waiting or running (same deterministic job id as the outbox gives) is skipped,
+and every job it enqueues is itself safe to run twice.
+
+Run it every minute: `gateway sweep` from cron, or `rq cron gateway.cron` (see gateway/cron.py).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlmodel import select
+
+from gateway import outbox
+from gateway.config import Settings
+from gateway.db import session_scope, utcnow
+from gateway.models import Message, Payment, PaymentStatus
+from gateway.queue import get_queue, get_redis
+
+log = logging.getLogger(__name__)
+SEND_SMS = "gateway.workers.sms.send_message"
+POST_PAYMENT = "gateway.workers.payments.post_payment"
+PAYMENTS_QUEUE = "payments"
+_WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def enqueue_once(settings: Settings, queue: str, func: str, *args) -> bool:
+    """Enqueue unless the same work is already waiting or running. True if enqueued."""
+    job_id = outbox.job_id(func, *args)
+    redis = get_redis(settings)
+    try:
+        if Job.fetch(job_id, connection=redis).get_status(refresh=False) in _WAITING:
+            return False
+    except NoSuchJobError:
+        pass
+    get_queue(queue, settings).enqueue(func, *args, job_id=job_id)
+    return True
+
+
+def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[str, str, int]]:
+    cutoff = utcnow() - older_than
+    with session_scope(settings) as session:
+        messages = session.exec(select(Message.id).where(Message.status == "queued", Message.created_at <= cutoff)
+                                .order_by(Message.id)).all()
+        payments = session.exec(select(Payment.id).where(Payment.status == PaymentStatus.received,
+                                                         Payment.received_at <= cutoff).order_by(Payment.id)).all()
+    return [("default", SEND_SMS, i) for i in messages] + [(PAYMENTS_QUEUE, POST_PAYMENT, i) for i in payments]
+
+
+def sweep(older_than_seconds: int = 60) -> dict:
+    settings = Settings.from_env()
+    found = stuck_work(settings, dt.timedelta(seconds=older_than_seconds))
+    enqueued = sum(enqueue_once(settings, queue, func, row_id) for queue, func, row_id in found)
+    retried = _retry_failed_callbacks(settings)
+    if enqueued or retried:
+        log.info("sweeper: %d stored items waiting, %d enqueued again, %d failed callbacks retried",
+                 len(found), enqueued, retried)
+    return {"waiting": len(found), "enqueued": enqueued, "callbacks_retried": retried}
+
+
+def _retry_failed_callbacks(settings: Settings) -> int:
+    from gateway.payments import service
+
+    with session_scope(settings) as session:
+        failed = service.failed_callback_ids(session)
+    return sum(service.retry_raw_callback(settings, raw_id) == "processed" for raw_id in failed)

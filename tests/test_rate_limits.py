@@ -1,0 +1,67 @@
+"""Per-phone and per-IP limits on the USSD webhook, counted in Redis; Redis down never blocks USSD."""
+import pytest
+
+from gateway import create_app
+
+SW = "Maombi ni mengi mno. Tafadhali jaribu tena baada ya dakika chache."
+EN = "Too many requests. Please try again in a few minutes."
+
+
+def hop(client, phone, ip="196.201.214.200", session="ATUid_1"):
+    return client.post("/ussd", data={"sessionId": session, "phoneNumber": phone, "text": ""},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+@pytest.fixture
+def amina(factory):
+    b = factory.borrower("Amina Wanjiru", "+254712345678", language="sw")
+    factory.loan(b)
+    return b
+
+
+def test_one_phone_is_limited_in_any_number_format_and_told_so_in_both_languages(settings, amina):
+    client = create_app(settings.with_(ussd_limit_per_phone="3/minute")).test_client()
+    for phone in ("+254712345678", "0712 345 678", "254712345678"):
+        assert hop(client, phone).get_data(as_text=True).startswith("CON Habari Amina")
+    refused = hop(client, "+254712345678")
+    assert refused.status_code == 429 and refused.mimetype == "text/plain"
+    assert refused.get_data(as_text=True) == f"END {SW}\n{EN}"
+    assert len(refused.get_data(as_text=True)) <= 182
+    # another borrower on the same gateway is not affected
+    assert hop(client, "+254733000222").status_code == 200
+
+
+def test_one_source_ip_is_limited_across_phones(settings, amina):
+    client = create_app(settings.with_(ussd_limit_per_ip="5/minute")).test_client()
+    answers = [hop(client, f"+25473300{k:04d}", ip="10.9.8.7").status_code for k in range(6)]
+    assert answers == [200] * 5 + [429]
+    assert hop(client, "+254712345678", ip="10.9.8.6").status_code == 200
+
+
+def test_limits_can_be_switched_off(settings, amina):
+    client = create_app(settings.with_(ussd_limit_per_phone="1/minute", rate_limits_enabled=False)).test_client()
+    assert [hop(client, "+254712345678").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_limits_are_shared_by_every_web_process_through_redis(settings, amina):
+    limited = settings.with_(ussd_limit_per_phone="2/minute")
+    first, second = create_app(limited).test_client(), create_app(limited).test_client()
+    assert [hop(first, amina.phone).status_code, hop(second, amina.phone).status_code] == [200, 200]
+    assert hop(first, amina.phone).status_code == 429 and hop(second, amina.phone).status_code == 429
+
+
+def test_ussd_still_answers_when_redis_is_down(settings, amina):
+    client = create_app(settings.with_(redis_url="redis://127.0.0.1:1/0", ussd_limit_per_phone="2/minute")).test_client()
+    answers = [hop(client, amina.phone) for _ in range(3)]
+    assert answers[0].status_code == 200 and answers[0].get_data(as_text=True).startswith("CON Habari Amina")
+    # counted in this process's memory meanwhile: still limited, never an error
+    assert [a.status_code for a in answers] == [200, 200, 429]
+
+
+def test_env_configures_the_limits(monkeypatch):
+    from gateway.config import Settings
+    monkeypatch.setenv("USSD_LIMIT_PER_PHONE", "7/minute")
+    monkeypatch.setenv("USSD_LIMIT_PER_IP", "70/minute")
+    monkeypatch.setenv("RATE_LIMITS_ENABLED", "0")
+    s = Settings.from_env()
+    assert (s.ussd_limit_per_phone, s.ussd_limit_per_ip, s.rate_limits_enabled) == ("7/minute", "70/minute", False)
