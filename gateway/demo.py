@@ -121,7 +121,13 @@ def _pay_history(session: Session, loan: Loan, scenario: str, today: dt.date, rn
                           currency=loan.currency, payer_phone="", account_ref=loan.account_ref, paid_at=paid_at)
         session.add(payment)
         session.flush()
-        ledger.post_payment(session, payment, loan.id, actor="demo")
+        entries = ledger.post_payment(session, payment, loan.id, actor="demo")
+        # Demo history: date the books when the money was paid, so arrears and PAR "as of" past
+        # dates (computed from the ledger) look like a real portfolio's.
+        payment.received_at = payment.posted_at = paid_at
+        for entry in entries:
+            entry.created_at = paid_at
+        session.add_all([payment, *entries])
 
 
 def has_data(session: Session) -> bool:

@@ -40,6 +40,8 @@ def test_demo_loads_a_balanced_portfolio_in_every_state(settings, session):
             days_late.add((today - unpaid[0].due_date).days)
     buckets = {next(b for b, hi in ((1, 30), (2, 60), (3, 90), (4, 10**6)) if d <= hi) for d in days_late}
     assert buckets == {1, 2, 3, 4}
+    # the books are dated when the money was paid, so history "as of" past dates is right
+    assert session.exec(select(func.max(LedgerEntry.created_at))).one() < NOW
     # solar loans have PAYG devices whose past payments bought codes
     from gateway.models import Device, PaygToken
     assert session.exec(select(func.count()).select_from(Device)).one() == 25

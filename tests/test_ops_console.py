@@ -242,3 +242,10 @@ def test_api_also_answers_a_console_session_with_csrf_for_changes(client, sessio
     csrf = token(client.get("/ops/queue").get_data(as_text=True))
     r = client.post(f"/api/ops/loans/{late.id}/calls", json={"outcome": "no_answer"}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("lang", i18n.languages())
+def test_catalog_parses_without_problems(lang):
+    """A msgid without its msgstr line is only a warning for Babel; here it is an error."""
+    with open(i18n.TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po", "rb") as fh:
+        read_po(fh, locale=lang, abort_invalid=True)

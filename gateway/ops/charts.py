@@ -56,7 +56,7 @@ def buckets(table: list[dict], speaker) -> Markup:
     currency = table[0]["currency"]
     rows = {r["bucket"]: r for r in table if r["currency"] == currency}
     biggest = max([rows[b]["outstanding_principal"] for b in rows] + [1])
-    bar_h, gap, label_w = 26, 10, 70
+    bar_h, gap, label_w = 26, 10, 118
     height = len(BUCKETS) * (bar_h + gap) + 4
     parts = [f'<svg viewBox="0 0 {W} {height}" role="img" class="chart" '
              f'aria-label="{escape(speaker._("Arrears buckets"))}">']

@@ -39,6 +39,8 @@ SHOWN_VALUES = (
     N_("open"), N_("kept"), N_("broken"), N_("replaced"), N_("resolved"),
     N_("default_eligible"), N_("foreign_payer"), N_("reversals"), N_("overpayment"), N_("bad_number"),
     N_("onboarding"), N_("recovery"),
+    N_("allocation"), N_("reversal"), N_("writeoff"), N_("restructure"),
+    N_("fees"), N_("interest"), N_("principal"), N_("credit"),
     N_("collections report"), N_("funders report"), N_("commissions report"), N_("messaging report"),
 )
 
