@@ -67,4 +67,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     app.extensions["gateway_limiter"] = limiter  # Flask-Limiter itself keeps only a weak reference
     protect(app, limiter, "ussd.ussd", per_phone=settings.ussd_limit_per_phone, per_ip=settings.ussd_limit_per_ip,
             phone_field="phoneNumber", on_breach=ussd_breach(settings))
+    # Inbound SMS: a 429 makes AT retry later (it retries for about 10 minutes), which is what we want from a flood.
+    protect(app, limiter, "sms.inbound", per_phone=settings.sms_limit_per_phone, per_ip=settings.sms_limit_per_ip,
+            phone_field="from", on_breach=json_breach)
     return limiter

@@ -58,10 +58,29 @@ def test_ussd_still_answers_when_redis_is_down(settings, amina):
     assert [a.status_code for a in answers] == [200, 200, 429]
 
 
+def test_inbound_sms_is_limited_per_sender_and_per_ip(settings, amina):
+    client = create_app(settings.with_(sms_limit_per_phone="2/minute", sms_limit_per_ip="4/minute")).test_client()
+
+    def sms(sender, k, ip="196.201.214.200"):
+        return client.post("/sms/inbound", data={"from": sender, "to": "40404", "text": "SALIO", "id": f"ATXid_{sender}_{k}",
+                                                 "date": "2026-11-20 12:00:00", "networkCode": "63902"},
+                           environ_base={"REMOTE_ADDR": ip})
+
+    assert [sms(amina.phone, k, ip="10.0.0.1").status_code for k in range(3)] == [200, 200, 429]
+    refused = sms("0712 345 678", 4, ip="10.0.0.2")
+    assert refused.status_code == 429 and refused.get_json() == {"error": "too_many_requests", "detail": EN}
+    # other senders through one source IP: limited once that IP has sent 4
+    assert [sms(f"+25473300022{k}", k).status_code for k in range(5)] == [200, 200, 200, 200, 429]
+    assert sms("+254733000333", 1, ip="196.201.214.206").status_code == 200
+
+
 def test_env_configures_the_limits(monkeypatch):
     from gateway.config import Settings
     monkeypatch.setenv("USSD_LIMIT_PER_PHONE", "7/minute")
     monkeypatch.setenv("USSD_LIMIT_PER_IP", "70/minute")
+    monkeypatch.setenv("SMS_LIMIT_PER_PHONE", "3/minute")
+    monkeypatch.setenv("SMS_LIMIT_PER_IP", "30/minute")
     monkeypatch.setenv("RATE_LIMITS_ENABLED", "0")
     s = Settings.from_env()
     assert (s.ussd_limit_per_phone, s.ussd_limit_per_ip, s.rate_limits_enabled) == ("7/minute", "70/minute", False)
+    assert (s.sms_limit_per_phone, s.sms_limit_per_ip) == ("3/minute", "30/minute")

@@ -36,7 +36,7 @@ class Ctx:
     amount: int = 0  # minor units, chosen on the pay screens
     promise_date: dt.date | None = None  # chosen on the promise screens
     speaker: Speaker = field(init=False)
-    _balances: dict = field(init=False, default_factory=dict)
+    _memo: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self):
         self.speaker = Speaker.for_borrower(self.borrower)
@@ -53,12 +53,18 @@ class Ctx:
     def today(self) -> dt.date:
         return self.speaker.today(self.now)
 
+    def memo(self, key, compute):
+        """Once per hop: a menu option's visibility is asked on every replayed screen."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     def balance(self) -> ledger.Balance:
         # Replaying the session's inputs asks for the balance on several screens of one hop; nothing
         # in the menu changes it, so it is read once per loan per hop.
-        if self.loan.id not in self._balances:
-            self._balances[self.loan.id] = ledger.balance(self.session, self.loan, self.today)
-        return self._balances[self.loan.id]
+        if self.loan.id not in self._memo:
+            self._memo[self.loan.id] = ledger.balance(self.session, self.loan, self.today)
+        return self._memo[self.loan.id]
 
 
 # --- screens -----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from gateway.payg import service
 
 
 def has_device(ctx) -> bool:
-    return ctx.loan is not None and service.device_for_loan(ctx.session, ctx.loan.id) is not None
+    if ctx.loan is None:
+        return False
+    return ctx.memo(("device", ctx.loan.id), lambda: service.device_for_loan(ctx.session, ctx.loan.id)) is not None
 
 
 def balance_lines(ctx) -> list[str]:
