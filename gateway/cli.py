@@ -26,7 +26,7 @@ def init_db() -> None:
 
 @main.group("payments")
 def payments() -> None:
-    """Mobile-money payments: statement imports and the sweeper."""
+    """Mobile-money payments: statement imports, C2B registration, the Daraja stand-in."""
 
 
 @payments.command("import-csv")
@@ -89,15 +89,6 @@ def payments_stand_in(port: int, no_callback: bool) -> None:
         stand_in.server.serve_forever()
     except KeyboardInterrupt:
         stand_in.stop()
-
-
-@payments.command("sweep")
-@click.option("--older-than", default=120, show_default=True, help="Seconds a payment may wait in `received`.")
-def payments_sweep(older_than: int) -> None:
-    """Re-queue payments left unposted and retry failed callbacks (run it every few minutes)."""
-    from gateway.workers.payments import sweep_payments
-
-    click.echo(sweep_payments(older_than))
 
 
 @main.command()

@@ -4,7 +4,6 @@ from rq import cron
 from rq.cron import CronScheduler
 
 from gateway.workers.ops import daily_collections
-from gateway.workers.payments import sweep_payments
 from gateway.workers.reminders import plan_reminders
 from gateway.workers.sweeper import sweep
 
@@ -14,7 +13,6 @@ DAILY_COLLECTIONS_CRON = "30 3 * * *"  # 06:30 in Nairobi: promises kept/broken 
 # (job, queue, cron expression)
 JOBS = [
     (plan_reminders, "default", PLAN_REMINDERS_CRON),
-    (sweep_payments, "payments", "*/5 * * * *"),  # payments whose job was lost (e.g. Redis was down)
     (daily_collections, "default", DAILY_COLLECTIONS_CRON),
     (sweep, "default", "* * * * *"),  # SMS and payments stored while Redis was down; idempotent
 ]

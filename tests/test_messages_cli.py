@@ -37,7 +37,6 @@ def test_planner_and_sweeper_run_from_rqs_cron(settings):
     sched = cron.scheduler(get_redis())
     assert sorted((job.func_name, job.cron, job.queue_name) for job in sched.get_jobs()) == [
         ("gateway.workers.ops.daily_collections", "30 3 * * *", "default"),
-        ("gateway.workers.payments.sweep_payments", "*/5 * * * *", "payments"),
         ("gateway.workers.reminders.plan_reminders", "*/15 * * * *", "default"),
         ("gateway.workers.sweeper.sweep", "* * * * *", "default"),
     ]

@@ -11,7 +11,7 @@ from gateway.models import Installment, Loan, RawCallback
 from gateway.payments import service
 from gateway.queue import get_redis
 from gateway.services import ledger
-from gateway.workers.payments import sweep_payments
+from gateway.workers import sweeper
 from payments_support import (  # noqa: F401  (fixtures)
     c2b, daraja, ledger_of, manager_token, messages, pay_app, pay_client, pay_settings, payments, post_callback,
     read, run_payment_jobs,
@@ -98,8 +98,8 @@ def test_reversal_before_its_payment_is_kept_and_retried_by_the_sweeper(factory,
 
     post_callback(pay_client, CONFIRM, c2b(bill_ref=loan.account_ref))
     run_payment_jobs()
-    result = sweep_payments(older_than_seconds=0)
-    assert result["callbacks_processed"] == 1
+    result = sweeper.sweep(older_than_seconds=0)
+    assert result["callbacks_retried"] == 1
     [payment] = payments(session)
     assert payment.status == "reversed" and sum(a for _, a, _ in ledger_of(session, payment.id)) == 0
 
@@ -135,8 +135,8 @@ def test_sweeper_posts_payments_whose_job_was_lost(factory, session, pay_client)
     run_payment_jobs()
     assert payments(session)[0].status == "received"
 
-    assert sweep_payments(older_than_seconds=3600)["requeued_payments"] == 0  # too recent to be stuck
-    assert sweep_payments(older_than_seconds=0)["requeued_payments"] == 1
+    assert sweeper.sweep(older_than_seconds=3600)["enqueued"] == 0  # too recent to be stuck
+    assert sweeper.sweep(older_than_seconds=0)["enqueued"] == 1
     run_payment_jobs()
     assert payments(session)[0].status == "posted" and len(messages(session)) == 1
 

@@ -572,12 +572,6 @@ def retry_raw_callback(settings: Settings, raw_id: int) -> str:
         return "failed"
 
 
-def stuck_payment_ids(session: Session, older_than: dt.timedelta) -> list[int]:
-    cutoff = utcnow() - older_than
-    return list(session.exec(select(Payment.id).where(Payment.status == PaymentStatus.received,
-                                                      Payment.received_at <= cutoff).order_by(Payment.id)))
-
-
 def failed_callback_ids(session: Session) -> list[int]:
     return list(session.exec(select(RawCallback.id).where(RawCallback.status == "failed",
                                                           RawCallback.attempts < RAW_RETRY_LIMIT)

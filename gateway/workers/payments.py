@@ -1,7 +1,6 @@
 """Payments jobs (queue "payments"). Each takes ids, loads rows, calls the service; safe to run twice."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from sqlalchemy import update
@@ -12,7 +11,6 @@ from gateway.db import session_scope, utcnow
 from gateway.models import Loan, PaymentIntent
 from gateway.payments import service
 from gateway.payments.mpesa import DarajaClient, MpesaError
-from gateway.queue import get_queue
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +62,3 @@ def start_stk_push(intent_id: int) -> str:
         session.flush()
         service.settle_early_stk_callbacks(session, settings, intent)
     return "sent"
-
-
-def sweep_payments(older_than_seconds: int = 120) -> dict:
-    """Re-enqueue payments still `received` (their job was lost, e.g. Redis was down) and retry
-    raw callbacks whose processing failed. Schedule it every few minutes."""
-    settings = Settings.from_env()
-    with session_scope(settings) as session:
-        stuck = service.stuck_payment_ids(session, dt.timedelta(seconds=older_than_seconds))
-        failed = service.failed_callback_ids(session)
-    queue = get_queue(service.QUEUE, settings)
-    for payment_id in stuck:
-        queue.enqueue(service.POST_JOB, payment_id)
-    retried = [service.retry_raw_callback(settings, raw_id) for raw_id in failed]
-    return {"requeued_payments": len(stuck), "retried_callbacks": len(retried),
-            "callbacks_processed": retried.count("processed")}

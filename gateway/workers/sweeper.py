@@ -6,7 +6,7 @@ Failed raw callbacks are retried. Safe to run at any time and any number of time
 job is already waiting or running (same deterministic job id as the outbox gives) is skipped,
 and every job it enqueues is itself safe to run twice.
 
-Run it every minute: `gateway sweep` from cron, or `rq cron gateway.cron` (see gateway/cron.py).
+Run it every minute: `gateway sweep` by hand, or `rq cron gateway.cron` (see gateway/cron.py).
 """
 from __future__ import annotations
 
