@@ -10,7 +10,6 @@ from sqlmodel import select
 
 from gateway.models import Message, Payment
 from gateway.payg.demo import add_demo_device, demo_secret_key
-from gateway.services import ledger
 
 CODE = re.compile(r"\b\d{3}(?: \d{3}){2,4}\b")  # a grouped 9- or 15-digit code in an SMS
 
@@ -45,13 +44,6 @@ def payg_loan(factory, language="en", principal="18000", count=12, rate="50", re
     return borrower, loan, KeypadDevice(demo_secret_key(serial), restricted_digits=restricted)
 
 
-def pay(session, loan, amount_minor: int, txn: str) -> Payment:
-    payment = Payment(provider="mpesa", provider_txn_id=txn, amount=amount_minor, currency=loan.currency)
-    session.add(payment)
-    session.flush()
-    ledger.post_payment(session, payment, loan.id)
-    session.commit()
-    return payment
 
 
 def sms_for(session, payment: Payment) -> Message:

@@ -10,7 +10,8 @@ from sqlmodel import select
 from gateway.auth import issue_token
 from gateway.models import Agent, AuditEvent, Device, FieldPartner, Message, PaygToken
 from gateway.payg import keys
-from payg_helpers import KeypadDevice, codes_in, pay, payg_loan, sms_for
+from payg_helpers import KeypadDevice, codes_in, payg_loan, sms_for
+from support import pay
 
 KEY = "0123456789abcdef0123456789ABCDEF"
 

@@ -7,7 +7,8 @@ from sqlmodel import select
 from gateway.cli import main
 from gateway.models import AuditEvent, Device, Message, PaygToken
 from gateway.payg.demo import add_demo_device, demo_secret_key
-from payg_helpers import codes_in, pay, sms_for
+from payg_helpers import codes_in, sms_for
+from support import pay
 
 
 def test_a_demo_device_gets_a_code_decode_token_accepts(factory, session):

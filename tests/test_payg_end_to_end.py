@@ -18,7 +18,7 @@ from payg_helpers import codes_in
 from payments_support import (  # noqa: F401  (fixtures)
     daraja, messages, pay_app, pay_client, pay_settings, post_callback, read, run_payment_jobs, stk_success,
 )
-from ussd_support import dial
+from support import dial
 
 STK_JOB = "gateway.workers.payments.start_stk_push"
 

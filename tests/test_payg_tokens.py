@@ -12,7 +12,8 @@ from gateway.i18n import Speaker
 from gateway.models import AuditEvent, Device, Loan, Message, PaygToken
 from gateway.payg import service
 from gateway.services import ledger
-from payg_helpers import codes_in, pay, payg_loan, sms_for
+from payg_helpers import codes_in, payg_loan, sms_for
+from support import pay
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
 

@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from gateway.models import Message
 from gateway.payg import service
-from payg_helpers import codes_in, pay, payg_loan
-from ussd_support import dial
+from payg_helpers import codes_in, payg_loan
+from support import dial, pay
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
 

@@ -11,7 +11,7 @@ from payments_support import (  # noqa: F401  (fixtures)
     daraja, messages, pay_app, pay_client, pay_settings, payments, post_callback, queued_sms_ids, read,
     run_payment_jobs, stk_success,
 )
-from ussd_support import dial
+from support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
 

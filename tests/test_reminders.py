@@ -6,10 +6,11 @@ from zoneinfo import ZoneInfo
 import time_machine
 from sqlmodel import Session, select
 
-from gateway.models import Message, Payment, Reminder
+from gateway.models import Message, Reminder
 from gateway.services import ledger
 from gateway.workers.reminders import plan_reminders
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
+from support import pay
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
@@ -31,12 +32,6 @@ def read(session, stmt):
         return fresh.exec(stmt).all()
 
 
-def pay(session, loan, amount, txn):
-    payment = Payment(provider="mpesa", provider_txn_id=txn, amount=amount, currency=loan.currency)
-    session.add(payment)
-    session.flush()
-    ledger.post_payment(session, payment, loan.id)
-    session.commit()
 
 
 def walk(session, first: dt.date, last: dt.date, hour=10):

@@ -9,7 +9,7 @@ from gateway.messaging import sms_encoding
 from gateway.models import AuditEvent, Borrower, CallbackRequest, Payment, PaymentIntent
 from gateway.queue import get_redis
 from gateway.services import ledger
-from ussd_support import dial
+from support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
 
