@@ -39,7 +39,3 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(error=err.name, detail=err.description), err.code
 
     return app
-
-
-def settings_of(app: Flask) -> Settings:
-    return app.config["GATEWAY"]

@@ -288,12 +288,6 @@ FLOW = Flow(SCREENS, start="main", home="main")
 FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
 
 
-def borrower_loans(session: Session, borrower: Borrower) -> list[Loan]:
-    """Open loans first; a borrower whose loans are all closed still sees their latest one."""
-    loans = list(session.exec(select(Loan).where(Loan.borrower_id == borrower.id).order_by(Loan.created_at, Loan.id)))
-    return _shown_loans(loans)
-
-
 def borrower_and_loans(session: Session, e164: str) -> tuple[Borrower | None, list[Loan]]:
     """The caller and the loans the menu shows, in one query (it runs on every hop)."""
     rows = session.exec(select(Borrower, Loan).join(Loan, Loan.borrower_id == Borrower.id)
