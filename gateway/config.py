@@ -61,6 +61,8 @@ class Settings:
     ussd_limit_per_ip: str = "12000/minute"
     sms_limit_per_phone: str = "10/minute"
     sms_limit_per_ip: str = "6000/minute"
+    # Seconds a USSD session's snapshot of the caller's loans stays in Redis (0: read the database on every hop).
+    ussd_snapshot_ttl: int = 180
     # Africa's Talking (SMS and Voice). Base URLs are settings so tests and local runs can point
     # the real SDK at a stand-in server.
     at_username: str = "sandbox"
@@ -119,6 +121,7 @@ class Settings:
             ussd_limit_per_ip=_env("USSD_LIMIT_PER_IP", cls.ussd_limit_per_ip),
             sms_limit_per_phone=_env("SMS_LIMIT_PER_PHONE", cls.sms_limit_per_phone),
             sms_limit_per_ip=_env("SMS_LIMIT_PER_IP", cls.sms_limit_per_ip),
+            ussd_snapshot_ttl=int(_env("USSD_SNAPSHOT_TTL", str(cls.ussd_snapshot_ttl))),
             at_username=_env("AT_USERNAME", cls.at_username),
             at_api_key=_env("AT_API_KEY", cls.at_api_key),
             at_sms_base_url=_env("AT_SMS_BASE_URL", cls.at_sms_base_url),

@@ -7,8 +7,10 @@ import logging
 from gateway import phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.flows.borrower import FLOW, FLOW_SEVERAL_LOANS, Ctx, borrower_and_loans, unknown_number_text
+from gateway.flows import snapshot
+from gateway.flows.borrower import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
 from gateway.flows.engine import Reply, split_inputs
+from gateway.queue import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -16,14 +18,21 @@ log = logging.getLogger(__name__)
 def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.datetime | None = None) -> Reply:
     """One USSD hop: who is calling, which menu, and the screen for the inputs so far."""
     e164 = phones.try_normalize(phone, settings.default_country)
+    redis = get_redis(settings) if e164 and settings.ussd_snapshot_ttl > 0 else None
+    snap = snapshot.cached(redis, session_id, e164) if redis else None
+    # No statement runs (and no connection is taken) unless the hop needs the database.
     with session_scope(settings) as session:
-        borrower, loans = borrower_and_loans(session, e164) if e164 else (None, [])
-        if not loans:
+        if snap is None and e164:
+            snap = snapshot.read(session, e164)
+            if snap and redis:
+                snapshot.keep(redis, session_id, snap, settings.ussd_snapshot_ttl)
+        if snap is None:
             log.info("USSD session %s from a number with no loan: %s", session_id, phones.mask(e164 or phone.strip()))
             return Reply(unknown_number_text(settings), end=True)
-        ctx = Ctx(session=session, settings=settings, borrower=borrower, loans=loans,
+        ctx = Ctx(session=session, settings=settings, borrower=snap.caller, loans=list(snap.loans),
                   session_id=session_id, now=now or utcnow())
-        log.debug("USSD session %s, borrower %s (%s), %d inputs", session_id, borrower.id,
-                  phones.mask(borrower.phone), len(split_inputs(text)))
-        flow = FLOW if len(loans) == 1 else FLOW_SEVERAL_LOANS
-        return flow.respond(ctx, split_inputs(text))
+        inputs = split_inputs(text)
+        log.debug("USSD session %s, borrower %s (%s), %d inputs", session_id, snap.caller.id,
+                  phones.mask(snap.caller.phone), len(inputs))
+        flow = FLOW if len(snap.loans) == 1 else FLOW_SEVERAL_LOANS
+        return flow.respond(ctx, inputs)

@@ -11,6 +11,7 @@ from gateway import audit, i18n, outbox
 from gateway.config import Settings
 from gateway.flows.engine import Flow, Invalid, Option, Screen
 from gateway.i18n import N_, Speaker
+from gateway.flows.snapshot import Caller, LoanView
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
@@ -23,16 +24,17 @@ STK_MAX_MAJOR = 150_000  # M-Pesa's per-transaction limit (KES); a larger typed 
 
 @dataclass
 class Ctx:
-    """What a screen can see: the borrower, their loans, the chosen loan, and their language."""
+    """What a screen can see: the borrower, their loans, the chosen loan, and their language.
+    `borrower` and `loans` are the hop's snapshot (read-only); writes go through `session`."""
 
     session: Session
     settings: Settings
-    borrower: Borrower
-    loans: list[Loan]
+    borrower: Caller
+    loans: list[LoanView]
     session_id: str
     now: dt.datetime
     live: bool = False
-    loan: Loan | None = None
+    loan: LoanView | None = None
     amount: int = 0  # minor units, chosen on the pay screens
     promise_date: dt.date | None = None  # chosen on the promise screens
     speaker: Speaker = field(init=False)
@@ -60,11 +62,8 @@ class Ctx:
         return self._memo[key]
 
     def balance(self) -> ledger.Balance:
-        # Replaying the session's inputs asks for the balance on several screens of one hop; nothing
-        # in the menu changes it, so it is read once per loan per hop.
-        if self.loan.id not in self._memo:
-            self._memo[self.loan.id] = ledger.balance(self.session, self.loan, self.today)
-        return self._memo[self.loan.id]
+        # Replaying the session's inputs asks for the balance on several screens of one hop.
+        return self.memo(("balance", self.loan.id), lambda: self.loan.balance(self.today))
 
 
 # --- screens -----------------------------------------------------------------------------
@@ -181,10 +180,11 @@ def _language_options(ctx: Ctx) -> list[Option]:
     def choose(lang):
         def action(c: Ctx):
             if c.live and c.borrower.language != lang:
-                audit.record(c.session, f"borrower:{c.borrower.id}", "borrower.language_changed", "borrower",
-                             c.borrower.id, old=c.borrower.language, new=lang)
-                c.borrower.language = lang
-                c.session.add(c.borrower)
+                borrower = c.session.get(Borrower, c.borrower.id)
+                audit.record(c.session, f"borrower:{borrower.id}", "borrower.language_changed", "borrower",
+                             borrower.id, old=borrower.language, new=lang)
+                borrower.language = lang
+                c.session.add(borrower)
             c.speaker = Speaker(lang, c.borrower.country, c.borrower.timezone)
         return action
 
@@ -243,7 +243,7 @@ def _make_promise(ctx: Ctx) -> None:
         Promise.promised_date == ctx.promise_date, Promise.amount == ctx.amount)).first()
     if same:  # the same hop answered twice (a retried request): one promise
         return
-    promises.make_promise(ctx.session, ctx.loan, ctx.promise_date, ctx.amount, "ussd",
+    promises.make_promise(ctx.session, ctx.session.get(Loan, ctx.loan.id), ctx.promise_date, ctx.amount, "ussd",
                           actor=f"borrower:{ctx.borrower.id}", today=ctx.today)
 
 
@@ -286,20 +286,6 @@ SCREENS = [
 
 FLOW = Flow(SCREENS, start="main", home="main")
 FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
-
-
-def borrower_and_loans(session: Session, e164: str) -> tuple[Borrower | None, list[Loan]]:
-    """The caller and the loans the menu shows, in one query (it runs on every hop)."""
-    rows = session.exec(select(Borrower, Loan).join(Loan, Loan.borrower_id == Borrower.id)
-                        .where(Borrower.phone == e164).order_by(Loan.created_at, Loan.id)).all()
-    if not rows:
-        return None, []
-    return rows[0][0], _shown_loans([loan for _, loan in rows])
-
-
-def _shown_loans(loans: list[Loan]) -> list[Loan]:
-    open_loans = [l for l in loans if l.status in (LoanStatus.active, LoanStatus.defaulted, LoanStatus.pending)]
-    return open_loans or loans[-1:]
 
 
 def unknown_number_text(settings: Settings) -> str:

@@ -275,11 +275,12 @@ class Light:
 
 def light(session: Session, loan: Loan, today: dt.date) -> Light | None:
     device = device_for_loan(session, loan.id)
-    if device is None:
-        return None
-    until = device.credit_until
-    return Light(days_left=max((until - today).days, 0) if until else 0, credit_until=until,
-                 unlocked=device.payg_disabled)
+    return None if device is None else light_of(device.credit_until, device.payg_disabled, today)
+
+
+def light_of(credit_until: dt.date | None, unlocked: bool, today: dt.date) -> Light:
+    return Light(days_left=max((credit_until - today).days, 0) if credit_until else 0, credit_until=credit_until,
+                 unlocked=unlocked)
 
 
 def days_left(session: Session, loan: Loan, today: dt.date) -> int | None:

@@ -9,15 +9,14 @@ from gateway.payg import service
 
 
 def has_device(ctx) -> bool:
-    if ctx.loan is None:
-        return False
-    return ctx.memo(("device", ctx.loan.id), lambda: service.device_for_loan(ctx.session, ctx.loan.id)) is not None
+    return ctx.loan is not None and ctx.loan.device is not None
 
 
 def balance_lines(ctx) -> list[str]:
-    status = service.light(ctx.session, ctx.loan, ctx.today)
-    if status is None:
+    device = ctx.loan.device  # from the hop's snapshot
+    if device is None:
         return []
+    status = service.light_of(device.credit_until, device.unlocked, ctx.today)
     if status.unlocked:
         return [ctx._("Solar system unlocked for good")]
     return [ctx._("Days of light left: {days}", days=status.days_left)]

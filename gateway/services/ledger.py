@@ -145,24 +145,39 @@ class Balance:
         return max(self.outstanding - self.credit, 0)
 
 
-def balance(session: Session, loan: Loan, today: dt.date) -> Balance:
-    credit_of_loan = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-        LedgerEntry.loan_id == loan.id, LedgerEntry.component == "credit")
-    # Installments and credit in one statement: the USSD menu reads a balance on most hops.
-    rows = session.exec(select(Installment, credit_of_loan.scalar_subquery()).where(Installment.loan_id == loan.id)
-                        .order_by(Installment.due_date, Installment.seq)).all()
-    insts = [inst for inst, _ in rows]
-    credit = rows[0][1] if rows else session.exec(credit_of_loan).one()
-    unpaid = [i for i in insts if i.outstanding > 0]
+# What is still owed on an installment, as SQL (the same sum as `Installment.outstanding`).
+UNPAID = (Installment.principal_due + Installment.interest_due + Installment.fees_due
+          - Installment.principal_paid - Installment.interest_paid - Installment.fees_paid)
+
+
+def credit_of(loan_id_column):
+    """The credit kept on a loan, as a scalar subquery correlated to `loan_id_column`."""
+    return (select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+            .where(LedgerEntry.loan_id == loan_id_column, LedgerEntry.component == "credit").scalar_subquery())
+
+
+def balance_of(currency: str, credit: int, unpaid: list[tuple[dt.date, int]], today: dt.date) -> Balance:
+    """The balance from the loan's credit and its unpaid installments, as (due date, still owed),
+    oldest first. The one place the balance rules live: `balance` and the USSD menu use it."""
     nxt = unpaid[0] if unpaid else None
     return Balance(
-        currency=loan.currency,
-        outstanding=sum(i.outstanding for i in unpaid),
-        arrears=sum(i.outstanding for i in unpaid if i.due_date < today),
+        currency=currency,
+        outstanding=sum(owed for _, owed in unpaid),
+        arrears=sum(owed for due, owed in unpaid if due < today),
         credit=int(credit),
-        next_due_date=nxt.due_date if nxt else None,
-        next_due_amount=nxt.outstanding if nxt else 0,
+        next_due_date=nxt[0] if nxt else None,
+        next_due_amount=nxt[1] if nxt else 0,
     )
+
+
+def balance(session: Session, loan: Loan, today: dt.date) -> Balance:
+    # Credit and unpaid installments in one statement, plain rows (no ORM objects).
+    rows = session.execute(
+        select(credit_of(Loan.id), Installment.due_date, UNPAID).select_from(Loan)
+        .outerjoin(Installment, (Installment.loan_id == Loan.id) & (UNPAID > 0))
+        .where(Loan.id == loan.id).order_by(Installment.due_date, Installment.seq)).all()
+    credit = rows[0][0] if rows else 0
+    return balance_of(loan.currency, credit, [(due, owed) for _, due, owed in rows if due is not None], today)
 
 
 def recent_payments(session: Session, loan_id: int, limit: int = 3) -> list[Payment]:
