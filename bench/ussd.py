@@ -27,25 +27,53 @@ from bench.common import (DEFAULT_DB, DEFAULT_REDIS, Gunicorn, load_portfolio, m
 MENU_PATHS = ["", "", "", "1", "1", "2", "2", "3", "4", "3*2", "3*2*500", "3*1", "5", "1*00", "2*0"]
 
 
-def wrk_script(borrowers: int) -> str:
+def wrk_script(borrowers: int, walkers: int, fresh_sessions: bool = False) -> str:
+    """Sessions as Africa's Talking sends them: a borrower dials (text ""), then each choice is one
+    more hop of the same sessionId with the cumulative text ("3", "3*2", "3*2*500"), until the path
+    is walked; then that walker dials again as another borrower. One walker per wrk connection.
+    `fresh_sessions`: every hop is a new session (the worst case: every hop reads the database)."""
     paths = ", ".join(json.dumps(p) for p in MENU_PATHS)
     return f"""
 local paths = {{{paths}}}
-local n = 0
+local fresh = {str(fresh_sessions).lower()}
+local walkers = {{}}
+local n, sessions = 0, 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 init = function(args)
   math.randomseed(os.time() + tonumber(tostring({{}}):sub(8), 16) % 100000)
+  for k = 1, {walkers} do walkers[k] = {{step = 1, parts = {{}}}} end
+end
+local function dial(w)
+  sessions = sessions + 1
+  w.borrower = math.random(1, {borrowers})
+  w.session = "ATUid_" .. w.borrower .. "_" .. sessions .. "_" .. math.random(1, 1000000000)
+  w.parts = {{}}
+  for part in string.gmatch(paths[math.random(1, #paths)], "[^*]+") do w.parts[#w.parts + 1] = part end
+  w.step = 0
 end
 request = function()
   n = n + 1
-  local i = math.random(1, {borrowers})
-  local p = paths[math.random(1, #paths)]
-  local body = string.format("sessionId=ATUid_%d_%d&serviceCode=%%2A384%%2A1234%%23&phoneNumber=%%2B2547%08d&networkCode=63902&text=%s",
-                             i, n, 11000000 + i, p:gsub("%*", "%%2A"))
+  local w = walkers[(n % #walkers) + 1]
+  if w.step >= #w.parts then dial(w) else w.step = w.step + 1 end
+  if fresh then w.step = #w.parts end
+  local text = table.concat(w.parts, "%2A", 1, w.step)
+  local body = string.format("sessionId=%s&serviceCode=%%2A384%%2A1234%%23&phoneNumber=%%2B2547%08d&networkCode=63902&text=%s",
+                             w.session, 11000000 + w.borrower, text)
   return wrk.format(nil, "/ussd", nil, body)
 end
 """
+
+
+def session_hops(rng: random.Random, borrowers: int, n: int, fresh_sessions: bool) -> list[tuple[str, str, str]]:
+    """n hops (sessionId, phone, text), walked as `wrk_script` walks them, one session after another."""
+    hops: list[tuple[str, str, str]] = []
+    while len(hops) < n:
+        borrower, parts = rng.randint(1, borrowers), [p for p in rng.choice(MENU_PATHS).split("*") if p]
+        session_id = f"ATUid_{borrower}_{len(hops)}_{rng.randrange(10**9)}"
+        for step in ([len(parts)] if fresh_sessions else range(len(parts) + 1)):
+            hops.append((session_id, phone(borrower), "*".join(parts[:step])))
+    return hops[:n]
 
 
 def _in_process(args, env: dict, n: int):
@@ -56,41 +84,45 @@ def _in_process(args, env: dict, n: int):
     from gateway.db import get_engine
     client = create_app().test_client()
     rng = random.Random(1)
-    hops = [(phone(rng.randint(1, args.borrowers)), rng.choice(MENU_PATHS)) for _ in range(n)]
-    for p, t in hops[:50]:  # warm up caches and the connection pool
-        client.post("/ussd", data={"sessionId": "ATUid_warm", "phoneNumber": p, "text": t})
+    for session_id, p, t in session_hops(rng, args.borrowers, 50, args.fresh_sessions):  # warm up caches, pool
+        client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t})
     statements = []
     event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(1))
-    return client, hops, statements
+    return client, rng, statements
 
 
 def in_process(args, env: dict) -> None:
     """Hops through the Flask test client, one thread: CPU per hop and statements per hop."""
-    client, hops, statements = _in_process(args, env, args.in_process)
-    timings = []
+    client, rng, statements = _in_process(args, env, args.in_process)
+    timings, cpu, counted = [], [], 0
     for _ in range(5):
-        statements.clear()
-        started = time.perf_counter()
-        for k, (p, t) in enumerate(hops):
-            client.post("/ussd", data={"sessionId": f"ATUid_i{k}", "phoneNumber": p, "text": t})
+        hops = session_hops(rng, args.borrowers, args.in_process, args.fresh_sessions)  # new sessions each round
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for session_id, p, t in hops:
+            client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t})
         timings.append(time.perf_counter() - started)
-    best, median = min(timings), sorted(timings)[2]
-    print(f"in-process, one thread: median {1000 * median / len(hops):.2f} ms per hop "
-          f"(best {1000 * best / len(hops):.2f}), {len(statements) / len(hops):.1f} SQL statements per hop")
-    print(json.dumps({"bench": "ussd_in_process", "ms_per_hop_median": round(1000 * median / len(hops), 3),
-                      "ms_per_hop_best": round(1000 * best / len(hops), 3),
-                      "statements_per_hop": round(len(statements) / len(hops), 2)}))
+        cpu.append(time.process_time() - cpu_started)
+        counted += len(hops)
+    n = args.in_process
+    median, best, cpu_median = sorted(timings)[2], min(timings), sorted(cpu)[2]
+    print(f"in-process, one thread: median {1000 * median / n:.2f} ms per hop (best {1000 * best / n:.2f}, "
+          f"this process's CPU {1000 * cpu_median / n:.2f}), {len(statements) / counted:.2f} SQL statements per hop")
+    print(json.dumps({"bench": "ussd_in_process", "fresh_sessions": args.fresh_sessions,
+                      "ms_per_hop_median": round(1000 * median / n, 3), "ms_per_hop_best": round(1000 * best / n, 3),
+                      "cpu_ms_per_hop_median": round(1000 * cpu_median / n, 3),
+                      "statements_per_hop": round(len(statements) / counted, 2)}))
 
 
 def profile(args, env: dict) -> None:
     from pyinstrument import Profiler
 
-    client, hops, _ = _in_process(args, env, args.profile)
+    client, rng, _ = _in_process(args, env, args.profile)
+    hops = session_hops(rng, args.borrowers, args.profile, args.fresh_sessions)
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()
     with profiler:
-        for k, (p, t) in enumerate(hops):
-            assert client.post("/ussd", data={"sessionId": f"ATUid_p{k}", "phoneNumber": p, "text": t}).status_code == 200
+        for session_id, p, t in hops:
+            assert client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t}).status_code == 200
     elapsed = time.perf_counter() - started
     print(profiler.output_text(unicode=False, color=False, show_all=False))
     print(f"in-process: {len(hops) / elapsed:.0f} hops/s on one core, {1000 * elapsed / len(hops):.2f} ms per hop")
@@ -111,6 +143,8 @@ def main() -> None:
     ap.add_argument("--no-rate-limits", action="store_true", help="switch the Redis rate limits off (to measure their cost)")
     ap.add_argument("--no-load", action="store_true", help="reuse the portfolio already in the database")
     ap.add_argument("--profile", type=int, default=0, help="profile N in-process hops instead of the load test")
+    ap.add_argument("--fresh-sessions", action="store_true",
+                    help="every hop a new USSD session (worst case: every hop reads the database)")
     args = ap.parse_args()
 
     env = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
@@ -136,9 +170,10 @@ def main() -> None:
     for name, app in (("gateway", "wsgi:app"), ("bare", "bench.bare_app:app")):
         runs = []
         with Gunicorn(app, env=env, **settings) as server:
-            run_wrk(server.url, wrk_script(args.borrowers), 2, args.connections)  # warm-up: pools, caches
+            script = wrk_script(args.borrowers, args.connections, args.fresh_sessions)
+            run_wrk(server.url, script, 2, args.connections)  # warm-up: pools, caches
             for _ in range(args.runs):
-                runs.append(run_wrk(server.url, wrk_script(args.borrowers), args.duration, args.connections))
+                runs.append(run_wrk(server.url, script, args.duration, args.connections))
         results[name] = {**median_of(runs), "runs": runs}
     g, b = results["gateway"], results["bare"]
     ratio = g["rps"] / b["rps"]
@@ -149,7 +184,7 @@ def main() -> None:
                 ("", "hops/s", "p50 ms", "p99 ms", "max ms", "errors")))
     print(f"app / bare = {ratio:.0%}   targets: >= 1,000 hops/s, p99 < 50 ms, >= 50 % of bare")
     print(json.dumps({"bench": "ussd", "borrowers": args.borrowers, "load_seconds": load_s,
-                      "rate_limits": not args.no_rate_limits,
+                      "rate_limits": not args.no_rate_limits, "fresh_sessions": args.fresh_sessions,
                       "gunicorn": f"-w {args.workers} -k {args.worker_class} --threads {args.threads}",
                       "connections": args.connections, "duration_s": args.duration, "runs": args.runs,
                       "hops_per_s": round(g["rps"], 1), "p50_ms": g["p50_ms"], "p99_ms": g["p99_ms"],
