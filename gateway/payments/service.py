@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from gateway import audit, outbox, phones
@@ -110,13 +111,18 @@ def record_payment(session: Session, incoming: Incoming, actor: str) -> tuple[Pa
                   currency=incoming.currency, payer_phone=incoming.payer_phone[:32],
                   account_ref=incoming.account_ref[:40], paid_at=incoming.paid_at)
     new_id = _insert_ignoring_duplicates(session, Payment, row.model_dump(exclude={"id"}))
-    payment = session.exec(select(Payment).where(Payment.provider == incoming.provider,
-                                                 Payment.provider_txn_id == incoming.txn_id)).one()
     if new_id is None:
+        payment = session.exec(select(Payment).where(Payment.provider == incoming.provider,
+                                                     Payment.provider_txn_id == incoming.txn_id)).one()
         if (payment.amount, payment.currency) != (incoming.amount, incoming.currency):
             log.warning("payment %s %s seen again with a different amount: %s %s (kept %s %s)", incoming.provider,
                         incoming.txn_id, incoming.amount, incoming.currency, payment.amount, payment.currency)
         return payment, False
+    # Inserted just now with exactly these values: no need to read it back.
+    row.id = new_id
+    make_transient_to_detached(row)
+    session.add(row)
+    payment = row
     audit.record(session, actor, "payment.received", "payment", payment.id, provider=payment.provider,
                  provider_txn_id=payment.provider_txn_id, amount=payment.amount, currency=payment.currency,
                  account_ref=payment.account_ref)
@@ -524,12 +530,13 @@ def receive_callback(settings: Settings, provider: str, kind: str, body: str, so
             return Reply(413, {"error": "too_large", "detail": detail})
         try:
             with session_scope(settings) as session:
+                # Stored once, already processed, in the same transaction as what it caused (a
+                # handler that fails rolls that back, and the callback is stored as failed below).
                 raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
-                session.add(raw)
-                session.flush()
                 reply = handler(session, raw, settings)
                 raw.status, raw.processed_at = "processed", utcnow()
                 session.add(raw)
+                session.flush()
                 audit.record(session, provider, "callback.processed", "raw_callback", raw.id, kind=kind,
                              payment_id=raw.payment_id, note=raw.error[:200])
             return Reply(200, reply)
