@@ -54,6 +54,10 @@ class Settings:
     mpesa_timeout_seconds: float = 10.0
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
+    # Africa's Talking's callbacks to us (USSD, SMS reports/inbound/opt-out, voice): the same rule,
+    # token (`?token=` in the URLs set in AT's dashboard) and/or allowlist; neither: refused.
+    at_callback_token: str = ""
+    at_allowed_ips: tuple[str, ...] = ()
     # Rate limits (Flask-Limiter syntax, e.g. "40/minute;300/hour"), counted in the app's Redis.
     # Per IP is generous: all of a provider's traffic arrives from a handful of its addresses.
     rate_limits_enabled: bool = True
@@ -114,6 +118,8 @@ class Settings:
             mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
             at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
             at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
+            at_callback_token=_env("AT_CALLBACK_TOKEN"),
+            at_allowed_ips=_list(_env("AT_ALLOWED_IPS")),
             rate_limits_enabled=_flag(_env("RATE_LIMITS_ENABLED", "1")),
             ussd_limit_per_phone=_env("USSD_LIMIT_PER_PHONE", cls.ussd_limit_per_phone),
             ussd_limit_per_ip=_env("USSD_LIMIT_PER_IP", cls.ussd_limit_per_ip),
