@@ -13,15 +13,18 @@ import time_machine
 from rq import Queue
 from sqlmodel import select
 
+from gateway import create_app
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.messaging import queue_sms
 from gateway.messaging.welcome import plan_call
-from gateway.models import Message, VoiceCall
+from gateway.models import AuditEvent, Loan, Message, PaymentIntent, VoiceCall
+from gateway.payments import mpesa
 from gateway.providers import africastalking as at
 from gateway.queue import get_redis
-from payments_support import read
+from payments_support import daraja, messages, pay_settings, read  # noqa: F401  (fixtures)
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
+from support import dial
 
 T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi: no quiet hours
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
@@ -127,3 +130,126 @@ def test_the_adapter_names_what_was_wrong(at_server, settings):
         with pytest.raises(at.ProviderUnavailable) as err:
             at.call(s, "+254712000001")
         assert str(err.value).startswith(expected)
+
+
+# ---- (b) and (c) M-Pesa Daraja: the OAuth token and the STK push request ----------------------
+
+@pytest.fixture
+def stand_in(daraja, monkeypatch):
+    """The Daraja stand-in, short timeouts, and the product's push retry policy (2 retries, 5 s base)."""
+    monkeypatch.setenv("MPESA_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setenv("MPESA_PUSH_RETRIES", "2")
+    monkeypatch.setenv("MPESA_RETRY_BASE_SECONDS", "5")
+    mpesa._tokens.clear()  # a fresh worker process: no OAuth token cached from another test's stand-in
+    return daraja
+
+
+def pay_now(factory, session, language="en") -> PaymentIntent:
+    """The borrower dials the USSD code and pays what is due: the intent and its push job, exactly
+    as the product makes them (with its retry policy)."""
+    borrower = factory.borrower(language=language)
+    factory.loan(borrower)
+    client = create_app(Settings.from_env()).test_client()
+    assert dial(client, borrower.phone, "3*1*1", session_id="ATUid_pay").startswith("END ")
+    [intent] = read(session, select(PaymentIntent))
+    return intent
+
+
+def audit_trail(session, intent_id) -> list[str]:
+    return [e.action for e in read(session, select(AuditEvent).where(AuditEvent.entity == "payment_intent",
+                                                                     AuditEvent.entity_id == str(intent_id))
+                                   .order_by(AuditEvent.id))]
+
+
+def intent_loan_ref(session, intent) -> str:
+    [loan] = read(session, select(Loan).where(Loan.id == intent.loan_id))
+    return loan.account_ref
+
+
+def daraja_calls(stand_in) -> list[str]:
+    return ["oauth" if r["method"] == "GET" else "stk" for r in stand_in.requests]
+
+
+OAUTH_FAULTS = {
+    "truncated JSON": ({"body": '{"access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF", "expires'},
+                       "bad_reply", "M-Pesa OAuth answered without a usable access_token (HTTP 200, application/json)"),
+    "HTML error page with 200": ({"body": HTML_502, "ctype": "text/html"},
+                                 "bad_reply", "M-Pesa OAuth answered without a usable access_token (HTTP 200, text/html)"),
+    "a JSON list": ({"body": [{"access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF"}]},
+                    "bad_reply", "M-Pesa OAuth answered without a usable access_token"),
+    "no access_token": ({"body": {"expires_in": "3599"}},
+                        "bad_reply", "M-Pesa OAuth answered without a usable access_token"),
+    "slower than the timeout": ({"sleep": 1.0}, "unreachable", "M-Pesa OAuth did not answer within 0.3 s"),
+}
+
+
+@pytest.mark.parametrize("fault", OAUTH_FAULTS)
+def test_oauth_unreadable_or_late_is_retried_with_backoff_then_the_intent_fails_with_an_sms(
+        stand_in, factory, session, fault):
+    plan, code, desc = OAUTH_FAULTS[fault]
+    stand_in.faults["oauth"] = [plan] * 3
+    with time_machine.travel(T0, tick=True) as clock:
+        intent = pay_now(factory, session)
+        waits = run_until_idle(clock, "payments")
+    [intent] = read(session, select(PaymentIntent).where(PaymentIntent.id == intent.id))
+    assert (intent.status, intent.result_code) == ("failed", code)
+    assert intent.result_desc.startswith(desc)
+    assert daraja_calls(stand_in) == ["oauth"] * 3  # never got as far as a push: no prompt on the phone
+    assert waits == pytest.approx([5, 10], abs=1.5)
+    assert audit_trail(session, intent.id) == ["payment_intent.created", "payment_intent.retrying",
+                                               "payment_intent.retrying", "payment_intent.failed"]
+    reason = "M-Pesa could not be reached" if code == "unreachable" else "M-Pesa did not complete it"
+    [sms] = messages(session)
+    assert sms.text.startswith(f"M-Pesa payment of Ksh3,000 for loan {intent_loan_ref(session, intent)} failed: {reason}.")
+    assert nothing_left("payments")
+
+
+def test_oauth_unreadable_once_then_the_push_goes_out_on_the_retry(stand_in, factory, session):
+    stand_in.faults["oauth"] = [{"body": HTML_502, "ctype": "text/html"}]
+    with time_machine.travel(T0, tick=True) as clock:
+        intent = pay_now(factory, session, language="sw")
+        waits = run_until_idle(clock, "payments")
+    [intent] = read(session, select(PaymentIntent).where(PaymentIntent.id == intent.id))
+    assert (intent.status, intent.checkout_request_id) == ("sent", "ws_CO_191220191020363925")
+    assert daraja_calls(stand_in) == ["oauth", "oauth", "stk"] and waits == pytest.approx([5], abs=1.5)
+    assert messages(session) == []  # no "payment failed" SMS
+    assert audit_trail(session, intent.id) == ["payment_intent.created", "payment_intent.retrying",
+                                               "payment_intent.sent"]
+    assert nothing_left("payments")
+
+
+STK_FAULTS = {
+    "truncated JSON": ({"body": '{"MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": "ws_CO_1'},
+                       "bad_reply", "M-Pesa STK push answered HTTP 200 but no JSON object (application/json)"),
+    "HTML error page with 200": ({"body": HTML_502, "ctype": "text/html"},
+                                 "bad_reply", "M-Pesa STK push answered HTTP 200 but no JSON object (text/html)"),
+    "a JSON list": ({"body": [{"ResponseCode": "0", "CheckoutRequestID": "ws_CO_1"}]},
+                    "bad_reply", "M-Pesa STK push answered HTTP 200 but no JSON object (application/json)"),
+    "no ResponseCode": ({"body": {"MerchantRequestID": "29115-34620561-1"}},
+                        "bad_reply", "M-Pesa STK push answered HTTP 200 without a ResponseCode"),
+    "accepted without a CheckoutRequestID": ({"body": {"ResponseCode": "0", "ResponseDescription": "Success"}},
+                                             "bad_reply", "M-Pesa STK push answered without a CheckoutRequestID"),
+    "slower than the timeout": ({"sleep": 1.0}, "unreachable", "M-Pesa STK push did not answer within 0.3 s"),
+}
+
+
+@pytest.mark.parametrize("fault", STK_FAULTS)
+def test_stk_push_unreadable_or_late_answer_fails_the_intent_at_once_and_is_never_sent_twice(
+        stand_in, factory, session, fault):
+    """The request may have reached Safaricom and prompted the phone: sending it again could make
+    the borrower pay twice. The intent fails with the reason; the borrower is told by SMS."""
+    plan, code, desc = STK_FAULTS[fault]
+    stand_in.faults["stk"] = [plan] * 3
+    with time_machine.travel(T0, tick=True) as clock:
+        intent = pay_now(factory, session, language="sw")
+        waits = run_until_idle(clock, "payments")
+    [intent] = read(session, select(PaymentIntent).where(PaymentIntent.id == intent.id))
+    assert (intent.status, intent.result_code) == ("failed", code)
+    assert intent.result_desc.startswith(desc)
+    assert daraja_calls(stand_in) == ["oauth", "stk"] and waits == []
+    assert audit_trail(session, intent.id) == ["payment_intent.created", "payment_intent.failed"]
+    reason = "M-Pesa haikupatikana" if code == "unreachable" else "M-Pesa haikuyakamilisha"
+    [sms] = messages(session)
+    assert sms.text.startswith(f"Malipo ya M-Pesa ya Ksh 3,000 kwa mkopo {intent_loan_ref(session, intent)} "
+                               f"hayakufanikiwa: {reason}.")
+    assert nothing_left("payments")
