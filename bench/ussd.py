@@ -150,6 +150,7 @@ def main() -> None:
     env = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
            # all of wrk's traffic comes from 127.0.0.1: the per-IP limit would stop the run
            "USSD_LIMIT_PER_IP": "10000000/minute", "GATEWAY_INSTANCE_PATH": "/tmp/gw-bench-instance",
+           "AT_ALLOWED_IPS": "127.0.0.1",  # wrk and the in-process client stand where AT's callbacks come from
            "RATE_LIMITS_ENABLED": "0" if args.no_rate_limits else "1"}
     load_s = None
     if not args.no_load:

@@ -1,4 +1,5 @@
-"""Staff authentication for the API: `Authorization: Bearer <token>`, role-checked.
+"""Staff authentication for the API: `Authorization: Bearer <token>`, role-checked; and the
+check that a provider's callback really comes from the provider.
 
 Staff are Agent rows: field agents, call-centre agents, collections managers and admins. Only
 a SHA-256 of each token is stored, so a database leak does not leak working tokens.
@@ -7,14 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from functools import wraps
+from typing import Callable
 
-from flask import g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from sqlmodel import select
 
 from gateway.db import session_scope
 from gateway.models import Agent
+from gateway.payments import authenticity
+
+log = logging.getLogger(__name__)
 
 ROLES = ("field", "callcentre", "manager", "admin")
 
@@ -60,3 +66,25 @@ def require_role(*roles: str):
         return wrapper
 
     return decorator
+
+
+def from_provider(provider: str, refuse: Callable[[str], Response]):
+    """A `before_request` hook for a blueprint of provider callbacks: the request must carry the
+    provider's token (`X-Callback-Token` or `?token=`) and/or come from its allowlist (see
+    gateway.payments.authenticity); otherwise `refuse(reason)` answers. A hook rather than a view
+    decorator so that it runs before the rate limits, which wrap the views: forged requests must
+    not use up a real borrower's allowance."""
+
+    def check():
+        reason = authenticity.refusal(current_app.config["GATEWAY"], provider, request.remote_addr or "",
+                                      request.headers.get("X-Callback-Token") or request.args.get("token"))
+        if reason:
+            log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote_addr, reason)
+            return refuse(reason)
+        return None
+
+    return check
+
+
+def forbidden_json(reason: str):
+    return jsonify(error="forbidden", detail=reason), 403

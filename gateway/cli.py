@@ -121,20 +121,27 @@ def demo(borrowers: int, if_empty: bool) -> None:
 @click.option("--service-code", default="*384*1234#", show_default=True)
 def ussd(phone: str, url: str, service_code: str) -> None:
     """Walk the USSD menu from a terminal, as PHONE would on a basic phone."""
+    import secrets
     import uuid
 
     import requests
 
     session_id = f"ATUid_sim_{uuid.uuid4().hex[:12]}"
-    client = None if url else create_app().test_client()
+    settings = Settings.from_env()
+    token = settings.at_callback_token
+    client = None
+    if not url:  # in-process: this app, with a token of its own, stands where AT's callbacks arrive
+        token = token or secrets.token_urlsafe(16)
+        client = create_app(settings.with_(at_callback_token=token, at_allowed_ips=())).test_client()
+    headers = {"X-Callback-Token": token} if token else {}  # a running gateway: AT_CALLBACK_TOKEN, if it needs one
     inputs: list[str] = []
     while True:
         form = {"sessionId": session_id, "serviceCode": service_code, "phoneNumber": phone,
                 "networkCode": "99999", "text": "*".join(inputs)}
         if client:
-            body = client.post("/ussd", data=form).get_data(as_text=True)
+            body = client.post("/ussd", data=form, headers=headers).get_data(as_text=True)
         else:
-            body = requests.post(url, data=form, timeout=15).text
+            body = requests.post(url, data=form, headers=headers, timeout=15).text
         click.echo("-" * 30 + f"\n{body[4:]}\n" + "-" * 30)
         if not body.startswith("CON "):
             return

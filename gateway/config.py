@@ -52,8 +52,14 @@ class Settings:
     mpesa_allowed_ips: tuple[str, ...] = ()  # empty: any source IP (the token still applies)
     mpesa_strict_validation: bool = False  # C2B validation rejects unknown account numbers
     mpesa_timeout_seconds: float = 10.0
+    mpesa_push_retries: int = 2  # STK push jobs whose OAuth step failed are tried this many more times...
+    mpesa_retry_base_seconds: int = 5  # ...after 5 s, 10 s, ... (the borrower is waiting for the prompt)
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
+    # Africa's Talking's callbacks to us (USSD, SMS reports/inbound/opt-out, voice): the same rule,
+    # token (`?token=` in the URLs set in AT's dashboard) and/or allowlist; neither: refused.
+    at_callback_token: str = ""
+    at_allowed_ips: tuple[str, ...] = ()
     # Rate limits (Flask-Limiter syntax, e.g. "40/minute;300/hour"), counted in the app's Redis.
     # Per IP is generous: all of a provider's traffic arrives from a handful of its addresses.
     rate_limits_enabled: bool = True
@@ -114,8 +120,12 @@ class Settings:
             mpesa_allowed_ips=_list(_env("MPESA_ALLOWED_IPS")),
             mpesa_strict_validation=_flag(_env("MPESA_STRICT_VALIDATION")),
             mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
+            mpesa_push_retries=int(_env("MPESA_PUSH_RETRIES", str(cls.mpesa_push_retries))),
+            mpesa_retry_base_seconds=int(_env("MPESA_RETRY_BASE_SECONDS", str(cls.mpesa_retry_base_seconds))),
             at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
             at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
+            at_callback_token=_env("AT_CALLBACK_TOKEN"),
+            at_allowed_ips=_list(_env("AT_ALLOWED_IPS")),
             rate_limits_enabled=_flag(_env("RATE_LIMITS_ENABLED", "1")),
             ussd_limit_per_phone=_env("USSD_LIMIT_PER_PHONE", cls.ussd_limit_per_phone),
             ussd_limit_per_ip=_env("USSD_LIMIT_PER_IP", cls.ussd_limit_per_ip),

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 
 from gateway.config import ROOT, Settings
 from gateway.queue import QUEUES, resolve_redis_url
@@ -35,11 +36,15 @@ def stand_in_commands(host: str, port: int) -> tuple[dict[str, list[str]], dict[
         "MPESA_CALLBACK_URL": f"http://{host}:{port}", "MPESA_CALLBACK_TOKEN": "demo-token",
         "AT_SMS_BASE_URL": f"http://127.0.0.1:{AT_PORT}/version1", "AT_VOICE_BASE_URL": f"http://127.0.0.1:{AT_PORT}",
         "PUBLIC_BASE_URL": f"http://{host}:{port}",
+        # AT's callbacks (USSD, delivery reports) come from this machine: the stand-in, `gateway ussd --url`
+        "AT_ALLOWED_IPS": "127.0.0.1",
     }
+    report_to = f"http://{host}:{port}/sms/delivery-report"
+    if os.environ.get("AT_CALLBACK_TOKEN"):
+        report_to += "?" + urlencode({"token": os.environ["AT_CALLBACK_TOKEN"]})
     return {
         "daraja-stand-in": gateway + ["payments", "stand-in", "--port", str(DARAJA_PORT)],
-        "at-stand-in": gateway + ["at-standin", "--port", str(AT_PORT),
-                                  "--report-to", f"http://{host}:{port}/sms/delivery-report"],
+        "at-stand-in": gateway + ["at-standin", "--port", str(AT_PORT), "--report-to", report_to],
     }, env
 
 

@@ -2,13 +2,16 @@
 
 AT retries any callback not answered 200 for about 10 minutes, so everything we could store is
 answered 200 (duplicates included); only a malformed post gets a 400, and it is kept for review.
+A post without AT's token or allowlisted address gets a 403 (gateway.auth.from_provider).
 """
 from flask import Blueprint, current_app, jsonify, request
 
+from gateway.auth import forbidden_json, from_provider
 from gateway.db import session_scope
 from gateway.messaging import callbacks
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
+bp.before_request(from_provider("at", forbidden_json))  # a forged STOP or report would change a borrower's data
 
 
 def _handle(source: str, handler):

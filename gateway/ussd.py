@@ -2,6 +2,7 @@
 from flask import Blueprint, Response, current_app, request
 
 from gateway import flows
+from gateway.auth import from_provider
 
 bp = Blueprint("ussd", __name__)
 REQUIRED = ("sessionId", "phoneNumber")
@@ -11,6 +12,10 @@ MAX_SESSION_ID = 100  # PaymentIntent.session_id holds 100; AT's ids are about 3
 
 def _plain(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
+
+
+# Only Africa's Talking may ask: the reply shows a borrower's balance and can start a payment.
+bp.before_request(from_provider("at", lambda reason: _plain("END Forbidden", 403)))
 
 
 @bp.post("/ussd")

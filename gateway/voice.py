@@ -3,11 +3,22 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, send_from_directory
 
+from gateway.auth import forbidden_json, from_provider
 from gateway.db import session_scope
 from gateway.messaging import callbacks, voice_callbacks
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 PROMPTS = Path(__file__).parent / "voice_prompts"
+_from_at = from_provider("at", forbidden_json)
+
+
+@bp.before_request
+def _only_at_calls_back():
+    # The call's XML names the borrower and their loan. The audio prompts are the same for
+    # everyone (no personal data): public, so AT fetches them by plain URL.
+    if request.endpoint != "voice.audio":
+        return _from_at()
+    return None
 
 
 @bp.post("/welcome")

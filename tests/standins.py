@@ -26,10 +26,10 @@ def at_server(monkeypatch):
     server.server_close()
 
 
-def run_jobs(max_rounds: int = 20) -> None:
+def run_jobs(max_rounds: int = 20, queue_name: str = "default") -> None:
     """Move due scheduled jobs (RQ `enqueue_at`, retries) into the queue and work it, until idle.
     Scheduled jobs whose time has not come (by the possibly travelled clock) stay scheduled."""
-    queue = Queue("default", connection=get_redis())
+    queue = Queue(queue_name, connection=get_redis())
     for _ in range(max_rounds):
         registry = queue.scheduled_job_registry
         for job_id in registry.get_jobs_to_schedule(int(time.time())):

@@ -22,7 +22,8 @@ CHECKOUT = "ws_CO_191220191020363925"
 
 
 def new_intent(session, loan, phone, amount=50000, queue=service.QUEUE) -> PaymentIntent:
-    """What the USSD "Pay now" step does: store the intent, start the push after commit."""
+    """What the USSD "Pay now" step does: store the intent, start the push after commit (without
+    its retry policy, so a failure is final at once; retries: test_provider_faults.py)."""
     intent = PaymentIntent(loan_id=loan.id, amount=amount, currency="KES", phone=phone, session_id=f"ATUid_{loan.id}")
     session.add(intent)
     session.flush()

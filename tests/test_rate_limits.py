@@ -7,6 +7,12 @@ SW = "Maombi ni mengi mno. Tafadhali jaribu tena baada ya dakika chache."
 EN = "Too many requests. Please try again in a few minutes."
 
 
+@pytest.fixture
+def settings(settings):
+    """AT posts from several addresses (the limits are per address): all of them allowed."""
+    return settings.with_(at_allowed_ips=("196.201.214.0/24", "10.0.0.0/8"))
+
+
 def hop(client, phone, ip="196.201.214.200", session="ATUid_1"):
     return client.post("/ussd", data={"sessionId": session, "phoneNumber": phone, "text": ""},
                        environ_base={"REMOTE_ADDR": ip})
@@ -36,6 +42,17 @@ def test_one_source_ip_is_limited_across_phones(settings, amina):
     answers = [hop(client, f"+25473300{k:04d}", ip="10.9.8.7").status_code for k in range(6)]
     assert answers == [200] * 5 + [429]
     assert hop(client, "+254712345678", ip="10.9.8.6").status_code == 200
+
+
+def test_forged_requests_are_refused_before_they_use_up_a_borrowers_allowance(settings, amina):
+    client = create_app(settings.with_(ussd_limit_per_phone="3/minute", sms_limit_per_phone="2/minute")).test_client()
+    for k in range(6):  # not from AT's addresses: refused, and not counted against Amina's phone
+        assert hop(client, amina.phone, ip="41.90.1.2").status_code == 403
+        assert client.post("/sms/inbound", data={"from": amina.phone, "text": "SALIO", "id": f"forged-{k}"},
+                           environ_base={"REMOTE_ADDR": "41.90.1.2"}).status_code == 403
+    assert hop(client, amina.phone).get_data(as_text=True).startswith("CON Habari Amina")
+    assert client.post("/sms/inbound", data={"from": amina.phone, "to": "40404", "text": "SALIO", "id": "ATXid_real"},
+                       environ_base={"REMOTE_ADDR": "196.201.214.200"}).status_code == 200
 
 
 def test_limits_can_be_switched_off(settings, amina):

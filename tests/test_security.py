@@ -46,7 +46,7 @@ def test_every_secret_setting_comes_from_the_environment(monkeypatch):
     secrets = {"SECRET_KEY": "secret_key", "MPESA_CONSUMER_KEY": "mpesa_consumer_key",
                "MPESA_CONSUMER_SECRET": "mpesa_consumer_secret", "MPESA_PASSKEY": "mpesa_passkey",
                "MPESA_CALLBACK_TOKEN": "mpesa_callback_token", "AT_PAYMENTS_CALLBACK_TOKEN": "at_payments_callback_token",
-               "AT_API_KEY": "at_api_key"}
+               "AT_CALLBACK_TOKEN": "at_callback_token", "AT_API_KEY": "at_api_key"}
     for env in secrets:
         monkeypatch.setenv(env, f"from-env-{env}")
     s = Settings.from_env()

@@ -16,6 +16,7 @@ from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentI
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
 from gateway.services import ledger
+from gateway.workers.payments import push_retry
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
 PRODUCT_NAMES = (N_("solar home system"), N_("business loan"))
@@ -163,7 +164,8 @@ def _start_payment(ctx: Ctx) -> None:
     ctx.session.flush()
     audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "payment_intent.created", "payment_intent", intent.id,
                  loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency)
-    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id, queue="payments")
+    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id, queue="payments",
+                        retry=push_retry(ctx.settings))
 
 
 def _last_payments_text(ctx: Ctx) -> str:

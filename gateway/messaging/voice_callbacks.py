@@ -3,6 +3,8 @@ gets XML back. State-changing steps (the final report, keys pressed) are stored 
 (VoiceEvent's unique key), so AT repeating a post changes nothing."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -26,13 +28,19 @@ def _once(session: Session, session_id: str, event: str, data: dict) -> bool:
         return False
 
 
+def callback_url(settings: Settings) -> str:
+    """Where AT posts the next step of the call: with our token, which every AT callback needs."""
+    url = f"{settings.public_base_url}/voice/welcome"
+    return f"{url}?{urlencode({'token': settings.at_callback_token})}" if settings.at_callback_token else url
+
+
 def _script(session: Session, call: VoiceCall, settings: Settings) -> voice_script.WelcomeCall:
     borrower = session.get(Borrower, call.borrower_id)
     loan = session.get(Loan, call.loan_id)
     v = welcome.welcome_vars(session, borrower, loan, settings)
     speaker = Speaker.for_borrower(borrower)
     return voice_script.WelcomeCall(
-        speaker, f"{settings.public_base_url}/voice/welcome", f"{settings.public_base_url}/voice/audio",
+        speaker, callback_url(settings), f"{settings.public_base_url}/voice/audio",
         lender=v["lender"], name=v["name"], product=v["product"], paybill=v["paybill"], account_ref=v["account_ref"],
         amount=speaker.money(v["first_amount"], v["currency"]), first_due=v["first_due_date"])
 

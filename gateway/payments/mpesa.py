@@ -23,11 +23,38 @@ TRANSACTION_DESC_MAX = 13
 
 
 class MpesaError(Exception):
-    """Daraja refused or could not be reached. `code` is Daraja's errorCode/ResponseCode if any."""
+    """Daraja refused, could not be reached, or answered something unreadable. `code` is Daraja's
+    errorCode/ResponseCode if any, else ours ("unreachable", "bad_reply", ...). `retryable`: no
+    request that could prompt the payer went out (the OAuth step failed), so trying again later is
+    safe; once an STK push request has been sent it is never sent again (a second prompt could
+    make the borrower pay twice)."""
 
-    def __init__(self, message: str, code: str = ""):
+    def __init__(self, message: str, code: str = "", retryable: bool = False):
         super().__init__(message)
         self.code = code
+        self.retryable = retryable
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    """The start of a body, on one line, for an error message a person can read."""
+    return " ".join((text or "").split())[:limit] or "(empty body)"
+
+
+def _transport_error(exc: requests.RequestException, what: str, timeout: float, retryable: bool) -> MpesaError:
+    if isinstance(exc, requests.Timeout):
+        message = f"M-Pesa {what} did not answer within {timeout:g} s"
+    else:
+        message = f"M-Pesa {what} unreachable: {exc}"
+    return MpesaError(message, code="unreachable", retryable=retryable)
+
+
+def _json_object(res: requests.Response) -> dict | None:
+    """The body as a JSON object, or None (not JSON, truncated, or a list/string/number)."""
+    try:
+        body = res.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 @dataclass(frozen=True)
@@ -76,20 +103,26 @@ class DarajaClient:
             cached = _tokens.get(key)
             if cached and cached[1] > time.monotonic():
                 return cached[0]
+        # Nothing has been sent to the payer yet: every failure here but wrong credentials is retryable.
         try:
             res = self.http.get(f"{self.base}/oauth/v1/generate", params={"grant_type": "client_credentials"},
                                 auth=(self.settings.mpesa_consumer_key, self.settings.mpesa_consumer_secret),
                                 timeout=self.timeout)
         except requests.RequestException as exc:
-            raise MpesaError(f"M-Pesa OAuth unreachable: {exc}", code="unreachable") from exc
+            raise _transport_error(exc, "OAuth", self.timeout, retryable=True) from exc
         if res.status_code != 200:
-            raise MpesaError(f"M-Pesa OAuth refused ({res.status_code}): {res.text[:200]}", code=str(res.status_code))
+            raise MpesaError(f"M-Pesa OAuth refused ({res.status_code}): {_snippet(res.text, 200)}",
+                             code=str(res.status_code), retryable=res.status_code >= 500)
+        body = _json_object(res) or {}
+        token = body.get("access_token")
         try:
-            body = res.json()
-            token = body["access_token"]
             expires_in = int(body.get("expires_in", 3599))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MpesaError(f"M-Pesa OAuth answered something unexpected: {res.text[:200]}") from exc
+        except (ValueError, TypeError):
+            expires_in = None
+        if not isinstance(token, str) or not token or expires_in is None:
+            raise MpesaError(f"M-Pesa OAuth answered without a usable access_token (HTTP {res.status_code}, "
+                             f"{res.headers.get('Content-Type') or 'no content type'}): {_snippet(res.text)}",
+                             code="bad_reply", retryable=True)
         with _tokens_lock:
             _tokens[key] = (token, time.monotonic() + max(expires_in - 60, 0))
         return token
@@ -120,6 +153,9 @@ class DarajaClient:
             "TransactionDesc": description[:TRANSACTION_DESC_MAX],
         }
         body = self._post("/mpesa/stkpush/v1/processrequest", payload, "STK push")
+        if not body.get("CheckoutRequestID"):  # accepted, but the callback could not be matched to the intent
+            raise MpesaError(f"M-Pesa STK push answered without a CheckoutRequestID: {_snippet(str(body))}",
+                             code="bad_reply")
         return StkPushReply(merchant_request_id=str(body.get("MerchantRequestID", "")),
                             checkout_request_id=str(body.get("CheckoutRequestID", "")),
                             response_code="0", response_description=str(body.get("ResponseDescription", "")),
@@ -137,19 +173,25 @@ class DarajaClient:
         return body
 
     def _post(self, path: str, payload: dict, what: str) -> dict:
-        """An authenticated Daraja call; MpesaError unless HTTP 200 with ResponseCode "0"."""
+        """An authenticated Daraja call; MpesaError unless HTTP 200 with a JSON object whose
+        ResponseCode is "0". Failures after the request went out are not retryable."""
         headers = {"Authorization": f"Bearer {self.access_token()}"}
         try:
             res = self.http.post(f"{self.base}{path}", json=payload, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise MpesaError(f"M-Pesa {what} unreachable: {exc}", code="unreachable") from exc
-        try:
-            body = res.json()
-        except ValueError:
-            body = {}
+            raise _transport_error(exc, what, self.timeout, retryable=False) from exc
+        body = _json_object(res)
+        if res.status_code == 200 and body is None:
+            ctype = res.headers.get("Content-Type") or "no content type"
+            raise MpesaError(f"M-Pesa {what} answered HTTP 200 but no JSON object ({ctype}): {_snippet(res.text)}",
+                             code="bad_reply")
+        if res.status_code == 200 and "ResponseCode" not in body:
+            raise MpesaError(f"M-Pesa {what} answered HTTP 200 without a ResponseCode: {_snippet(res.text)}",
+                             code="bad_reply")
+        body = body or {}
         if res.status_code != 200 or str(body.get("ResponseCode", "")) != "0":
             # Daraja errors: {"requestId", "errorCode": "500.001.1001", "errorMessage"}
             code = str(body.get("errorCode") or body.get("ResponseCode") or res.status_code)
-            message = body.get("errorMessage") or body.get("ResponseDescription") or res.text[:200]
+            message = body.get("errorMessage") or body.get("ResponseDescription") or _snippet(res.text, 200)
             raise MpesaError(f"M-Pesa {what} refused ({code}): {message}", code=code)
         return body

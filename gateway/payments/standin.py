@@ -1,7 +1,9 @@
 """A local stand-in for Safaricom's Daraja API (OAuth + STK push), for tests and demos: we have
 no network, and the sandbox needs credentials. It speaks the documented request/response
 formats, records what it received, and can play the borrower: after answering an STK push it
-POSTs the documented success callback to the request's CallBackURL.
+POSTs the documented success callback to the request's CallBackURL. For fault tests it can also
+answer late or unreadably: `faults["oauth"]` / `faults["stk"]` script the next answers (see
+`_fault`).
 
     gateway payments stand-in --port 8089      # then MPESA_BASE_URL=http://127.0.0.1:8089
 """
@@ -14,6 +16,7 @@ import logging
 import secrets
 import string
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -35,6 +38,7 @@ class DarajaStandIn:
     def __init__(self, consumer_key: str, consumer_secret: str, host: str = "127.0.0.1", port: int = 0,
                  auto_callback: bool = False, callback_delay: float = 1.0):
         self.requests: list[dict] = []
+        self.lock = threading.Lock()
         self.callbacks_sent: list[tuple[str, int]] = []
         self.callback_done = threading.Semaphore(0)  # released once per callback attempt
         self.issued_token = secrets.token_urlsafe(20)
@@ -42,6 +46,10 @@ class DarajaStandIn:
         self.stk_reply: dict | None = None  # None: a fresh MerchantRequestID/CheckoutRequestID each push
         self.auto_callback = auto_callback
         self.callback_delay = callback_delay
+        # Scripted faults, one popped per request to that endpoint: {"sleep": 2.0} answers normally
+        # but late; {"body": ..., "http": 200, "ctype": "text/html"} answers that instead (a str is
+        # sent as it is, e.g. '{"access_tok' or an HTML page; anything else as JSON, e.g. [] or {}).
+        self.faults: dict[str, list[dict]] = {"oauth": [], "stk": []}
         expected_basic = "Basic " + base64.b64encode(f"{consumer_key}:{consumer_secret}".encode()).decode()
         stand_in = self
 
@@ -49,18 +57,34 @@ class DarajaStandIn:
             def log_message(self, fmt, *args):
                 log.debug(fmt, *args)
 
-            def _reply(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            def _reply(self, status: int, body, ctype: str = "application/json") -> None:
+                data = (body if isinstance(body, str) else json.dumps(body)).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up waiting (timeout tests)
+                    pass
+
+            def _fault(self, endpoint: str) -> bool:
+                """Play the next scripted fault for this endpoint; True if it answered."""
+                with stand_in.lock:
+                    plan = stand_in.faults[endpoint].pop(0) if stand_in.faults[endpoint] else {}
+                if "sleep" in plan:
+                    time.sleep(plan["sleep"])
+                if "body" in plan:
+                    self._reply(plan.get("http", 200), plan["body"], plan.get("ctype", "application/json"))
+                    return True
+                return False
 
             def do_GET(self):
                 stand_in.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
                 if self.path != "/oauth/v1/generate?grant_type=client_credentials":
                     return self._reply(404, {"errorMessage": "not found"})
+                if self._fault("oauth"):
+                    return None
                 if self.headers.get("Authorization") != expected_basic:
                     return self._reply(400, {"errorCode": "400.008.01", "errorMessage": "Invalid Authentication passed"})
                 self._reply(200, {"access_token": stand_in.issued_token, "expires_in": "3599"})
@@ -80,6 +104,8 @@ class DarajaStandIn:
                 if self.path == "/mpesa/c2b/v2/registerurl":
                     return self._reply(200, {"OriginatorCoversationID": "7619-37765134-1", "ResponseCode": "0",
                                              "ResponseDescription": "success"})
+                if self._fault("stk"):
+                    return None
                 reply = stand_in.stk_reply or stand_in.fresh_reply()
                 self._reply(stand_in.stk_status, reply)
                 if stand_in.auto_callback and stand_in.stk_status == 200:

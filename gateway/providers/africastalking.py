@@ -5,10 +5,12 @@ URLs (`_baseUrl`, read by every request it builds) and own timeouts and retries 
 """
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 
 import africastalking
+import requests
 from africastalking.Service import AfricasTalkingException
 
 from gateway.config import Settings
@@ -30,7 +32,14 @@ _configured: tuple | None = None
 
 
 class ProviderUnavailable(Exception):
-    """AT could not be reached or answered with an error: try again later."""
+    """AT could not be reached, answered with an error, or answered something we cannot read
+    (not JSON, truncated, the wrong shape): try again later."""
+
+
+def _snippet(value, limit: int = 120) -> str:
+    """The start of what AT sent, on one line, for an error message a person can read."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return " ".join(text.split())[:limit] or "(empty body)"
 
 
 @dataclass(frozen=True)
@@ -77,27 +86,41 @@ def _call(fn, *args, settings: Settings, **kwargs):
     try:
         reply = fn(*args, timeout=(CONNECT_TIMEOUT, settings.at_timeout_seconds), **kwargs)
     except AfricasTalkingException as exc:  # non-2xx from AT
-        raise ProviderUnavailable(f"Africa's Talking refused the request: {str(exc)[:200]}") from None
-    except Exception as exc:  # requests' timeouts and connection errors
+        raise ProviderUnavailable(f"Africa's Talking refused the request: {_snippet(str(exc), 200)}") from None
+    except requests.JSONDecodeError as exc:  # application/json, but not JSON (e.g. cut off)
+        body = _snippet(getattr(exc, "doc", ""))
+        raise ProviderUnavailable(f"Africa's Talking answered malformed JSON: {body}") from None
+    except requests.Timeout:
+        raise ProviderUnavailable(f"Africa's Talking did not answer within {settings.at_timeout_seconds:g} s") from None
+    except Exception as exc:  # requests' connection errors
         raise ProviderUnavailable(f"Africa's Talking unreachable: {type(exc).__name__}") from None
-    if not isinstance(reply, dict):  # the SDK returns text unless content-type is exactly application/json
-        raise ProviderUnavailable(f"unexpected reply from Africa's Talking: {str(reply)[:200]!r}")
+    if isinstance(reply, str):  # the SDK returns text unless content-type is exactly application/json
+        raise ProviderUnavailable(f"Africa's Talking answered text, not JSON: {_snippet(reply)}")
+    if not isinstance(reply, dict):
+        raise ProviderUnavailable(f"Africa's Talking answered a JSON {type(reply).__name__}, not an object: "
+                                  f"{_snippet(reply)}")
     return reply
 
 
 def send_sms(settings: Settings, phone: str, text: str) -> SmsResult:
     sms, _ = _services(settings)
     reply = _call(sms.send, text, [phone], sender_id=settings.at_sender_id or None, settings=settings)
-    try:
-        recipients = reply["SMSMessageData"]["Recipients"]
-    except (KeyError, TypeError):
-        raise ProviderUnavailable(f"unexpected SMS reply: {str(reply)[:200]}") from None
+    data = reply.get("SMSMessageData")
+    recipients = data.get("Recipients") if isinstance(data, dict) else None
+    if not isinstance(recipients, list):
+        raise ProviderUnavailable(f"Africa's Talking's reply has no Recipients list: "
+                                  f"{_snippet(reply)}")
     if not recipients:
         # AT answers with no recipients when it rejects the whole request (e.g. bad sender id)
-        message = str(reply["SMSMessageData"].get("Message", ""))[:60]
+        message = str(data.get("Message", ""))[:60]
         return SmsResult(phone, 0, message or "NoRecipients", "", "")
     r = recipients[0]
-    return SmsResult(phone=r.get("number", phone), status_code=int(r.get("statusCode", 0)),
+    try:
+        status_code = int(r["statusCode"])
+    except (KeyError, TypeError, ValueError):
+        raise ProviderUnavailable(f"Africa's Talking's reply has no recipient statusCode: "
+                                  f"{_snippet(reply)}") from None
+    return SmsResult(phone=str(r.get("number") or phone), status_code=status_code,
                      status=str(r.get("status", "")), message_id=str(r.get("messageId") or ""),
                      cost=str(r.get("cost") or ""))
 
@@ -106,6 +129,8 @@ def call(settings: Settings, phone: str) -> CallResult:
     _, voice = _services(settings)
     reply = _call(voice.call, settings.at_voice_number, [phone], settings=settings)
     entries = reply.get("entries") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ProviderUnavailable(f"Africa's Talking's call reply has no entries list: {_snippet(reply)}")
     error = str(reply.get("errorMessage") or "None")
     if not entries:
         return CallResult(phone, "Failed", "", error)

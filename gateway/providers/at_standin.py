@@ -23,7 +23,11 @@ STATUS_NAMES = {100: "Processed", 101: "Success", 102: "Queued", 401: "RiskHold"
 
 class StandIn:
     """Records every request; `sms_replies` / `call_replies` script the next answers, each one of
-    {"code": 101}, {"http": 500}, {"sleep": 2.0}; when empty, every send succeeds."""
+    {"code": 101}, {"http": 500}, {"sleep": 2.0} (then the normal answer, too late for a short
+    client timeout), or a body of our choosing, for a provider answering something unreadable:
+    {"body": '{"SMSMessage', "ctype": "application/json", "http": 201} (a str is sent as it is,
+    anything else as JSON; ctype defaults to application/json, http to 201). When the script is
+    empty, every send succeeds."""
 
     def __init__(self, report_to: str = "", on_request: Callable[[str, dict], None] | None = None):
         self.report_to = report_to  # post a "Success" delivery report for each SMS sent here
@@ -48,23 +52,32 @@ class StandIn:
             return self._n, (replies.pop(0) if replies else {})
 
     def report_later(self, reply: dict, delay: float = 1.0) -> None:
+        sent = [r for r in reply["SMSMessageData"]["Recipients"] if r["messageId"] != "None"]
+
         def post():
             time.sleep(delay)
-            for r in reply["SMSMessageData"]["Recipients"]:
-                if r["messageId"] != "None":
-                    try:
-                        requests.post(self.report_to, data={"id": r["messageId"], "status": "Success",
-                                                            "phoneNumber": r["number"], "networkCode": "99999"}, timeout=5)
-                    except requests.RequestException:
-                        pass
+            for r in sent:
+                try:
+                    requests.post(self.report_to, data={"id": r["messageId"], "status": "Success",
+                                                        "phoneNumber": r["number"], "networkCode": "99999"}, timeout=5)
+                except requests.RequestException:
+                    pass
 
         threading.Thread(target=post, daemon=True).start()
+
+    @staticmethod
+    def scripted(plan: dict) -> tuple[int, str, str]:
+        body = plan["body"]
+        return (plan.get("http", 201), plan.get("ctype", "application/json"),
+                body if isinstance(body, str) else json.dumps(body))
 
     def answer(self, path: str, form: dict) -> tuple[int, str, str]:
         if path == "/version1/messaging":
             n, plan = self._next(self.sms_replies)
             if "sleep" in plan:
                 time.sleep(plan["sleep"])
+            if "body" in plan:
+                return self.scripted(plan)
             if "http" in plan:
                 return plan["http"], "text/plain", "Internal error"
             code = plan.get("code", 101)
@@ -77,6 +90,8 @@ class StandIn:
             return 201, "application/json", json.dumps(body)
         if path == "/call":
             n, plan = self._next(self.call_replies)
+            if "body" in plan:
+                return self.scripted(plan)
             if "http" in plan:
                 return plan["http"], "text/plain", "Internal error"
             entries = [{"phoneNumber": number, "status": "Queued", "sessionId": f"ATVId_{n:04d}"}
@@ -95,8 +110,11 @@ def _handler(fake: StandIn):
             if fake.on_request:
                 fake.on_request(self.path, form)
             status, ctype, body = fake.answer(self.path, form)
-            if fake.report_to and status == 201:
-                fake.report_later(json.loads(body))
+            if fake.report_to and status == 201 and self.path == "/version1/messaging":
+                try:
+                    fake.report_later(json.loads(body))
+                except (ValueError, TypeError, KeyError):  # a scripted unreadable answer: nothing was sent
+                    pass
             data = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", ctype)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from rq import Retry, get_current_job
 from sqlalchemy import update
 
 from gateway import audit
@@ -15,6 +16,22 @@ from gateway.payments.mpesa import DarajaClient, MpesaError
 log = logging.getLogger(__name__)
 
 
+class PushNotSentYet(Exception):
+    """The STK push could not be sent yet (M-Pesa's OAuth failed): RQ runs the job again."""
+
+
+def push_retry(settings: Settings | None = None) -> Retry | None:
+    """RQ's retry policy for start_stk_push: MPESA_PUSH_RETRIES more tries, backoff doubling."""
+    settings = settings or Settings.from_env()
+    base, n = settings.mpesa_retry_base_seconds, settings.mpesa_push_retries
+    return Retry(max=n, interval=[base * 2 ** k for k in range(n)]) if n > 0 else None
+
+
+def _retries_left() -> int:
+    job = get_current_job()
+    return int(job.retries_left or 0) if job is not None else 0
+
+
 def post_payment(payment_id: int) -> str:
     """Match and allocate a received payment (or put it in suspense); receipt SMS queued."""
     with session_scope() as session:
@@ -24,7 +41,10 @@ def post_payment(payment_id: int) -> str:
 
 def start_stk_push(intent_id: int) -> str:
     """Ask M-Pesa to prompt the borrower's phone. The intent is claimed (pending -> sending) in
-    its own transaction first, so a second run of this job never pushes twice."""
+    its own transaction first, so a second run of this job never pushes twice. If the push could
+    not be sent yet (OAuth failed) and RQ has retries left (`push_retry`), the intent goes back to
+    pending with the reason and the job raises for RQ to run it again; otherwise it fails, and the
+    borrower gets an SMS saying why."""
     settings = Settings.from_env()
     with session_scope(settings) as session:
         claimed = session.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id,
@@ -40,16 +60,24 @@ def start_stk_push(intent_id: int) -> str:
             account_reference=loan.account_ref, description=f"Loan {loan.account_ref}",
             callback_url=service.stk_callback_url(settings))
     except MpesaError as exc:
-        log.warning("STK push for intent %s failed: %s", intent_id, exc)
+        retry = exc.retryable and _retries_left() > 0
+        log.warning("STK push for intent %s failed: %s%s", intent_id, exc, ", will retry" if retry else "")
         with session_scope(settings) as session:
             intent = session.get(PaymentIntent, intent_id)
-            intent.status, intent.result_code, intent.result_desc = "failed", exc.code[:20], str(exc)[:200]
-            intent.settled_at = utcnow()
+            intent.result_code, intent.result_desc = exc.code[:20], str(exc)[:200]
+            if retry:
+                intent.status = "pending"  # claimable again by the retry
+                audit.record(session, "system", "payment_intent.retrying", "payment_intent", intent.id,
+                             result_code=exc.code, result_desc=str(exc)[:200], retries_left=_retries_left())
+            else:
+                intent.status, intent.settled_at = "failed", utcnow()
+                audit.record(session, "system", "payment_intent.failed", "payment_intent", intent.id,
+                             result_code=exc.code, result_desc=str(exc)[:200])
+                service.queue_stk_failed_sms(session, intent, session.get(Loan, intent.loan_id),
+                                             "unreachable" if exc.code == "unreachable" else exc.code)
             session.add(intent)
-            audit.record(session, "system", "payment_intent.failed", "payment_intent", intent.id,
-                         result_code=exc.code, result_desc=str(exc)[:200])
-            service.queue_stk_failed_sms(session, intent, session.get(Loan, intent.loan_id),
-                                         "unreachable" if exc.code == "unreachable" else exc.code)
+        if retry:
+            raise PushNotSentYet(f"intent {intent_id}: {exc}")
         return "failed"
     with session_scope(settings) as session:
         intent = session.get(PaymentIntent, intent_id)

@@ -91,6 +91,9 @@ def send_message(message_id: int) -> str:
         result = at.send_sms(settings, phone, text)
     except at.ProviderUnavailable as exc:
         error = str(exc)
+    except Exception as exc:  # a bug (ours or the SDK's) must not leave the message claimed as "sending"
+        log.exception("SMS %s: unexpected error while sending", message_id)
+        error = f"unexpected error: {type(exc).__name__}"
 
     # 3. Record the outcome.
     retry = False
