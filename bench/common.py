@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import os
 import socket
@@ -91,13 +92,19 @@ class Gunicorn:
         self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, path: str = "/", timeout: float = 30) -> None:
+    def wait_ready(self, path: str = "/health", timeout: float = 60) -> None:
+        """Until the app answers HTTP: on a busy machine the workers import the app for seconds after
+        the port opens, and a load run started then measures the imports. Then a few seconds more,
+        since the workers boot in parallel and the first to answer is not the last."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    time.sleep(0.5)  # let every worker finish importing
-                    return
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", path)
+                conn.getresponse().read()
+                conn.close()
+                time.sleep(3)
+                return
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")

@@ -172,7 +172,7 @@ def main() -> None:
         runs = []
         with Gunicorn(app, env=env, **settings) as server:
             script = wrk_script(args.borrowers, args.connections, args.fresh_sessions)
-            run_wrk(server.url, script, 2, args.connections)  # warm-up: pools, caches
+            run_wrk(server.url, script, 3, args.connections)  # warm-up: pools, caches
             for _ in range(args.runs):
                 runs.append(run_wrk(server.url, script, args.duration, args.connections))
         results[name] = {**median_of(runs), "runs": runs}
