@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from werkzeug.routing import IntegerConverter
 
 from gateway import logs
 from gateway.config import Settings
@@ -11,11 +12,22 @@ from gateway.config import Settings
 logs.install()  # phone numbers masked in every log record of every process importing the gateway
 
 
+class IdConverter(IntegerConverter):
+    """`<id:loan_id>`: a database id, 1 to MAX_ID; anything else is a 404 before the view runs
+    (a larger number would overflow the database's integer)."""
+
+    def __init__(self, url_map):
+        from gateway.db import MAX_ID
+
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=settings.instance_path)
     app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app.url_map.converters["id"] = IdConverter
 
     from gateway import agents, ops, sms, ussd, voice  # one blueprint per domain
     from gateway.payg import views as payg_views  # also connects PAYG codes to payment_posted
