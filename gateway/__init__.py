@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.routing import IntegerConverter
 
 from gateway import logs
@@ -44,6 +45,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/health")
     def health():
         return jsonify(status="ok")
+
+    openapi = files("gateway").joinpath("openapi.json").read_bytes()
+
+    @app.get("/openapi.json")
+    def openapi_document():  # the staff APIs' OpenAPI document; public: it holds no secrets
+        return Response(openapi, mimetype="application/json")
 
     @app.errorhandler(404)
     @app.errorhandler(405)

@@ -47,6 +47,7 @@ def staff(*roles):
             g.agent, g.actor = agent, f"agent:{agent.id}"
             return view(*args, **kwargs)
 
+        wrapper.roles = roles
         return wrapper
 
     return decorator
