@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
+from werkzeug.routing import IntegerConverter
 
 from gateway import logs
 from gateway.config import Settings
@@ -11,11 +13,22 @@ from gateway.config import Settings
 logs.install()  # phone numbers masked in every log record of every process importing the gateway
 
 
+class IdConverter(IntegerConverter):
+    """`<id:loan_id>`: a database id, 1 to MAX_ID; anything else is a 404 before the view runs
+    (a larger number would overflow the database's integer)."""
+
+    def __init__(self, url_map):
+        from gateway.db import MAX_ID
+
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=settings.instance_path)
     app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app.url_map.converters["id"] = IdConverter
 
     from gateway import agents, ops, sms, ussd, voice  # one blueprint per domain
     from gateway.payg import views as payg_views  # also connects PAYG codes to payment_posted
@@ -32,6 +45,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/health")
     def health():
         return jsonify(status="ok")
+
+    openapi = files("gateway").joinpath("openapi.json").read_bytes()
+
+    @app.get("/openapi.json")
+    def openapi_document():  # the staff APIs' OpenAPI document; public: it holds no secrets
+        return Response(openapi, mimetype="application/json")
 
     @app.errorhandler(404)
     @app.errorhandler(405)

@@ -13,6 +13,7 @@ from gateway.messaging import welcome
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
 from gateway.money import MoneyError, to_minor
 from gateway.services import onboarding, schedule
+from gateway.text import TextError, text
 
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
 
@@ -26,14 +27,14 @@ class BadRequest(ValueError):
 
 def _loan_rows(spec: dict, currency: str) -> tuple[int, list[schedule.Row]]:
     try:
-        principal = to_minor(str(spec["principal"]), currency)
+        principal = to_minor(spec["principal"], currency)  # a float is refused there: money is never float
         rate = Decimal(str(spec.get("rate_per_period", "0")))
-        fee = to_minor(str(spec.get("fee_per_installment", "0")), currency)
+        fee = to_minor(spec.get("fee_per_installment", "0"), currency)
         first_due = dt.date.fromisoformat(str(spec["first_due_date"]))
         count = int(spec["installments"])
     except KeyError as exc:
         raise BadRequest(f"loan.{exc.args[0]} is required") from None
-    except (ValueError, TypeError, InvalidOperation, MoneyError) as exc:
+    except (ValueError, TypeError, OverflowError, InvalidOperation, MoneyError) as exc:
         raise BadRequest(f"invalid loan: {exc}") from None
     rows = schedule.generate(principal, rate, count, first_due, spec.get("frequency", "monthly"),
                              spec.get("method", "flat"), fee)
@@ -53,11 +54,12 @@ def onboard_borrower():
         with session_scope(settings) as session:
             partner = session.get(FieldPartner, g.agent.field_partner_id)
             borrower = onboarding.create_borrower(
-                session, partner, body.get("name", ""), str(body.get("phone", "")), body.get("language", ""),
-                timezone=body.get("timezone"), national_id=body.get("national_id"), branch=body.get("branch", ""),
-                agent_id=g.agent.id, actor=g.actor)
+                session, partner, text(body.get("name"), "name", limit=120), str(body.get("phone", "")),
+                body.get("language", ""), timezone=text(body.get("timezone"), "timezone", limit=40, default=None),
+                national_id=text(body.get("national_id"), "national_id", limit=40, default=None),
+                branch=text(body.get("branch"), "branch", limit=80), agent_id=g.agent.id, actor=g.actor)
             spec = body["loan"]
-            product = str(spec.get("product", "")).strip()
+            product = text(spec.get("product"), "loan.product", limit=60)
             if not product:
                 raise BadRequest("loan.product is required")
             currency = onboarding.currency_for(borrower.country)
@@ -68,12 +70,12 @@ def onboard_borrower():
             message, call = welcome.start(session, borrower, loan, settings, actor=g.actor)
             answer = dict(borrower_id=borrower.id, loan_id=loan.id, account_ref=loan.account_ref,
                           welcome=dict(message_id=message.id, call_id=call.id))
-    except (BadRequest, onboarding.OnboardingError, schedule.ScheduleError) as exc:
+    except (BadRequest, TextError, onboarding.OnboardingError, schedule.ScheduleError) as exc:
         return jsonify(error="bad_request", detail=str(exc)), 400
     return jsonify(answer), 201
 
 
-@bp.post("/borrowers/<int:borrower_id>/welcome")
+@bp.post("/borrowers/<id:borrower_id>/welcome")
 @require_role("field", "admin")
 def resend_welcome(borrower_id: int):
     settings = current_app.config["GATEWAY"]

@@ -63,6 +63,7 @@ def require_role(*roles: str):
             g.actor = f"agent:{agent.id}"
             return view(*args, **kwargs)
 
+        wrapper.roles = roles  # read by tests/test_openapi.py against the document's x-roles
         return wrapper
 
     return decorator

@@ -14,6 +14,8 @@ from sqlmodel import Session, create_engine
 
 from gateway.config import Settings
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (PostgreSQL's 4-byte integer)
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)

@@ -8,6 +8,9 @@ from babel import Locale
 from babel.numbers import format_currency, get_currency_precision
 
 
+MAX_DIGITS = 15  # major-unit digits an amount may have: far above any loan, far below BIGINT
+
+
 class MoneyError(ValueError):
     pass
 
@@ -26,6 +29,8 @@ def to_minor(amount: str | int | Decimal, currency: str) -> int:
         raise MoneyError(f"not an amount: {amount!r}") from None
     if not value.is_finite():
         raise MoneyError(f"not an amount: {amount!r}")
+    if value.adjusted() >= MAX_DIGITS:  # before scaling: 1e999999999 would make a huge int
+        raise MoneyError(f"{amount} is too large an amount")
     minor = value.scaleb(digits(currency))
     if minor != minor.to_integral_value():
         raise MoneyError(f"{amount} has more decimals than {currency} allows")

@@ -12,15 +12,17 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request, session
 
 from gateway.auth import require_role
-from gateway.db import session_scope
+from gateway.db import MAX_ID, session_scope
 from gateway.models import Agent, Flag, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
 from gateway.i18n import Speaker
+from gateway.text import text
 
 bp = Blueprint("ops_api", __name__, url_prefix="/api/ops")
 STAFF = ("field", "callcentre", "manager", "admin")
 MANAGERS = ("manager", "admin")
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)  # dates the arithmetic handles
 
 
 def staff(*roles):
@@ -45,6 +47,7 @@ def staff(*roles):
             g.agent, g.actor = agent, f"agent:{agent.id}"
             return view(*args, **kwargs)
 
+        wrapper.roles = roles
         return wrapper
 
     return decorator
@@ -79,15 +82,25 @@ def _settings():
 
 
 def _date_arg(name: str, default: dt.date | None = None) -> dt.date:
-    raw = request.args.get(name) or (request.get_json(silent=True) or {}).get(name)
+    body = request.get_json(silent=True)
+    raw = request.args.get(name) or (body.get(name) if isinstance(body, dict) else None)
     if not raw:
         if default is None:
             raise ValueError(f"{name} is required (YYYY-MM-DD)")
         return default
     try:
-        return dt.date.fromisoformat(str(raw))
+        day = dt.date.fromisoformat(str(raw))
     except ValueError:
         raise ValueError(f"{name} must be a date like 2027-01-31") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{name} must be from {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
+def _id(value, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
+        raise ValueError(f"{name} must be an id (a whole number from 1)")
+    return value
 
 
 def _body() -> dict:
@@ -113,7 +126,7 @@ def portfolio_view():
                               "buckets": portfolio.bucket_table(rows)}))
 
 
-@bp.get("/loans/<int:loan_id>/arrears")
+@bp.get("/loans/<id:loan_id>/arrears")
 @staff(*STAFF)
 def loan_arrears(loan_id: int):
     as_of = _date_arg("as_of", _today())
@@ -124,7 +137,7 @@ def loan_arrears(loan_id: int):
         return jsonify(plain({"as_of": as_of, **dataclasses.asdict(row), "bucket": row.bucket}))
 
 
-@bp.get("/loans/<int:loan_id>/open-promise")
+@bp.get("/loans/<id:loan_id>/open-promise")
 @staff(*STAFF)
 def open_promise(loan_id: int):
     on = _date_arg("date", _today())
@@ -153,39 +166,45 @@ def scan_flags():
         return jsonify(raised=[_flag_json(f) for f in raised])
 
 
-@bp.post("/flags/<int:flag_id>/resolve")
+@bp.post("/flags/<id:flag_id>/resolve")
 @staff(*MANAGERS)
 def resolve_flag(flag_id: int):
+    note = text(_body().get("note"), "note")
     with session_scope() as s:
-        f = flags.resolve(s, flag_id, g.actor, _body().get("note", ""))
-        return jsonify(_flag_json(f))
+        if s.get(Flag, flag_id) is None:
+            return bad(f"no flag {flag_id}", 404)
+        return jsonify(_flag_json(flags.resolve(s, flag_id, g.actor, note)))
 
 
-@bp.post("/loans/<int:loan_id>/write-off")
+@bp.post("/loans/<id:loan_id>/write-off")
 @staff(*MANAGERS)
 def write_off(loan_id: int):
+    reason = text(_body().get("reason"), "reason")
     with session_scope() as s:
         if s.get(Loan, loan_id) is None:
             return bad(f"no loan {loan_id}", 404)
-        entries = loan_ops.write_off(s, loan_id, g.actor, _body().get("reason", ""))
+        entries = loan_ops.write_off(s, loan_id, g.actor, reason)
         return jsonify(loan_id=loan_id, written_off=sum(e.amount for e in entries))
 
 
-@bp.post("/loans/<int:loan_id>/restructure")
+@bp.post("/loans/<id:loan_id>/restructure")
 @staff(*MANAGERS)
 def restructure(loan_id: int):
     body = _body()
+    reason, frequency = text(body.get("reason"), "reason"), text(body.get("frequency"), "frequency", default="monthly")
+    count, rate = body.get("count", 0), body.get("rate", "0")
+    try:
+        if any(isinstance(v, bool) for v in (count, rate)) or not isinstance(count, (int, str)) \
+                or not isinstance(rate, (int, float, str)):
+            raise ValueError  # a rate may be a JSON number (it is no amount of money); not a list, {} or true
+        count, rate = int(count), Decimal(str(rate))
+    except (ValueError, ArithmeticError):
+        return bad("count must be a whole number and rate a decimal like 0.03")
     with session_scope() as s:
         if s.get(Loan, loan_id) is None:
             return bad(f"no loan {loan_id}", 404)
-        try:
-            count = int(body.get("count", 0))
-            rate = Decimal(str(body.get("rate", "0")))
-        except (ValueError, ArithmeticError):
-            return bad("count must be a whole number and rate a decimal like 0.03")
-        new = loan_ops.restructure(s, loan_id, g.actor, body.get("reason", ""), count=count,
-                                   first_due=_date_arg("first_due"), frequency=body.get("frequency", "monthly"),
-                                   rate=rate)
+        new = loan_ops.restructure(s, loan_id, g.actor, reason, count=count, first_due=_date_arg("first_due"),
+                                   frequency=frequency, rate=rate)
         return jsonify(plain({"loan_id": loan_id, "installments": [
             {"seq": i.seq, "due_date": i.due_date, "amount_due": i.amount_due} for i in new]}))
 
@@ -205,28 +224,33 @@ def queue():
 def assign():
     body = _body()
     ids, agent_id = body.get("loan_ids"), body.get("agent_id")
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(agent_id, int):
+    try:
+        if not isinstance(ids, list):
+            raise ValueError
+        ids, agent_id = [_id(i, "loan_ids") for i in ids], _id(agent_id, "agent_id")
+    except ValueError:
         return bad("send loan_ids (a list of loan ids) and agent_id")
     with session_scope() as s:
         return jsonify(assigned=callcentre.assign(s, ids, agent_id, g.actor), agent_id=agent_id)
 
 
-@bp.post("/loans/<int:loan_id>/calls")
+@bp.post("/loans/<id:loan_id>/calls")
 @staff("callcentre", *MANAGERS)
 def log_call(loan_id: int):
     body = _body()
+    outcome, note = text(body.get("outcome"), "outcome"), text(body.get("note"), "note")
     with session_scope() as s:
         loan = s.get(Loan, loan_id)
         if loan is None:
             return bad(f"no loan {loan_id}", 404)
-        promise_date = _date_arg("promise_date") if body.get("outcome") == "promise" else None
+        promise_date = _date_arg("promise_date") if outcome == "promise" else None
         amount = None
-        if body.get("outcome") == "promise":
+        if outcome == "promise":
             try:
-                amount = to_minor(str(body.get("promise_amount", "")), loan.currency)
+                amount = to_minor(body.get("promise_amount", ""), loan.currency)
             except MoneyError as exc:
                 return bad(f"promise_amount: {exc}")
-        call = callcentre.log_call(s, loan_id, s.get(Agent, g.agent.id), body.get("outcome", ""), body.get("note", ""),
+        call = callcentre.log_call(s, loan_id, s.get(Agent, g.agent.id), outcome, note,
                                    promise_date=promise_date, promise_amount=amount, today=_today())
         return jsonify(id=call.id, loan_id=loan_id, outcome=call.outcome, promise_id=call.promise_id), 201
 
@@ -246,7 +270,13 @@ def team():
 @staff(*STAFF)
 def agent_commissions():
     month = request.args.get("month", "")
-    wanted = request.args.get("agent_id", type=int)
+    wanted = request.args.get("agent_id")
+    if wanted is not None:
+        try:
+            wanted = int(wanted)
+        except ValueError:
+            pass
+        wanted = _id(wanted, "agent_id")
     if g.agent.role not in MANAGERS:
         if wanted not in (None, g.agent.id):
             return jsonify(error="forbidden", detail="agents see only their own commissions"), 403

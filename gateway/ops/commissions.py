@@ -27,6 +27,8 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
         first = dt.datetime.strptime(month, "%Y-%m").date()
     except (TypeError, ValueError):
         raise ValueError("month must look like 2027-01") from None
+    if not 1970 <= first.year <= 2999:  # the day before and the month after must be dates too
+        raise ValueError("month must be from 1970-01 to 2999-12")
     nxt = (first + dt.timedelta(days=32)).replace(day=1)
     return first, nxt - dt.timedelta(days=1)
 

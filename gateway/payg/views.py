@@ -9,6 +9,7 @@ from gateway.db import session_scope
 from gateway.models import Borrower, Device, Loan, PaygToken
 from gateway.money import MoneyError, from_minor, to_minor
 from gateway.payg import service
+from gateway.text import TextError, text
 
 bp = Blueprint("payg", __name__)
 
@@ -34,7 +35,7 @@ def _token_json(token: PaygToken, device: Device) -> dict:
                 code=token.token, code_grouped=service.group_code(token.token), reason=token.reason)
 
 
-@bp.post("/api/agents/loans/<int:loan_id>/device")
+@bp.post("/api/agents/loans/<id:loan_id>/device")
 @require_role("field", "admin")
 def register_device(loan_id: int):
     body = _body()
@@ -46,6 +47,10 @@ def register_device(loan_id: int):
     rate = body.get("daily_rate")
     if not isinstance(rate, (str, int)) or isinstance(rate, bool):
         return _error(400, "invalid", "daily_rate is required, e.g. \"50\" or \"50.00\"")
+    try:
+        serial = text(body.get("serial"), "serial")
+    except TextError as exc:
+        return _error(400, "invalid", str(exc))
     with session_scope(current_app.config["GATEWAY"]) as session:
         loan = session.get(Loan, loan_id)
         borrower = session.get(Borrower, loan.borrower_id) if loan else None
@@ -55,7 +60,7 @@ def register_device(loan_id: int):
         try:
             daily_rate = to_minor(rate, loan.currency)
             device = service.register_device(
-                session, loan, body.get("serial"), body.get("secret_key"), daily_rate,
+                session, loan, serial, body.get("secret_key"), daily_rate,
                 restricted_digits=restricted, starting_code=body.get("starting_code"),
                 agent_id=g.agent.id, actor=g.actor)
         except service.Conflict as exc:
@@ -73,10 +78,14 @@ def issue_token(serial: str):
     body = _body()
     if body is None:
         return _error(400, "invalid", "a JSON object is required")
+    try:
+        serial, kind = text(serial, "serial"), text(body.get("kind"), "kind", default="add_time")
+        reason = text(body.get("reason"), "reason", default=None)
+    except TextError as exc:
+        return _error(400, "invalid", str(exc))
     with session_scope(current_app.config["GATEWAY"]) as session:
         try:
-            token = service.issue_manual_token(session, serial, body.get("kind", "add_time"),
-                                               days=body.get("days", 0), reason=body.get("reason"),
+            token = service.issue_manual_token(session, serial, kind, days=body.get("days", 0), reason=reason,
                                                actor=g.actor)
         except service.DeviceNotFound as exc:
             session.rollback()

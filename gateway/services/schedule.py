@@ -16,6 +16,9 @@ from gateway.money import MoneyError, to_minor
 
 FREQUENCIES = ("weekly", "monthly")
 METHODS = ("flat", "declining")
+MAX_INSTALLMENTS = 520  # ten years of weekly installments; more is a typing mistake
+MAX_RATE = Decimal(1)  # 100% of the balance a period
+FIRST_DUE_RANGE = (dt.date(1970, 1, 1), dt.date(2999, 12, 31))  # so every later due date is a date too
 
 
 class ScheduleError(ValueError):
@@ -54,8 +57,12 @@ def generate(principal: int, rate_per_period: Decimal, count: int, first_due: dt
     Decimal('0.03') a month). Rounding lands on the last installment so principal sums exactly."""
     if principal <= 0 or count <= 0:
         raise ScheduleError("principal and installment count must be positive")
-    if rate_per_period < 0 or isinstance(rate_per_period, float):
-        raise ScheduleError("rate must be a non-negative Decimal")
+    if count > MAX_INSTALLMENTS:
+        raise ScheduleError(f"at most {MAX_INSTALLMENTS} installments")
+    if not FIRST_DUE_RANGE[0] <= first_due <= FIRST_DUE_RANGE[1]:
+        raise ScheduleError(f"the first due date must be from {FIRST_DUE_RANGE[0]} to {FIRST_DUE_RANGE[1]}")
+    if not isinstance(rate_per_period, Decimal) or not rate_per_period.is_finite() or not 0 <= rate_per_period <= MAX_RATE:
+        raise ScheduleError(f"rate must be a Decimal from 0 to {MAX_RATE} (a share of the balance per period)")
     dates = due_dates(first_due, count, frequency)
     rows: list[Row] = []
     if method == "flat":
