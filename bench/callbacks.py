@@ -157,7 +157,8 @@ def main() -> None:
     ap.add_argument("--borrowers", type=int, default=20_000)
     ap.add_argument("--web", type=int, default=1, help="web processes (gunicorn masters), each on its own port")
     ap.add_argument("--gunicorn-workers", type=int, default=0, help="per web process; default 4 / web")
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=4, help="per gunicorn worker (gthread only)")
+    ap.add_argument("--worker-class", default="gthread")
     ap.add_argument("--workers", type=int, default=2, help="RQ worker processes posting payments")
     ap.add_argument("--connections", type=int, default=8, help="per wrk process (two per web process)")
     ap.add_argument("--database-url", default=DEFAULT_DB)
@@ -181,7 +182,8 @@ def main() -> None:
            "GATEWAY_INSTANCE_PATH": "/tmp/gw-bench-instance"}
     folder = tempfile.mkdtemp(prefix="gw-callbacks-")
     files = write_streams(streams, folder)
-    webs = [Gunicorn("wsgi:app", workers=gw, threads=args.threads, env=env) for _ in range(args.web)]
+    webs = [Gunicorn("wsgi:app", workers=gw, threads=args.threads, env=env, worker_class=args.worker_class)
+            for _ in range(args.web)]
     def start_workers() -> list[subprocess.Popen]:
         return [subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--worker-class", "rq.worker.SimpleWorker",
                                   "--url", args.redis_url, "--quiet", "payments"], env={**os.environ, **env}, cwd=ROOT,
@@ -235,7 +237,7 @@ def main() -> None:
     requests = sum(f["requests"] for f in figures)
     accepted = requests - sum(f["non_2xx"] + f["errors"] for f in figures)
     p99 = max(f["p99_us"] for f in figures) / 1000
-    print(f"\n{args.web} web process(es) x gunicorn -w {gw} -k gthread --threads {args.threads}; {args.workers} RQ workers; "
+    print(f"\n{args.web} web process(es) x gunicorn -w {gw} -k {args.worker_class} --threads {args.threads}; {args.workers} RQ workers; "
           f"{len(files)} wrk processes x {args.connections} connections")
     print(table([("acknowledged", f"{requests:,}", f"{accepted / ack_s:.0f}/s", f"{p99:.1f}", f"{ack_s:.1f}"),
                  ("posted", f"{check['posted']:,}", f"{check['posted'] / posted_s:.0f}/s", "", f"{posted_s:.1f}")],
@@ -243,7 +245,7 @@ def main() -> None:
     print(f"ledger total {check['ledger_total_minor'] / 100:,.2f} KES = unique payments {expected['total_minor'] / 100:,.2f} KES: "
           f"{'OK' if check['ok'] else 'MISMATCH'}; duplicate receipts {check['duplicate_receipts']}, "
           f"payments not allocated in full {check['payments_not_allocated_in_full']}.  target: >= 500 callbacks/s")
-    print(json.dumps({"bench": "callbacks", "web_processes": args.web, "post_after": args.post_after, "gunicorn": f"-w {gw} -k gthread --threads {args.threads}",
+    print(json.dumps({"bench": "callbacks", "web_processes": args.web, "post_after": args.post_after, "gunicorn": f"-w {gw} -k {args.worker_class} --threads {args.threads}",
                       "rq_workers": args.workers, "callbacks_sent": requests, "accepted": accepted,
                       "accepted_per_s": round(accepted / ack_s, 1), "ack_p50_ms": max(f["p50_us"] for f in figures) / 1000,
                       "ack_p99_ms": p99, "ack_max_ms": max(f["max_us"] for f in figures) / 1000, "ack_seconds": round(ack_s, 2),
