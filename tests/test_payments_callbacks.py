@@ -148,6 +148,15 @@ def test_malformed_json_gets_400_and_is_stored(pay_client, session):
     assert payments(session) == []
 
 
+def test_a_body_with_nul_bytes_gets_400_and_is_kept_readable(pay_client, session):
+    # PostgreSQL text cannot hold NUL: this used to answer 503 and store nothing (found by hypothesis).
+    res = post_callback(pay_client, CONFIRM, '{"TransID": "RKL5\x001ZDR4F"}')
+    assert res.status_code == 400 and res.get_json()["detail"] == "body contains NUL characters"
+    [raw] = raw_callbacks(session)
+    assert (raw.status, raw.body) == ("rejected", '{"TransID": "RKL5\\x001ZDR4F"}')
+    assert payments(session) == []
+
+
 def test_oversized_body_is_refused_and_kept_truncated(pay_client, session):
     res = post_callback(pay_client, CONFIRM, '{"pad": "' + "x" * 70_000 + '"}')
     assert res.status_code == 413 and res.get_json()["error"] == "too_large"

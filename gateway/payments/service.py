@@ -506,6 +506,8 @@ HANDLERS = {
 
 
 def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: str, status: str, error: str) -> None:
+    # PostgreSQL text cannot hold NUL: kept for review with each NUL written out as "\x00".
+    body = body.replace("\x00", "\\x00")
     with session_scope(settings) as session:
         raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body, status=status,
                           error=error[:500], processed_at=utcnow() if status == "rejected" else None)
@@ -528,6 +530,10 @@ def receive_callback(settings: Settings, provider: str, kind: str, body: str, so
             detail = f"body longer than {MAX_BODY_CHARS} characters"
             _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", detail)
             return Reply(413, {"error": "too_large", "detail": detail})
+        if "\x00" in body:  # never valid JSON or form data from a provider
+            detail = "body contains NUL characters"
+            _store(settings, provider, kind, source_ip, body, "rejected", detail)
+            return Reply(400, {"error": "bad_request", "detail": detail})
         try:
             with session_scope(settings) as session:
                 # Stored once, already processed, in the same transaction as what it caused (a
