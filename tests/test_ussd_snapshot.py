@@ -5,10 +5,12 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
+from sqlmodel import select
 
 from gateway import create_app
 from gateway.db import engine_for
 from gateway.flows import snapshot
+from gateway.models import AuditEvent
 from payg_helpers import payg_loan
 from support import dial, pay
 
@@ -75,6 +77,9 @@ def test_a_language_change_holds_for_the_rest_of_the_session(client, session, jo
     assert dial(client, john[0].phone, "5*2*1", session_id="S1").startswith(f"CON Mkopo {john[1].account_ref}\nSalio:")
     session.refresh(john[0])
     assert john[0].language == "sw"
+    dial(client, john[0].phone, "5*2*5*2", session_id="S1")  # Kiswahili chosen again, same session
+    changes = session.exec(select(AuditEvent).where(AuditEvent.action == "borrower.language_changed")).all()
+    assert [(e.data["old"], e.data["new"]) for e in changes] == [("en", "sw")]
 
 
 def test_the_snapshot_round_trips_loans_and_devices(session, factory):

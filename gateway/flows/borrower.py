@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from gateway import audit, i18n, outbox
 from gateway.config import Settings
 from gateway.flows.engine import Flow, Invalid, Option, Screen
-from gateway.i18n import N_, Speaker
 from gateway.flows.snapshot import Caller, LoanView
+from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
@@ -181,8 +181,9 @@ def _last_payments_text(ctx: Ctx) -> str:
 def _language_options(ctx: Ctx) -> list[Option]:
     def choose(lang):
         def action(c: Ctx):
-            if c.live and c.borrower.language != lang:
-                borrower = c.session.get(Borrower, c.borrower.id)
+            # Compared with the stored row, not the snapshot, which may predate an earlier change.
+            borrower = c.session.get(Borrower, c.borrower.id) if c.live else None
+            if borrower is not None and borrower.language != lang:
                 audit.record(c.session, f"borrower:{borrower.id}", "borrower.language_changed", "borrower",
                              borrower.id, old=borrower.language, new=lang)
                 borrower.language = lang
