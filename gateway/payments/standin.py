@@ -21,17 +21,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
+from gateway.payments import mpesa
+
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
 
 def success_callback(checkout_id: str, receipt: str, amount, phone, merchant_id="29115-34620561-1") -> str:
-    """Safaricom's documented STK callback body (amounts are JSON numbers)."""
+    """Safaricom's documented STK callback body (amounts are JSON numbers), paid now."""
     return ('{"Body":{"stkCallback":{"MerchantRequestID":"%s","CheckoutRequestID":"%s",'
             '"ResultCode":0,"ResultDesc":"The service request is processed successfully.",'
             '"CallbackMetadata":{"Item":[{"Name":"Amount","Value":%s},{"Name":"MpesaReceiptNumber","Value":"%s"},'
-            '{"Name":"Balance"},{"Name":"TransactionDate","Value":20261121102115},'
-            '{"Name":"PhoneNumber","Value":%s}]}}}}' % (merchant_id, checkout_id, amount, receipt, phone))
+            '{"Name":"Balance"},{"Name":"TransactionDate","Value":%s},'
+            '{"Name":"PhoneNumber","Value":%s}]}}}}' % (merchant_id, checkout_id, amount, receipt, mpesa.timestamp(), phone))
 
 
 class DarajaStandIn:
