@@ -17,9 +17,9 @@ def dial(client, phone, text="", session_id=None):
     return res.get_data(as_text=True)
 
 
-def pay(session, loan, amount_minor: int, txn: str) -> Payment:
-    """An M-Pesa payment of `amount_minor`, stored and posted to the loan, committed."""
-    payment = Payment(provider="mpesa", provider_txn_id=txn, amount=amount_minor, currency=loan.currency)
+def pay(session, loan, amount_minor: int, txn: str, provider: str = "mpesa") -> Payment:
+    """A payment of `amount_minor` (M-Pesa unless said), stored and posted to the loan, committed."""
+    payment = Payment(provider=provider, provider_txn_id=txn, amount=amount_minor, currency=loan.currency)
     session.add(payment)
     session.flush()
     ledger.post_payment(session, payment, loan.id)

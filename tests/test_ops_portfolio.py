@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from gateway.models import Payment
 from gateway.ops import portfolio
 from gateway.services import ledger, schedule
+from support import pay
 
 UTC = dt.timezone.utc
 
@@ -15,12 +16,7 @@ UTC = dt.timezone.utc
 def pay_on(session, loan, amount, day, txn, hour=10):
     """Post a payment as if it arrived on `day` (the ledger entries carry that time)."""
     with time_machine.travel(dt.datetime.combine(day, dt.time(hour), tzinfo=UTC), tick=False):
-        p = Payment(provider="manual", provider_txn_id=txn, amount=amount, currency=loan.currency)
-        session.add(p)
-        session.flush()
-        ledger.post_payment(session, p, loan.id)
-        session.commit()
-    return p
+        return pay(session, loan, amount, txn, provider="manual")
 
 
 def test_arrears_as_of_a_date_ignores_later_payments(factory, session):
