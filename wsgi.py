@@ -1,4 +1,4 @@
 """WSGI entry point: gunicorn wsgi:app"""
-from gateway import create_app
+from gateway.app import create_app
 
 app = create_app()

@@ -80,7 +80,7 @@ def _in_process(args, env: dict, n: int):
     os.environ.update(env)
     from sqlalchemy import event
 
-    from gateway import create_app
+    from gateway.app import create_app
     from gateway.db import get_engine
     client = create_app().test_client()
     rng = random.Random(1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 from flask.cli import FlaskGroup
 
-from gateway import create_app, migrate
+from gateway import migrate
+from gateway.app import create_app
 from gateway.config import Settings
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
 from gateway.ops.cli import ops_daily, report, set_password
@@ -58,7 +59,7 @@ def payments_import_csv(file, actor: str) -> None:
 def payments_register_c2b(response_type: str) -> None:
     """Register this gateway's C2B confirmation and validation URLs for MPESA_SHORTCODE."""
     from gateway.payments import service
-    from gateway.payments.mpesa import DarajaClient, MpesaError
+    from gateway.providers.mpesa.client import DarajaClient, MpesaError
 
     settings = Settings.from_env()
     if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
@@ -79,7 +80,7 @@ def payments_register_c2b(response_type: str) -> None:
 def payments_stand_in(port: int, no_callback: bool) -> None:
     """Run a local stand-in for Safaricom's Daraja API (demo and development only): answers OAuth
     and STK push as documented, then calls back as if the borrower had entered their PIN."""
-    from gateway.payments.standin import DarajaStandIn
+    from gateway.standins.daraja import DarajaStandIn
 
     settings = Settings.from_env()
     stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,

@@ -11,11 +11,13 @@ from sqlmodel import Session, select
 
 from werkzeug.security import generate_password_hash
 
-from gateway import auth
+from gateway.web import auth
 from gateway.db import utcnow
 from gateway.models import Agent, FieldPartner, Loan, Payment
 from gateway.payg.demo import add_demo_device
-from gateway.services import ledger, onboarding, schedule
+from gateway import ledger
+from gateway.borrowers import onboarding
+from gateway.ledger import schedule
 
 DEMO_PASSWORD = "demo-password"  # every demo staff member's console password (demo data only)
 FIRST = ["Amina", "John", "Grace", "Peter", "Wanjiru", "Otieno", "Fatuma", "Joseph", "Akinyi", "Baraka",

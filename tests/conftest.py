@@ -16,12 +16,14 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 import gateway.models  # noqa: F401
-from gateway import create_app, migrate
+from gateway import migrate
+from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import engine_for
 from gateway.models import FieldPartner
 from gateway.queue import _answers, redis_for, resolve_redis_url
-from gateway.services import onboarding, schedule
+from gateway.borrowers import onboarding
+from gateway.ledger import schedule
 
 
 @pytest.fixture(scope="session")

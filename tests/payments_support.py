@@ -1,6 +1,6 @@
 """Shared pieces of the payments tests: settings with M-Pesa secrets, a real RQ burst worker,
 Safaricom's documented sample payloads, and a local HTTP server speaking Daraja's OAuth and
-STK push formats in place of Safaricom (gateway.payments.standin; the real client calls it)."""
+STK push formats in place of Safaricom (gateway.standins.daraja; the real client calls it)."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,12 @@ import pytest
 from rq import Queue, SimpleWorker
 from sqlmodel import select
 
-from gateway import create_app
-from gateway.auth import issue_token
+from gateway.app import create_app
+from gateway.web.auth import issue_token
 from gateway.config import Settings
 from gateway.models import Agent, LedgerEntry, Message, Payment
 from gateway.payments import service
-from gateway.payments.standin import DarajaStandIn
+from gateway.standins.daraja import DarajaStandIn
 from gateway.queue import get_redis
 
 TOKEN = "s3cret-callback-token"

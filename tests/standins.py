@@ -1,4 +1,4 @@
-"""Test helpers: the Africa's Talking stand-in as a fixture (gateway.providers.at_standin), and a
+"""Test helpers: the Africa's Talking stand-in as a fixture (gateway.standins.africastalking), and a
 helper that runs queued RQ jobs with a real worker in burst mode."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 from rq import Queue, SimpleWorker
 
-from gateway.providers import at_standin
+from gateway.standins import africastalking as at_standin
 from gateway.queue import get_redis
 
 

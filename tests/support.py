@@ -3,7 +3,7 @@ posting a payment through the real ledger."""
 import itertools
 
 from gateway.models import Payment
-from gateway.services import ledger
+from gateway import ledger
 
 _sessions = itertools.count(1)
 

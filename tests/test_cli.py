@@ -7,7 +7,7 @@ from sqlmodel import func, select
 
 from gateway.cli import main
 from gateway.models import Agent, Borrower, LedgerEntry, Loan, Payment
-from gateway.services import ledger
+from gateway import ledger
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
 

@@ -24,8 +24,8 @@ from functools import cache
 import pytest
 from werkzeug.security import generate_password_hash
 
-from gateway import create_app
-from gateway.auth import issue_token
+from gateway.app import create_app
+from gateway.web.auth import issue_token
 from gateway.config import Settings
 from gateway.messaging.voice_callbacks import callback_url
 from gateway.models import Agent

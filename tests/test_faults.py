@@ -12,7 +12,7 @@ from rq.job import Job
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.db import engine_for
 from gateway.models import LedgerEntry, Message, Payment
 from gateway.queue import get_redis

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from sqlmodel import select
 
 from gateway.models import Installment, LedgerEntry, Loan, Payment, PaymentStatus
-from gateway.services import ledger
+from gateway import ledger
 
 
 def pay(session, loan, amount_minor, txn="TX1", currency="KES"):
@@ -90,7 +90,7 @@ def test_allocation_invariants(factory, session, count, principal, fee, rate, me
                 account_ref=f"H{factory._phone}")
     session.add(loan)
     session.flush()
-    from gateway.services import schedule
+    from gateway.ledger import schedule
     rows = schedule.generate(principal, Decimal(rate), count, dt.date(2026, 1, 5), "weekly", method, fee)
     schedule.attach(session, loan, rows)
     session.commit()

@@ -5,7 +5,7 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from gateway.auth import issue_token
+from gateway.web.auth import issue_token
 from gateway.models import Agent, AuditEvent, CallLog, Flag, LedgerEntry, Payment, Promise
 from gateway.ops import callcentre, promises
 

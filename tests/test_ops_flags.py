@@ -9,7 +9,7 @@ from sqlmodel import select
 from gateway.i18n import Speaker
 from gateway.models import AuditEvent, Flag, Installment, LedgerEntry, Loan, Message, Payment
 from gateway.ops import flags, loan_ops, portfolio
-from gateway.services import ledger
+from gateway import ledger
 
 from test_ops_portfolio import pay_on
 

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from gateway.models import Payment
 from gateway.ops import portfolio
-from gateway.services import ledger, schedule
+from gateway import ledger
+from gateway.ledger import schedule
 from support import pay
 
 UTC = dt.timezone.utc

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from openpaygo import TokenType
 from sqlmodel import select
 
-from gateway.auth import issue_token
+from gateway.web.auth import issue_token
 from gateway.models import Agent, AuditEvent, Device, FieldPartner, Message, PaygToken
 from gateway.payg import keys
 from payg_helpers import KeypadDevice, codes_in, payg_loan, sms_for

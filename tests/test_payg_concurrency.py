@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from gateway.db import engine_for
 from gateway.models import Device, Loan, Payment, PaygToken
 from gateway.payg import service
-from gateway.services import ledger
+from gateway import ledger
 from payg_helpers import codes_in, payg_loan, sms_for
 
 

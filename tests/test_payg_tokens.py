@@ -11,7 +11,7 @@ from sqlmodel import select
 from gateway.i18n import Speaker
 from gateway.models import AuditEvent, Device, Loan, Message, PaygToken
 from gateway.payg import service
-from gateway.services import ledger
+from gateway import ledger
 from payg_helpers import codes_in, payg_loan, sms_for
 from support import pay
 

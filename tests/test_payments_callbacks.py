@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import select
 
 from gateway.models import AuditEvent, Installment, RawCallback
-from gateway.services import ledger
+from gateway import ledger
 from payments_support import (  # noqa: F401  (fixtures)
     AT_TOKEN, TOKEN, c2b, daraja, field_token, ledger_of, manager_token, messages, pay_app, pay_client,
     pay_settings, payments, post_callback, queued_sms_ids, read, run_payment_jobs,
@@ -122,7 +122,7 @@ def test_concurrent_duplicates_from_threads_make_one_payment_and_one_allocation(
 ])
 def test_validation_rejects_unknown_accounts_only_in_strict_mode(factory, session, settings, monkeypatch,
                                                                  strict, ref_known, expected):
-    from gateway import create_app
+    from gateway.app import create_app
     from gateway.config import Settings
     loan = factory.loan(factory.borrower())
     monkeypatch.setenv("MPESA_CALLBACK_TOKEN", TOKEN)
@@ -184,7 +184,7 @@ def test_missing_or_wrong_token_gets_403_and_is_stored(pay_client, session):
 
 
 def test_forged_source_ip_gets_403(settings, monkeypatch, session):
-    from gateway import create_app
+    from gateway.app import create_app
     from gateway.config import Settings
     monkeypatch.setenv("MPESA_CALLBACK_TOKEN", TOKEN)
     monkeypatch.setenv("MPESA_ALLOWED_IPS", "196.201.214.200, 196.201.213.0/24")
@@ -198,7 +198,7 @@ def test_forged_source_ip_gets_403(settings, monkeypatch, session):
 
 
 def test_callbacks_are_refused_when_no_secret_is_configured(settings, session):
-    from gateway import create_app
+    from gateway.app import create_app
     client = create_app(settings).test_client()
     res = post_callback(client, CONFIRM, c2b())
     assert res.status_code == 403 and "disabled" in res.get_json()["detail"]

@@ -10,7 +10,7 @@ from gateway.cli import main
 from gateway.models import Installment, Loan, RawCallback
 from gateway.payments import service
 from gateway.queue import get_redis
-from gateway.services import ledger
+from gateway import ledger
 from gateway.workers import sweeper
 from payments_support import (  # noqa: F401  (fixtures)
     c2b, daraja, ledger_of, manager_token, messages, pay_app, pay_client, pay_settings, payments, post_callback,

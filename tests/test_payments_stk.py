@@ -190,7 +190,7 @@ def test_stand_in_plays_the_borrower_against_the_running_gateway(factory, sessio
 
     from werkzeug.serving import make_server
 
-    from gateway.payments.standin import DarajaStandIn
+    from gateway.standins.daraja import DarajaStandIn
 
     web = make_server("127.0.0.1", 0, pay_app, threaded=True)
     _threading.Thread(target=web.serve_forever, daemon=True).start()

@@ -13,14 +13,14 @@ import time_machine
 from rq import Queue
 from sqlmodel import select
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.messaging import queue_sms
 from gateway.messaging.welcome import plan_call
 from gateway.models import AuditEvent, Loan, Message, PaymentIntent, VoiceCall
-from gateway.payments import mpesa
-from gateway.providers import africastalking as at
+from gateway.providers.mpesa import client as mpesa
+from gateway.providers.africastalking import client as at
 from gateway.queue import get_redis
 from payments_support import daraja, messages, pay_settings, read  # noqa: F401  (fixtures)
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)

@@ -1,7 +1,7 @@
 """Per-phone and per-IP limits on the USSD webhook, counted in Redis; Redis down never blocks USSD."""
 import pytest
 
-from gateway import create_app
+from gateway.app import create_app
 
 SW = "Maombi ni mengi mno. Tafadhali jaribu tena baada ya dakika chache."
 EN = "Too many requests. Please try again in a few minutes."

@@ -7,7 +7,7 @@ import time_machine
 from sqlmodel import Session, select
 
 from gateway.models import Message, Reminder
-from gateway.services import ledger
+from gateway import ledger
 from gateway.workers.reminders import plan_reminders
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
 from support import pay

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.services import schedule
+from gateway.ledger import schedule
 
 
 def test_flat_monthly_schedule_sums_and_dates():
@@ -34,13 +34,13 @@ def test_bad_parameters_are_refused(kw, msg):
 
 def test_csv_import(factory, session):
     b = factory.borrower()
-    from gateway.services import onboarding
+    from gateway.borrowers import onboarding
     text = "due_date,principal,interest,fees\n2026-02-01,600.00,50,10\n2026-01-01,400,50.50,0\n"
     rows = schedule.parse_csv(text, "KES")
     assert rows[0].due_date == dt.date(2026, 1, 1) and rows[0].interest == 5050
     loan = onboarding.create_loan(session, b, "business loan", 100000, "KES", rows)
     session.commit()
-    from gateway.services.ledger import installments
+    from gateway.ledger import installments
     assert [i.amount_due for i in installments(session, loan.id)] == [45050, 66000]
     with pytest.raises(schedule.ScheduleError, match="already has a schedule"):
         schedule.attach(session, loan, rows)

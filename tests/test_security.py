@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -163,9 +163,9 @@ def test_local_standin_posts_delivery_reports(factory, session, monkeypatch):
     import threading
     from werkzeug.serving import make_server
 
-    from gateway import create_app
+    from gateway.app import create_app
     from gateway.config import Settings
-    from gateway.providers import at_standin
+    from gateway.standins import africastalking as at_standin
 
     web = make_server("127.0.0.1", 0, create_app(Settings.from_env()), threaded=True)
     threading.Thread(target=web.serve_forever, daemon=True).start()

@@ -9,7 +9,7 @@ from gateway.i18n import Speaker, languages
 from gateway.messaging import render, sms_encoding
 from gateway.messaging.compose import TEMPLATES
 from gateway.reminders import ladders
-from gateway.services.ledger import Balance
+from gateway.ledger import Balance
 
 # Long but realistic values, so a template that fits here fits in production.
 COMMON = dict(lender="Jirani Finance", help_line="0800 720 000", paybill="600966", name="Wanjiku",

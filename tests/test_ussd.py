@@ -8,7 +8,7 @@ from sqlmodel import select
 from gateway.messaging import sms_encoding
 from gateway.models import AuditEvent, Borrower, CallbackRequest, Payment, PaymentIntent
 from gateway.queue import get_redis
-from gateway.services import ledger
+from gateway import ledger
 from support import dial
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi

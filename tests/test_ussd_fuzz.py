@@ -6,7 +6,7 @@ import string
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlmodel import func, select
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.models import AuditEvent, Borrower, CallbackRequest, LedgerEntry, Loan, Payment, PaymentIntent
 
 PHONES = ["+254712345678", "0712345678", "254722000111", "+254733000222"]  # last one is not registered

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.db import engine_for
-from gateway.flows import snapshot
+from gateway.ussd import snapshot
 from gateway.models import AuditEvent
 from payg_helpers import payg_loan
 from support import dial, pay

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from gateway.auth import issue_token
+from gateway.web.auth import issue_token
 from gateway.models import Agent, Borrower, CallbackRequest, Message, VoiceCall
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
 
@@ -183,7 +183,7 @@ def test_adapter_points_the_sdk_at_the_configured_hosts():
     import africastalking
 
     from gateway.config import Settings
-    from gateway.providers import africastalking as adapter
+    from gateway.providers.africastalking import client as adapter
 
     adapter._services(Settings(at_username="sandbox", at_api_key="k"))
     assert (africastalking.SMS._baseUrl, africastalking.Voice._baseUrl) == (

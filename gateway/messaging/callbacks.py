@@ -19,7 +19,7 @@ from gateway.models import (
     Borrower, CallbackRequest, DeliveryReport, InboundSms, Loan, LoanStatus, Message,
     RejectedCallback,
 )
-from gateway.services import ledger
+from gateway import ledger
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ def at_standin_command(host: str, port: int, report_to: str) -> None:
     gateway at it: AT_SMS_BASE_URL=http://HOST:PORT/version1 AT_VOICE_BASE_URL=http://HOST:PORT."""
     import time
 
-    from gateway.providers import at_standin
+    from gateway.standins import africastalking as at_standin
 
     def show(path: str, form: dict) -> None:
         what = f"SMS to {form.get('to')}: {form.get('message')}" if path.endswith("/messaging") \

@@ -11,7 +11,7 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request, session
 
-from gateway.auth import require_role
+from gateway.web.auth import require_role
 from gateway.db import MAX_ID, session_scope
 from gateway.models import Agent, Flag, Loan
 from gateway.money import MoneyError, to_minor
@@ -26,7 +26,7 @@ FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)  # dates the ar
 
 
 def staff(*roles):
-    """A Bearer token (gateway.auth.require_role), or the operator console's login session; a
+    """A Bearer token (gateway.web.auth.require_role), or the operator console's login session; a
     session caller must echo the page's CSRF token in X-CSRF-Token for anything but reading."""
     def decorator(view):
         by_token = require_role(*roles)(view)

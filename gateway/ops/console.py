@@ -23,7 +23,7 @@ from gateway.models import (Agent, Borrower, CallLog, FieldPartner, Flag, Instal
                             Payment, Promise)
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, charts, commissions, flags, loan_ops, portfolio, reports, suspense
-from gateway.services import ledger
+from gateway import ledger
 
 bp = Blueprint("ops_console", __name__, url_prefix="/ops", template_folder="templates", static_folder="static")
 MANAGERS = ("manager", "admin")

@@ -16,7 +16,8 @@ from gateway import audit
 from gateway.db import utcnow
 from gateway.models import Installment, LedgerEntry, Loan, LoanStatus
 from gateway.models.loans import COMPONENTS
-from gateway.services import ledger, schedule
+from gateway import ledger
+from gateway.ledger import schedule
 
 
 class LoanOpError(ValueError):
@@ -33,14 +34,14 @@ def _close_outstanding(session: Session, loan: Loan, kind: str) -> list[LedgerEn
             setattr(inst, f"{component}_paid", getattr(inst, f"{component}_paid") + left)
             entries.append(LedgerEntry(loan_id=loan.id, installment_id=inst.id, component=component,
                                        amount=left, kind=kind))
-        inst.status = ledger._installment_status(inst)
+        inst.status = ledger.installment_status(inst)
         session.add(inst)
     session.add_all(entries)
     return entries
 
 
 def _open_loan(session: Session, loan_id: int) -> Loan:
-    loan = ledger._locked_loan(session, loan_id)
+    loan = ledger.locked_loan(session, loan_id)
     if loan.status not in (LoanStatus.active, LoanStatus.defaulted):
         raise LoanOpError(f"loan {loan.account_ref} is {loan.status}")
     return loan

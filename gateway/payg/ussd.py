@@ -1,9 +1,9 @@
 """PAYG additions to the borrower's USSD menu, as data for gateway.flows: a "My last code"
 option (shown only for loans with a device) and the days of light on the balance screen.
-gateway.flows.borrower imports this module: import gateway.flows, not this module, first."""
+gateway.ussd.menu imports this module: import gateway.flows, not this module, first."""
 from __future__ import annotations
 
-from gateway.flows.engine import Option, Screen
+from gateway.ussd.engine import Option, Screen
 from gateway.i18n import N_
 from gateway.payg import service
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from gateway.auth import require_role
+from gateway.web.auth import require_role
 from gateway.db import session_scope
 from gateway.models import Borrower, Device, Loan, PaygToken
 from gateway.money import MoneyError, from_minor, to_minor

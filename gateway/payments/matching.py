@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from gateway import phones
 from gateway.models import Borrower, Loan, LoanStatus, Payment
-from gateway.services.onboarding import normalize_account_ref
+from gateway.borrowers.onboarding import normalize_account_ref
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,11 @@ from gateway.models import Borrower, FieldPartner, Loan, Payment, PaymentIntent,
 from gateway.models.payments import PaymentReversal
 from gateway.money import MoneyError, to_minor
 from gateway.payg import service as payg_service
-from gateway.payments import authenticity, matching
-from gateway.payments.mpesa import NAIROBI
-from gateway.services import ledger
-from gateway.services.onboarding import normalize_account_ref
+from gateway.payments import matching
+from gateway.web import callback_auth as authenticity
+from gateway.providers.mpesa.client import NAIROBI
+from gateway import ledger
+from gateway.borrowers.onboarding import normalize_account_ref
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from gateway import phones
-from gateway.auth import require_role
+from gateway.web.auth import require_role
 from gateway.db import session_scope
 from gateway.payments import service
 

@@ -1,1 +1,1 @@
-"""Adapters for outside providers: one module per provider, small interfaces our jobs call."""
+"""Outside parties we talk to, as adapters: their wire formats live here and nowhere else."""

@@ -11,7 +11,7 @@ from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.models import Loan, PaymentIntent
 from gateway.payments import service
-from gateway.payments.mpesa import DarajaClient, MpesaError
+from gateway.providers.mpesa.client import DarajaClient, MpesaError
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from gateway.models import Borrower, Installment, InstallmentStatus, Loan, LoanS
 from gateway.ops import promises
 from gateway.queue import get_queue
 from gateway.reminders import ladders, rules
-from gateway.services import ledger
+from gateway import ledger
 
 log = logging.getLogger(__name__)
 STALE_AFTER = dt.timedelta(minutes=30)

@@ -20,7 +20,7 @@ from gateway import phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.models import Borrower, Message
-from gateway.providers import africastalking as at
+from gateway.providers.africastalking import client as at
 from gateway.queue import get_queue
 
 log = logging.getLogger(__name__)

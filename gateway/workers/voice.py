@@ -10,7 +10,7 @@ from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.messaging import welcome
 from gateway.models import Borrower, VoiceCall
-from gateway.providers import africastalking as at
+from gateway.providers.africastalking import client as at
 from gateway.queue import get_queue
 from gateway.reminders import rules
 

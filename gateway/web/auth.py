@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from gateway.db import session_scope
 from gateway.models import Agent
-from gateway.payments import authenticity
+from gateway.web import callback_auth as authenticity
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def require_role(*roles: str):
 def from_provider(provider: str, refuse: Callable[[str], Response]):
     """A `before_request` hook for a blueprint of provider callbacks: the request must carry the
     provider's token (`X-Callback-Token` or `?token=`) and/or come from its allowlist (see
-    gateway.payments.authenticity); otherwise `refuse(reason)` answers. A hook rather than a view
+    gateway.web.callback_auth); otherwise `refuse(reason)` answers. A hook rather than a view
     decorator so that it runs before the rate limits, which wrap the views: forged requests must
     not use up a real borrower's allowance."""
 

@@ -24,7 +24,7 @@ class LedgerError(Exception):
     pass
 
 
-def _locked_loan(session: Session, loan_id: int) -> Loan:
+def locked_loan(session: Session, loan_id: int) -> Loan:
     # Row lock on PostgreSQL; SQLite already serialises writers (BEGIN IMMEDIATE).
     loan = session.exec(select(Loan).where(Loan.id == loan_id).with_for_update()).one()
     return loan
@@ -36,7 +36,7 @@ def installments(session: Session, loan_id: int) -> list[Installment]:
     ))
 
 
-def _installment_status(inst: Installment) -> str:
+def installment_status(inst: Installment) -> str:
     if inst.outstanding <= 0:
         return InstallmentStatus.paid
     return InstallmentStatus.partial if inst.amount_paid > 0 else InstallmentStatus.pending
@@ -57,7 +57,7 @@ def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None, 
             entries.append(LedgerEntry(loan_id=loan.id, payment_id=payment_id, installment_id=inst.id,
                                        component=component, amount=take, kind=kind))
             left -= take
-        inst.status = _installment_status(inst)
+        inst.status = installment_status(inst)
         session.add(inst)
         if left == 0:
             break
@@ -76,7 +76,7 @@ def post_payment(session: Session, payment: Payment, loan_id: int, actor: str = 
     """Allocate a stored, unposted payment to a loan. Call inside the transaction that owns it."""
     if payment.status == PaymentStatus.posted:
         raise LedgerError(f"payment {payment.id} is already posted")
-    loan = _locked_loan(session, loan_id)
+    loan = locked_loan(session, loan_id)
     if payment.currency != loan.currency:
         raise LedgerError(f"payment in {payment.currency} cannot go to a {loan.currency} loan")
     entries = allocate(session, loan, payment.amount, payment.id)
@@ -101,14 +101,14 @@ def reverse_payment(session: Session, payment: Payment, actor: str, reason: str)
         raise LedgerError(f"payment {payment.id} is already {payment.status}")
     compensating: list[LedgerEntry] = []
     if payment.status == PaymentStatus.posted:
-        loan = _locked_loan(session, payment.loan_id)
+        loan = locked_loan(session, payment.loan_id)
         originals = session.exec(select(LedgerEntry).where(
             LedgerEntry.payment_id == payment.id).order_by(LedgerEntry.id)).all()
         for entry in originals:
             if entry.installment_id is not None and entry.component in COMPONENTS:
                 inst = session.get(Installment, entry.installment_id)
                 setattr(inst, f"{entry.component}_paid", getattr(inst, f"{entry.component}_paid") - entry.amount)
-                inst.status = _installment_status(inst)
+                inst.status = installment_status(inst)
                 session.add(inst)
             compensating.append(LedgerEntry(loan_id=entry.loan_id, payment_id=payment.id,
                                             installment_id=entry.installment_id, component=entry.component,

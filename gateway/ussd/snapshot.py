@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from gateway.models import Borrower, Device, Installment, Loan, LoanStatus
-from gateway.services import ledger
+from gateway import ledger
 
 log = logging.getLogger(__name__)
 KEY = "ussd:snapshot:{session_id}"

@@ -9,13 +9,13 @@ from sqlmodel import Session, select
 
 from gateway import audit, i18n, outbox
 from gateway.config import Settings
-from gateway.flows.engine import Flow, Invalid, Option, Screen
-from gateway.flows.snapshot import Caller, LoanView
+from gateway.ussd.engine import Flow, Invalid, Option, Screen
+from gateway.ussd.snapshot import Caller, LoanView
 from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
-from gateway.services import ledger
+from gateway import ledger
 from gateway.workers.payments import push_retry
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).

@@ -2,11 +2,11 @@
 
 AT retries any callback not answered 200 for about 10 minutes, so everything we could store is
 answered 200 (duplicates included); only a malformed post gets a 400, and it is kept for review.
-A post without AT's token or allowlisted address gets a 403 (gateway.auth.from_provider).
+A post without AT's token or allowlisted address gets a 403 (gateway.web.auth.from_provider).
 """
 from flask import Blueprint, current_app, jsonify, request
 
-from gateway.auth import forbidden_json, from_provider
+from gateway.web.auth import forbidden_json, from_provider
 from gateway.db import session_scope
 from gateway.messaging import callbacks
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from gateway import audit, i18n, phones
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
-from gateway.services import schedule
+from gateway.ledger import schedule
 
 # Timezone of each country we serve; anything else must be given explicitly.
 COUNTRY_TIMEZONES = {"KE": "Africa/Nairobi", "TZ": "Africa/Dar_es_Salaam", "UG": "Africa/Kampala",

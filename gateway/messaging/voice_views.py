@@ -3,12 +3,12 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, send_from_directory
 
-from gateway.auth import forbidden_json, from_provider
+from gateway.web.auth import forbidden_json, from_provider
 from gateway.db import session_scope
 from gateway.messaging import callbacks, voice_callbacks
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-PROMPTS = Path(__file__).parent / "voice_prompts"
+PROMPTS = Path(__file__).resolve().parents[1] / "voice_prompts"
 _from_at = from_provider("at", forbidden_json)
 
 

@@ -7,12 +7,13 @@ from decimal import Decimal, InvalidOperation
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlmodel import select
 
-from gateway.auth import require_role
+from gateway.web.auth import require_role
 from gateway.db import session_scope
 from gateway.messaging import welcome
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
 from gateway.money import MoneyError, to_minor
-from gateway.services import onboarding, schedule
+from gateway.borrowers import onboarding
+from gateway.ledger import schedule
 from gateway.text import TextError, text
 
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")

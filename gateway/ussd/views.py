@@ -1,8 +1,8 @@
 """USSD webhook in Africa's Talking's format: form fields in, `CON ...`/`END ...` text out."""
 from flask import Blueprint, Response, current_app, request
 
-from gateway import flows
-from gateway.auth import from_provider
+from gateway.ussd import session as flows
+from gateway.web.auth import from_provider
 
 bp = Blueprint("ussd", __name__)
 REQUIRED = ("sessionId", "phoneNumber")

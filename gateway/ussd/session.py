@@ -7,9 +7,9 @@ import logging
 from gateway import phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.flows import snapshot
-from gateway.flows.borrower import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
-from gateway.flows.engine import Reply, split_inputs
+from gateway.ussd import snapshot
+from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
+from gateway.ussd.engine import Reply, split_inputs
 from gateway.queue import get_redis
 
 log = logging.getLogger(__name__)

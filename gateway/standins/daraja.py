@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from gateway.payments import mpesa
+from gateway.providers.mpesa import client as mpesa
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)

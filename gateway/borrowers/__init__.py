@@ -1,0 +1,1 @@
+"""Borrowers: onboarding by field agents (views.py, the agents API) and account numbers."""

@@ -1,0 +1,1 @@
+"""M-Pesa Daraja: the API client, and callbacks and statements turned into domain events."""

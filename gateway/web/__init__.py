@@ -1,0 +1,1 @@
+"""Web plumbing shared by the blueprints: staff authentication and roles, provider callback checks."""
