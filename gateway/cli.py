@@ -41,10 +41,11 @@ def payments_import_csv(file, actor: str) -> None:
     "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
     """
     from gateway.db import session_scope
-    from gateway.payments import service
+    from gateway.payments import statements
+    from gateway.providers.mpesa import statements as mpesa_statements
 
     with session_scope() as session:
-        report = service.import_statement(session, file.read(), actor=f"cli:{actor}")
+        report = statements.import_rows(session, mpesa_statements.read(file.read()), actor=f"cli:{actor}")
     click.echo(f"imported {report.imported}, already received {report.already_known}, "
                f"not paid in {report.not_paid_in}, errors {len(report.errors)}")
     for line, problem in report.errors:
@@ -58,13 +59,13 @@ def payments_import_csv(file, actor: str) -> None:
               help="What M-Pesa does when our validation URL does not answer in time.")
 def payments_register_c2b(response_type: str) -> None:
     """Register this gateway's C2B confirmation and validation URLs for MPESA_SHORTCODE."""
-    from gateway.payments import service
+    from gateway.providers.mpesa.callbacks import c2b_callback_urls
     from gateway.providers.mpesa.client import DarajaClient, MpesaError
 
     settings = Settings.from_env()
     if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
         raise click.ClickException("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
-    confirmation, validation = service.c2b_callback_urls(settings)
+    confirmation, validation = c2b_callback_urls(settings)
     try:
         DarajaClient(settings).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
                                                  response_type=response_type)

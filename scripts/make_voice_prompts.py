@@ -3,7 +3,7 @@
     .venv/bin/python scripts/make_voice_prompts.py [out_dir]   # default gateway/voice_prompts
 
 Writes <out_dir>/sw/<name>.wav, 8 kHz mono 8-bit PCM (phone quality, small in git), silence trimmed: the texts of
-gateway.messaging.voice_script.PROMPTS from the sw catalog, day_01..day_31 and month_01..month_12.
+gateway.providers.africastalking.voice.PROMPTS from the sw catalog, day_01..day_31 and month_01..month_12.
 A lender replaces any file with a real recording of the same name.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.i18n import Speaker  # noqa: E402
-from gateway.messaging.voice_script import PROMPTS  # noqa: E402
+from gateway.providers.africastalking.voice import PROMPTS  # noqa: E402
 
 UNITS = ["", "moja", "mbili", "tatu", "nne", "tano", "sita", "saba", "nane", "tisa"]
 TENS = {1: "kumi", 2: "ishirini", 3: "thelathini"}

@@ -47,7 +47,7 @@ def payg_loan(factory, language="en", principal="18000", count=12, rate="50", re
 
 
 def sms_for(session, payment: Payment) -> Message:
-    return session.exec(select(Message).where(Message.dedupe_key == f"payg:{payment.id}")).one()
+    return session.exec(select(Message).where(Message.dedupe_key == f"payment:{payment.id}")).one()
 
 
 def codes_in(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from gateway.app import create_app
 from gateway.web.auth import issue_token
 from gateway.config import Settings
 from gateway.models import Agent, LedgerEntry, Message, Payment
-from gateway.payments import service
+from gateway import jobs
 from gateway.standins.daraja import DarajaStandIn
 from gateway.queue import get_redis
 
@@ -48,7 +48,7 @@ def pay_client(pay_app):
 def run_payment_jobs() -> None:
     """A real RQ worker, burst mode, on the payments queue only (SMS sends stay queued)."""
     redis = get_redis()
-    SimpleWorker([Queue(service.QUEUE, connection=redis)], connection=redis).work(burst=True)
+    SimpleWorker([Queue(jobs.POST_PAYMENT.queue, connection=redis)], connection=redis).work(burst=True)
 
 
 def sms_queue() -> Queue:

@@ -12,6 +12,7 @@ from rq.job import Job
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
+from gateway import jobs
 from gateway.app import create_app
 from gateway.db import engine_for
 from gateway.models import LedgerEntry, Message, Payment
@@ -141,7 +142,7 @@ def test_worker_killed_mid_job_then_the_job_rerun_posts_exactly_once(settings, s
     # The job is run again (RQ re-queues abandoned jobs; an operator can too) - and once more, as if the
     # second run had been killed after its commit: the payment is posted once.
     for _ in range(2):
-        Queue("payments", connection=redis).enqueue(sweeper.POST_PAYMENT, payment.id)
+        Queue("payments", connection=redis).enqueue(jobs.POST_PAYMENT.func, payment.id)
         SimpleWorker([Queue("payments", connection=redis)], connection=redis).work(burst=True)
     session.rollback()  # a fresh snapshot: the workers committed meanwhile
     assert session.get(Payment, payment.id).status == "posted"

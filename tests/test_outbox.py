@@ -16,9 +16,9 @@ def hello_template(tmp_path, monkeypatch):
     (tmp_path / "hello.en.txt").write_text("Hello {{ name }}, you owe {{ money(amount, 'KES') }} by {{ date(day) }}.")
     (tmp_path / "hello.sw.txt").write_text("Habari {{ name }}, deni lako ni {{ money(amount, 'KES') }} kufikia {{ date(day) }}.")
     monkeypatch.setattr(compose, "TEMPLATES", tmp_path)
-    compose._env.cache_clear()
+    compose.template_env.cache_clear()
     yield
-    compose._env.cache_clear()
+    compose.template_env.cache_clear()
 
 
 def test_queue_sms_stores_then_enqueues_after_commit(factory, session, hello_template):

@@ -12,7 +12,7 @@ from sqlmodel import select
 from gateway.models import Message, PaymentIntent
 from gateway.payg import service
 from gateway.payg.demo import add_demo_device, demo_secret_key
-from gateway.payments import service as payments
+from gateway import jobs
 from gateway.queue import get_redis
 from payg_helpers import codes_in
 from payments_support import (  # noqa: F401  (fixtures)
@@ -42,7 +42,7 @@ def test_paying_from_ussd_sends_a_code_the_device_accepts(factory, session, dara
     assert dial(pay_client, borrower.phone, "3*2*500*1") == (
         "END You will get an M-Pesa prompt for Ksh500. Enter your PIN to pay.")
     # Only the payments worker runs here, so SMS sends stay queued and are read from the database.
-    assert [j.func_name for j in Queue(payments.QUEUE, connection=get_redis()).jobs] == [STK_JOB]
+    assert [j.func_name for j in Queue(jobs.POST_PAYMENT.queue, connection=get_redis()).jobs] == [STK_JOB]
     run_payment_jobs()
     assert len(daraja.stk_requests()) == 1
     assert read(session, select(PaymentIntent))[0].status == "sent"

@@ -101,7 +101,7 @@ def test_paying_off_the_loan_sends_the_code_that_unlocks_the_device(factory, ses
     # an overpayment afterwards buys nothing more: no code, no SMS
     later = pay(session, loan, 5000, "TXP3")
     assert session.exec(select(PaygToken).where(PaygToken.payment_id == later.id)).all() == []
-    assert session.exec(select(Message).where(Message.dedupe_key == f"payg:{later.id}")).first() is None
+    assert session.exec(select(Message).where(Message.dedupe_key == f"payment:{later.id}")).first() is None
 
 
 def test_unlock_sms_in_kiswahili(factory, session):
@@ -157,7 +157,7 @@ def test_a_payment_never_buys_its_codes_twice(factory, session):
         ledger.post_payment(session, payment, loan.id)
     session.rollback()
     assert len(session.exec(select(PaygToken)).all()) == 1
-    assert len(session.exec(select(Message).where(Message.dedupe_key == f"payg:{payment.id}")).all()) == 1
+    assert len(session.exec(select(Message).where(Message.dedupe_key == f"payment:{payment.id}")).all()) == 1
     # the database itself refuses a second code for the same payment
     session.add(PaygToken(device_id=first[0].device_id, count=99, payment_id=payment.id, part=0, token="1",
                           kind="add_time"))
@@ -171,7 +171,7 @@ def test_loans_without_a_device_get_no_codes(factory, session):
     payment = pay(session, loan, 10000, "TXN1")
     assert session.exec(select(PaygToken)).all() == []
     assert service.last_code(session, loan) is None and service.days_left(session, loan, dt.date(2026, 12, 1)) is None
-    assert session.exec(select(Message).where(Message.dedupe_key == f"payg:{payment.id}")).first() is None
+    assert session.exec(select(Message).where(Message.dedupe_key == f"payment:{payment.id}")).first() is None
 
 
 def test_last_code_is_resent_by_sms_once_per_request(factory, session):

@@ -44,7 +44,7 @@ def test_c2b_confirmation_is_stored_answered_then_posted_with_a_receipt(factory,
     assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
     [receipt] = messages(session)
     assert receipt.text == f"We received Ksh500 for loan {ref}. Balance Ksh11,500. Next due 1 Dec."
-    assert (receipt.kind, receipt.dedupe_key, receipt.segments) == ("transactional", f"receipt:{payment.id}", 1)
+    assert (receipt.kind, receipt.dedupe_key, receipt.segments) == ("transactional", f"payment:{payment.id}", 1)
     assert queued_sms_ids() == [receipt.id]
     actions = [a.action for a in read(session, select(AuditEvent).order_by(AuditEvent.id))]
     assert {"callback.processed", "payment.received", "payment.posted", "payment.matched"} <= set(actions)
@@ -328,7 +328,9 @@ def test_africastalking_reversed_status_unwinds_the_payment(factory, session, pa
 
 
 def test_database_down_answers_503_so_the_provider_retries(pay_settings):
-    from gateway.payments import service
+    from gateway import inbox
+    from gateway.providers.callbacks import PAYMENT_CALLBACKS
     down = pay_settings.with_(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
-    reply = service.receive_callback(down, "mpesa", "c2b_confirmation", json.dumps(c2b()), "127.0.0.1", TOKEN)
+    handler = PAYMENT_CALLBACKS[("mpesa", "c2b_confirmation")]
+    reply = inbox.receive(down, "mpesa", "c2b_confirmation", handler, json.dumps(c2b()), "127.0.0.1", None)
     assert reply.status == 503 and reply.body["error"] == "unavailable"

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from gateway.cli import main
 from gateway.models import Installment, Loan, RawCallback
-from gateway.payments import service
+from gateway import jobs
 from gateway.queue import get_redis
 from gateway import ledger
 from gateway.workers import sweeper
@@ -131,7 +131,7 @@ def test_operators_review_rejected_and_failed_callbacks_and_retry_one(factory, s
 def test_sweeper_posts_payments_whose_job_was_lost(factory, session, pay_client):
     loan = factory.loan(factory.borrower())
     post_callback(pay_client, CONFIRM, c2b(bill_ref=loan.account_ref))
-    Queue(service.QUEUE, connection=get_redis()).empty()  # as if Redis had lost the job
+    Queue(jobs.POST_PAYMENT.queue, connection=get_redis()).empty()  # as if Redis had lost the job
     run_payment_jobs()
     assert payments(session)[0].status == "received"
 

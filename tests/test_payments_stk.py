@@ -1,6 +1,7 @@
 """STK push against a local Daraja stand-in, its callback, and the same receipt arriving by STK
 and C2B in either order."""
 import base64
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -9,7 +10,7 @@ from sqlmodel import select
 
 from gateway import outbox
 from gateway.models import PaymentIntent
-from gateway.payments import service
+from gateway import jobs
 from gateway.queue import get_redis
 from payments_support import (  # noqa: F401  (fixtures)
     PASSKEY, SHORTCODE, TOKEN, c2b, daraja, ledger_of, messages, pay_app, pay_client, pay_settings, payments,
@@ -21,13 +22,13 @@ CONFIRM = "/payments/mpesa/c2b/confirmation"
 CHECKOUT = "ws_CO_191220191020363925"
 
 
-def new_intent(session, loan, phone, amount=50000, queue=service.QUEUE) -> PaymentIntent:
+def new_intent(session, loan, phone, amount=50000, queue=jobs.POST_PAYMENT.queue) -> PaymentIntent:
     """What the USSD "Pay now" step does: store the intent, start the push after commit (without
     its retry policy, so a failure is final at once; retries: test_provider_faults.py)."""
     intent = PaymentIntent(loan_id=loan.id, amount=amount, currency="KES", phone=phone, session_id=f"ATUid_{loan.id}")
     session.add(intent)
     session.flush()
-    outbox.after_commit(session, "gateway.workers.payments.start_stk_push", intent.id, queue=queue)
+    outbox.after_commit(session, dataclasses.replace(jobs.START_STK_PUSH, queue=queue, retry=lambda s: None), intent.id)
     session.commit()
     return intent
 
@@ -63,7 +64,7 @@ def test_stk_push_request_is_what_safaricom_documents(factory, session, daraja):
     assert (intent.status, intent.checkout_request_id, intent.merchant_request_id) == ("sent", CHECKOUT, "29115-34620561-1")
 
     # the job again (a retry, a duplicate enqueue): no second prompt on the borrower's phone
-    Queue(service.QUEUE, connection=get_redis()).enqueue("gateway.workers.payments.start_stk_push", intent.id)
+    Queue(jobs.POST_PAYMENT.queue, connection=get_redis()).enqueue("gateway.workers.payments.start_stk_push", intent.id)
     run_payment_jobs()
     assert len(daraja.stk_requests()) == 1
 

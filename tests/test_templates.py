@@ -58,12 +58,12 @@ def test_curly_quotes_are_normalised_to_gsm7(tmp_path, monkeypatch):
     from gateway.messaging import compose
     (tmp_path / "q.en.txt").write_text("Don\u2019t forget \u2013 pay \u201ctoday\u201d")
     monkeypatch.setattr(compose, "TEMPLATES", tmp_path)
-    compose._env.cache_clear()
+    compose.template_env.cache_clear()
     try:
         assert sms_encoding(render("q", Speaker("en"))) == ("GSM-7", 1)
         assert render("q", Speaker("en")) == 'Don\'t forget - pay "today"'
     finally:
-        compose._env.cache_clear()
+        compose.template_env.cache_clear()
 
 
 def test_default_ladders():
@@ -90,11 +90,11 @@ def test_a_reminder_template_with_an_unknown_variable_fails_at_load(tmp_path, mo
         (tmp_path / f"reminder_x.{lang}.txt").write_text("{{ lender }}: pay {{ amount_due }}")
     monkeypatch.setattr(ladders, "TEMPLATES", tmp_path)
     monkeypatch.setattr(compose, "TEMPLATES", tmp_path)
-    compose._env.cache_clear()
+    compose.template_env.cache_clear()
     bad = tmp_path / "ladders.toml"
     bad.write_text('[default]\nsteps = [{ step = "D0", offset = 0, template = "reminder_x" }]\n')
     try:
         with pytest.raises(ladders.LadderError, match="variables a reminder does not have: amount_due"):
             ladders.load(str(bad))
     finally:
-        compose._env.cache_clear()
+        compose.template_env.cache_clear()

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from zoneinfo import available_timezones
 
 
 from sqlmodel import Session, select
 
+from gateway.borrowers import accounts
 from gateway import audit, i18n, phones
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
 from gateway.ledger import schedule
@@ -16,7 +16,6 @@ from gateway.ledger import schedule
 COUNTRY_TIMEZONES = {"KE": "Africa/Nairobi", "TZ": "Africa/Dar_es_Salaam", "UG": "Africa/Kampala",
                      "RW": "Africa/Kigali", "ET": "Africa/Addis_Ababa", "NG": "Africa/Lagos"}
 COUNTRY_CURRENCIES = {"KE": "KES", "TZ": "TZS", "UG": "UGX", "RW": "RWF", "ET": "ETB", "NG": "NGN"}
-_REF_ALPHABET = "23456789"  # digits only: typable on any keypad, no 0/O or 1/I confusion
 
 
 class OnboardingError(ValueError):
@@ -51,27 +50,13 @@ def create_borrower(session: Session, partner: FieldPartner, name: str, phone: s
     return borrower
 
 
-def new_account_ref(session: Session, prefix: str) -> str:
-    """Short and typable: 3-letter product prefix + 5 digits, e.g. SOL48215."""
-    for _ in range(50):
-        ref = prefix.upper()[:3] + "".join(secrets.choice(_REF_ALPHABET) for _ in range(5))
-        if not session.exec(select(Loan.id).where(Loan.account_ref == ref)).first():
-            return ref
-    raise OnboardingError("could not find a free account reference")
-
-
-def normalize_account_ref(raw: str) -> str:
-    """What the payer typed -> the stored form: upper case, no spaces or dashes."""
-    return "".join(ch for ch in (raw or "").upper() if ch.isalnum())
-
-
 def create_loan(session: Session, borrower: Borrower, product: str, principal: int, currency: str,
                 rows: list[schedule.Row], *, disbursed_on: dt.date | None = None, ref_prefix: str = "LN",
                 status: str = LoanStatus.active, actor: str = "system") -> Loan:
     if principal <= 0:
         raise OnboardingError("principal must be positive")
     loan = Loan(borrower_id=borrower.id, product=product, principal=principal, currency=currency,
-                disbursed_on=disbursed_on, status=status, account_ref=new_account_ref(session, ref_prefix))
+                disbursed_on=disbursed_on, status=status, account_ref=accounts.new_account_ref(session, ref_prefix))
     session.add(loan)
     session.flush()
     schedule.attach(session, loan, rows)

@@ -1,3 +1,4 @@
+"""Outgoing SMS: templates rendered in the borrower's language, stored (the outbox), queued."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -5,7 +6,7 @@ from functools import lru_cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, select
 
-from gateway import outbox
+from gateway import jobs, outbox
 from gateway.config import ROOT
 from gateway.i18n import Speaker
 from gateway.models import Borrower, Message
@@ -19,7 +20,7 @@ _TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u20
 
 
 @lru_cache(maxsize=1)
-def _env() -> Environment:
+def template_env() -> Environment:
     return Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
                        keep_trailing_newline=False, autoescape=False)
 
@@ -36,7 +37,7 @@ def sms_encoding(text: str) -> tuple[str, int]:
 def render(template: str, speaker: Speaker, **variables) -> str:
     """templates/sms/<template>.<lang>.txt, with money()/date() formatting for the speaker's
     locale. A missing variable is an error, never a blank in an SMS."""
-    tpl = _env().get_template(f"{template}.{speaker.lang}.txt")
+    tpl = template_env().get_template(f"{template}.{speaker.lang}.txt")
     text = tpl.render(money=speaker.money, date=speaker.date, **variables).strip()
     return text.translate(_TYPOGRAPHIC)  # curly quotes would double the cost (UCS-2)
 
@@ -56,6 +57,11 @@ def queue_sms(session: Session, borrower: Borrower, template: str, *, kind: str,
                       dedupe_key=dedupe_key)
     session.add(message)
     session.flush()
-    from gateway.workers.sms import send_retry  # the job's retry policy travels with it
-    outbox.after_commit(session, "gateway.workers.sms.send_message", message.id, retry=send_retry())
+    outbox.after_commit(session, jobs.SEND_SMS, message.id)
     return message
+
+
+def payment_message_key(payment_id: int) -> str:
+    """The dedupe key of the one SMS a payment gets: its receipt, or what already says the money
+    arrived (a PAYG code), whichever is queued first."""
+    return f"payment:{payment_id}"

@@ -1,4 +1,4 @@
-"""Africa's Talking SMS callbacks. Thin: store and act through gateway.messaging.callbacks, answer.
+"""Africa's Talking SMS callbacks. Thin: the adapter reads the post, messaging acts, we answer.
 
 AT retries any callback not answered 200 for about 10 minutes, so everything we could store is
 answered 200 (duplicates included); only a malformed post gets a 400, and it is kept for review.
@@ -6,9 +6,11 @@ A post without AT's token or allowlisted address gets a 403 (gateway.web.auth.fr
 """
 from flask import Blueprint, current_app, jsonify, request
 
-from gateway.web.auth import forbidden_json, from_provider
+from gateway import inbox
 from gateway.db import session_scope
-from gateway.messaging import callbacks
+from gateway.messaging import inbound as incoming
+from gateway.providers.africastalking import sms_callbacks as at
+from gateway.web.auth import forbidden_json, from_provider
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
 bp.before_request(from_provider("at", forbidden_json))  # a forged STOP or report would change a borrower's data
@@ -20,23 +22,24 @@ def _handle(source: str, handler):
     try:
         with session_scope(settings) as session:
             result = handler(session, form, settings)
-    except callbacks.CallbackError as exc:
+    except inbox.CallbackError as exc:
         with session_scope(settings) as session:
-            callbacks.reject(session, source, str(exc), form)
+            inbox.reject_form(session, source, str(exc), form)
         return jsonify(error="bad_request", detail=str(exc)), 400
     return jsonify(status="ok", result=result), 200
 
 
 @bp.post("/delivery-report")
 def delivery_report():
-    return _handle("at.sms.delivery-report", lambda s, f, c: callbacks.delivery_report(s, f, c)[0])
+    return _handle("at.sms.delivery-report",
+                   lambda s, form, c: incoming.delivery_report(s, at.delivery_report(form), c)[0])
 
 
 @bp.post("/inbound")
 def inbound():
-    return _handle("at.sms.inbound", callbacks.inbound_sms)
+    return _handle("at.sms.inbound", lambda s, form, c: incoming.inbound_sms(s, at.inbound(form, c.default_country)))
 
 
 @bp.post("/opt-out")
 def opt_out():
-    return _handle("at.sms.opt-out", callbacks.bulk_opt_out)
+    return _handle("at.sms.opt-out", lambda s, form, c: incoming.bulk_opt_out(s, *at.opt_out(form, c.default_country)))

@@ -3,9 +3,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, send_from_directory
 
-from gateway.web.auth import forbidden_json, from_provider
+from gateway import inbox
 from gateway.db import session_scope
-from gateway.messaging import callbacks, voice_callbacks
+from gateway.messaging import voice_callbacks
+from gateway.providers.africastalking import voice as at_voice
+from gateway.web.auth import forbidden_json, from_provider
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 PROMPTS = Path(__file__).resolve().parents[1] / "voice_prompts"
@@ -26,11 +28,14 @@ def welcome():
     settings = current_app.config["GATEWAY"]
     form = request.form.to_dict()
     try:
+        event = at_voice.read_event(form)
         with session_scope(settings) as session:
-            xml = voice_callbacks.welcome_callback(session, form, settings)
-    except callbacks.CallbackError as exc:
+            step, call = voice_callbacks.on_call_event(session, event, settings)
+            script = voice_callbacks.script_values(session, call, settings) if call else None
+            xml = at_voice.answer(step, script)
+    except inbox.CallbackError as exc:
         with session_scope(settings) as session:
-            callbacks.reject(session, "at.voice.welcome", str(exc), form)
+            inbox.reject_form(session, "at.voice.welcome", str(exc), form)
         return jsonify(error="bad_request", detail=str(exc)), 400
     return Response(xml, status=200, mimetype="application/xml")
 

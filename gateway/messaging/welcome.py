@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from gateway import audit, outbox
+from gateway import audit, jobs, outbox
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.messaging.compose import queue_sms
@@ -49,7 +49,7 @@ def plan_call(session: Session, borrower: Borrower, loan: Loan, trigger: int, at
                      dedupe_key=f"welcome:{loan.id}:{trigger}:{attempt}", call_at=call_at)
     session.add(call)
     session.flush()
-    outbox.after_commit(session, "gateway.workers.voice.place_call", call.id, at=call_at)
+    outbox.after_commit(session, jobs.PLACE_CALL, call.id, at=call_at)
     return call
 
 

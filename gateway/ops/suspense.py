@@ -1,12 +1,12 @@
 """Suspense payments in the console: a thin layer over the payments domain's own service
-(gateway.payments.service), which posts, receipts and audits; errors become SuspenseError so
+(gateway.payments.operators), which posts, receipts and audits; errors become SuspenseError so
 console and API show them as a clear message."""
 from __future__ import annotations
 
 from sqlmodel import Session
 
 from gateway.models import Payment
-from gateway.payments import service
+from gateway.payments import operators
 
 
 class SuspenseError(ValueError):
@@ -14,7 +14,7 @@ class SuspenseError(ValueError):
 
 
 def suspense_payments(session: Session) -> list[Payment]:
-    return service.suspense_list(session)
+    return operators.suspense_list(session)
 
 
 def resolve(session: Session, payment_id: int, account_ref: str, actor: str) -> Payment:
@@ -22,8 +22,8 @@ def resolve(session: Session, payment_id: int, account_ref: str, actor: str) -> 
     if not (account_ref or "").strip():
         raise SuspenseError("give the loan's account number")
     try:
-        return service.assign(session, payment_id, account_ref, actor)
-    except service.PaymentError as exc:
+        return operators.assign(session, payment_id, account_ref, actor)
+    except operators.PaymentError as exc:
         raise SuspenseError(exc.detail) from None
 
 
@@ -31,6 +31,6 @@ def refund(session: Session, payment_id: int, actor: str, reason: str) -> Paymen
     if not (reason or "").strip():
         raise SuspenseError("give a reason")
     try:
-        return service.refund(session, payment_id, actor, reason.strip())
-    except service.PaymentError as exc:
+        return operators.refund(session, payment_id, actor, reason.strip())
+    except operators.PaymentError as exc:
         raise SuspenseError(exc.detail) from None

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from gateway import audit, signals
 from gateway.i18n import Speaker
-from gateway.messaging import queue_sms, render
+from gateway.messaging import payment_message_key, queue_sms, render
 from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, Payment, PaygToken
 from gateway.payg import keys
 
@@ -144,7 +144,7 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
         return []  # already unlocked for good
     loan = session.get(Loan, payment.loan_id)
     borrower = session.get(Borrower, loan.borrower_id)
-    common = dict(kind="transactional", dedupe_key=f"payg:{payment.id}", lender=_lender(session, borrower),
+    common = dict(kind="transactional", dedupe_key=payment_message_key(payment.id), lender=_lender(session, borrower),
                   amount=payment.amount, currency=payment.currency)
     if loan.status == LoanStatus.repaid:
         token = _issue(session, device, "disable", 0, payment_id=payment.id)
@@ -176,9 +176,10 @@ def tokens_for_payment(session: Session, payment: Payment) -> list[PaygToken]:
 
 
 def texted_about(session: Session, payment_id: int) -> bool:
-    """Whether the borrower already got this payment's PAYG SMS (code, unlock or carried credit),
-    which also says the money arrived: it doubles as the payment's receipt."""
-    return session.exec(select(Message.id).where(Message.dedupe_key == f"payg:{payment_id}")).first() is not None
+    """Whether the borrower already got this payment's SMS. A PAYG SMS (code, unlock or carried
+    credit) takes the payment's one SMS key, so it doubles as the receipt (gateway.payments.posting)."""
+    key = payment_message_key(payment_id)
+    return session.exec(select(Message.id).where(Message.dedupe_key == key)).first() is not None
 
 
 @signals.payment_posted.connect

@@ -9,17 +9,13 @@ from sqlmodel import Session, select
 
 from gateway import phones
 from gateway.models import Borrower, Loan, LoanStatus, Payment
-from gateway.borrowers.onboarding import normalize_account_ref
+from gateway.borrowers.accounts import normalize_account_ref
 
 
 @dataclass(frozen=True)
 class Match:
     loan: Loan | None
     rule: str  # which rule found the loan, or why none did
-
-    @property
-    def found(self) -> bool:
-        return self.loan is not None
 
 
 def by_account_ref(session: Session, payment: Payment) -> Loan | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from gateway import phones
-from gateway.web.auth import require_role
+from gateway import inbox, phones
 from gateway.db import session_scope
-from gateway.payments import service
+from gateway.payments import operators
+from gateway.providers.callbacks import PAYMENT_CALLBACKS
+from gateway.web import callback_auth
+from gateway.web.auth import require_role
 
 bp = Blueprint("payments", __name__)
 callbacks = Blueprint("callbacks", __name__, url_prefix="/payments")
@@ -15,9 +17,11 @@ api = Blueprint("api", __name__, url_prefix="/api/payments")
 
 
 def _callback(provider: str, kind: str):
-    reply = service.receive_callback(
-        current_app.config["GATEWAY"], provider, kind, request.get_data(as_text=True),
-        request.remote_addr or "", request.headers.get("X-Callback-Token") or request.args.get("token"))
+    settings = current_app.config["GATEWAY"]
+    refused = callback_auth.refusal(settings, provider, request.remote_addr or "",
+                                    request.headers.get("X-Callback-Token") or request.args.get("token"))
+    reply = inbox.receive(settings, provider, kind, PAYMENT_CALLBACKS[(provider, kind)],
+                          request.get_data(as_text=True), request.remote_addr or "", refused)
     return jsonify(reply.body), reply.status
 
 
@@ -52,7 +56,7 @@ def _operator_action(action, payment_id: int, **kwargs):
         with session_scope() as session:
             payment = action(session, payment_id, actor=g.actor, **kwargs)
             body = _payment_json(payment)
-    except service.PaymentError as exc:
+    except operators.PaymentError as exc:
         return jsonify(error=exc.error, detail=exc.detail), exc.status
     return jsonify(payment=body)
 
@@ -66,7 +70,7 @@ def _body() -> dict:
 @require_role("manager", "admin")
 def suspense():
     with session_scope() as session:
-        return jsonify(payments=[_payment_json(p) for p in service.suspense_list(session)])
+        return jsonify(payments=[_payment_json(p) for p in operators.suspense_list(session)])
 
 
 @api.post("/<int:payment_id>/assign")
@@ -75,7 +79,7 @@ def assign(payment_id: int):
     account_ref = str(_body().get("account_ref") or "").strip()
     if not account_ref:
         return jsonify(error="bad_request", detail="give the loan's account_ref"), 400
-    return _operator_action(service.assign, payment_id, account_ref=account_ref)
+    return _operator_action(operators.assign, payment_id, account_ref=account_ref)
 
 
 @api.post("/<int:payment_id>/refund")
@@ -84,7 +88,7 @@ def refund(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
         return jsonify(error="bad_request", detail="give a reason"), 400
-    return _operator_action(service.refund, payment_id, reason=reason)
+    return _operator_action(operators.refund, payment_id, reason=reason)
 
 
 @api.post("/<int:payment_id>/reverse")
@@ -93,7 +97,7 @@ def reverse(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
         return jsonify(error="bad_request", detail="give a reason"), 400
-    return _operator_action(service.reverse_by_operator, payment_id, reason=reason)
+    return _operator_action(operators.reverse_by_operator, payment_id, reason=reason)
 
 
 @api.get("/callbacks")
@@ -104,7 +108,7 @@ def callbacks_for_review():
     if status not in ("stored", "processed", "rejected", "failed"):
         return jsonify(error="bad_request", detail="status must be processed, rejected or failed"), 400
     with session_scope() as session:
-        rows = service.callbacks_for_review(session, status)
+        rows = inbox.for_review(session, status)
         return jsonify(callbacks=[{"id": r.id, "provider": r.provider, "kind": r.kind, "source_ip": r.source_ip,
                                    "status": r.status, "error": r.error, "payment_id": r.payment_id,
                                    "attempts": r.attempts, "received_at": r.received_at.isoformat(),
@@ -115,7 +119,7 @@ def callbacks_for_review():
 @require_role("manager", "admin")
 def retry_callback(raw_id: int):
     """Process a failed callback again now (the sweeper also does, every few minutes)."""
-    outcome = service.retry_raw_callback(current_app.config["GATEWAY"], raw_id)
+    outcome = inbox.retry(current_app.config["GATEWAY"], raw_id, PAYMENT_CALLBACKS)
     return jsonify(outcome=outcome), (200 if outcome != "nothing to do" else 409)
 
 

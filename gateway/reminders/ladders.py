@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import meta
 
 from gateway import i18n
-from gateway.messaging.compose import TEMPLATES, _env
+from gateway.messaging.compose import TEMPLATES, template_env
 
 DEFAULT_FILE = Path(__file__).with_name("ladders.toml")
 # What gateway.workers.reminders.send_reminder gives every reminder template (plus money() and date()).
@@ -48,7 +48,7 @@ def _check_template(product: str, filename: str) -> None:
     path = TEMPLATES / filename
     if not path.exists():
         raise LadderError(f"ladder {product or 'default'!r}: no template {filename}")
-    unknown = meta.find_undeclared_variables(_env().parse(path.read_text())) - REMINDER_VARIABLES
+    unknown = meta.find_undeclared_variables(template_env().parse(path.read_text())) - REMINDER_VARIABLES
     if unknown:
         raise LadderError(f"template {filename} uses variables a reminder does not have: {', '.join(sorted(unknown))}")
 

@@ -90,7 +90,7 @@ class Flow:
             else:
                 stack.append(target)
         ctx.live = True
-        return self.render(ctx, self.screens[stack[-1]], error, depth=len(stack))
+        return self.render(ctx, self.screens[stack[-1]], error)
 
     def _next(self, ctx, screen: Screen, raw: str, stack: list[str]) -> str:
         options = screen.options_for(ctx)
@@ -107,7 +107,7 @@ class Flow:
             return screen.on_input(ctx, raw)
         raise Invalid("Invalid choice. Try again.")
 
-    def render(self, ctx, screen: Screen, error: Invalid | None, depth: int) -> Reply:
+    def render(self, ctx, screen: Screen, error: Invalid | None) -> Reply:
         if screen.on_show and ctx.live:
             screen.on_show(ctx)
         lines = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from gateway import audit, i18n, outbox
+from gateway import audit, i18n, jobs, ledger, outbox
 from gateway.config import Settings
 from gateway.ussd.engine import Flow, Invalid, Option, Screen
 from gateway.ussd.snapshot import Caller, LoanView
@@ -15,8 +15,6 @@ from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
-from gateway import ledger
-from gateway.workers.payments import push_retry
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
 PRODUCT_NAMES = (N_("solar home system"), N_("business loan"))
@@ -164,8 +162,7 @@ def _start_payment(ctx: Ctx) -> None:
     ctx.session.flush()
     audit.record(ctx.session, f"borrower:{ctx.borrower.id}", "payment_intent.created", "payment_intent", intent.id,
                  loan_id=ctx.loan.id, amount=ctx.amount, currency=ctx.loan.currency)
-    outbox.after_commit(ctx.session, "gateway.workers.payments.start_stk_push", intent.id, queue="payments",
-                        retry=push_retry(ctx.settings))
+    outbox.after_commit(ctx.session, jobs.START_STK_PUSH, intent.id)
 
 
 def _last_payments_text(ctx: Ctx) -> str:

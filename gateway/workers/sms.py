@@ -1,7 +1,7 @@
 """Sending one stored SMS through Africa's Talking; safe to run twice.
 
 Retries: a retryable failure (AT unreachable, 5xx, statusCodes 405/500/501/502) raises, and RQ's
-`Retry` (set when the job is enqueued, see `send_retry`) runs the job again with exponential
+`Retry` (the job's policy in gateway/jobs.py, on every path that enqueues it) runs the job again with exponential
 backoff up to SMS_MAX_RETRIES; the last attempt records a final `failed` instead of raising.
 Permanent failures (invalid number, blacklisted, DND...) end at once in `failed` with the reason.
 
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import logging
 
-from rq import Retry, get_current_job
+from rq import get_current_job
 from sqlmodel import select
 
 from gateway import phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.models import Borrower, Message
-from gateway.providers.africastalking import client as at
-from gateway.queue import get_queue
+from gateway.providers import sms
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +31,6 @@ SENDABLE = ("queued", "retrying")
 
 class SendFailed(Exception):
     """A retryable failure: RQ retries the job."""
-
-
-def send_retry(settings: Settings | None = None) -> Retry:
-    settings = settings or Settings.from_env()
-    base = settings.sms_retry_base_seconds
-    return Retry(max=settings.sms_max_retries, interval=[base * 2 ** k for k in range(settings.sms_max_retries)])
-
-
-def enqueue_send(message_id: int, settings: Settings | None = None, delay_seconds: int = 0) -> None:
-    """Enqueue the send job with its retry policy (for callers outside a transaction)."""
-    settings = settings or Settings.from_env()
-    queue = get_queue(settings=settings)
-    if delay_seconds:
-        from datetime import timedelta
-        queue.enqueue_in(timedelta(seconds=delay_seconds), send_message, message_id, retry=send_retry(settings))
-    else:
-        queue.enqueue(send_message, message_id, retry=send_retry(settings))
 
 
 def _note(message: Message, status: str, **details) -> None:
@@ -88,8 +70,8 @@ def send_message(message_id: int) -> str:
     # 2. Talk to AT outside any transaction (no row lock held over the network).
     error, result = "", None
     try:
-        result = at.send_sms(settings, phone, text)
-    except at.ProviderUnavailable as exc:
+        result = sms.client(settings).send_sms(settings, phone, text)
+    except sms.ProviderUnavailable as exc:
         error = str(exc)
     except Exception as exc:  # a bug (ours or the SDK's) must not leave the message claimed as "sending"
         log.exception("SMS %s: unexpected error while sending", message_id)

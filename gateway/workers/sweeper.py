@@ -17,46 +17,43 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlmodel import select
 
-from gateway import outbox
+from gateway import inbox, jobs
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.models import Message, Payment, PaymentStatus
-from gateway.queue import get_queue, get_redis
+from gateway.providers.callbacks import PAYMENT_CALLBACKS
+from gateway.queue import get_redis
 
 log = logging.getLogger(__name__)
-SEND_SMS = "gateway.workers.sms.send_message"
-POST_PAYMENT = "gateway.workers.payments.post_payment"
-PAYMENTS_QUEUE = "payments"
 _WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
-def enqueue_once(settings: Settings, queue: str, func: str, *args) -> bool:
-    """Enqueue unless the same work is already waiting or running. True if enqueued."""
-    job_id = outbox.job_id(func, *args)
-    redis = get_redis(settings)
+def enqueue_once(settings: Settings, job: jobs.Job, *args) -> bool:
+    """Enqueue (with the job's own retry policy) unless the same work is already waiting or
+    running. True if enqueued."""
     try:
-        if Job.fetch(job_id, connection=redis).get_status(refresh=False) in _WAITING:
+        if Job.fetch(job.id(*args), connection=get_redis(settings)).get_status(refresh=False) in _WAITING:
             return False
     except NoSuchJobError:
         pass
-    get_queue(queue, settings).enqueue(func, *args, job_id=job_id)
+    jobs.enqueue(job, *args, settings=settings)
     return True
 
 
-def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[str, str, int]]:
+def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[jobs.Job, int]]:
     cutoff = utcnow() - older_than
     with session_scope(settings) as session:
         messages = session.exec(select(Message.id).where(Message.status == "queued", Message.created_at <= cutoff)
                                 .order_by(Message.id)).all()
         payments = session.exec(select(Payment.id).where(Payment.status == PaymentStatus.received,
                                                          Payment.received_at <= cutoff).order_by(Payment.id)).all()
-    return [("default", SEND_SMS, i) for i in messages] + [(PAYMENTS_QUEUE, POST_PAYMENT, i) for i in payments]
+    return [(jobs.SEND_SMS, i) for i in messages] + [(jobs.POST_PAYMENT, i) for i in payments]
 
 
 def sweep(older_than_seconds: int = 60) -> dict:
     settings = Settings.from_env()
     found = stuck_work(settings, dt.timedelta(seconds=older_than_seconds))
-    enqueued = sum(enqueue_once(settings, queue, func, row_id) for queue, func, row_id in found)
+    enqueued = sum(enqueue_once(settings, job, row_id) for job, row_id in found)
     retried = _retry_failed_callbacks(settings)
     if enqueued or retried:
         log.info("sweeper: %d stored items waiting, %d enqueued again, %d failed callbacks retried",
@@ -65,8 +62,6 @@ def sweep(older_than_seconds: int = 60) -> dict:
 
 
 def _retry_failed_callbacks(settings: Settings) -> int:
-    from gateway.payments import service
-
     with session_scope(settings) as session:
-        failed = service.failed_callback_ids(session)
-    return sum(service.retry_raw_callback(settings, raw_id) == "processed" for raw_id in failed)
+        failed = inbox.failed_ids(session)
+    return sum(inbox.retry(settings, raw_id, PAYMENT_CALLBACKS) == "processed" for raw_id in failed)

@@ -5,13 +5,13 @@ import logging
 
 from sqlmodel import select
 
-from gateway import audit
+from gateway import audit, jobs
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.messaging import welcome
 from gateway.models import Borrower, VoiceCall
 from gateway.providers.africastalking import client as at
-from gateway.queue import get_queue
+from gateway.providers.sms import ProviderUnavailable
 from gateway.reminders import rules
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,14 @@ def place_call(call_id: int) -> str:
         now = utcnow()
         later = rules.next_allowed(now, borrower.timezone, settings)
         if later > now:  # the job ran late, into the night
-            get_queue(settings=settings).enqueue_at(later, place_call, call_id)
+            jobs.enqueue(jobs.PLACE_CALL, call_id, settings=settings, at=later)
             return "postponed"
         call.status = "calling"  # claimed: a second run of this job will not dial again
         session.add(call)
         phone = borrower.phone
     try:
         result = at.call(settings, phone)
-    except at.ProviderUnavailable as exc:
+    except ProviderUnavailable as exc:
         result = at.CallResult(phone, "Failed", "", str(exc))
     with session_scope(settings) as session:
         call = session.get(VoiceCall, call_id)

@@ -14,6 +14,7 @@ import requests
 from africastalking.Service import AfricasTalkingException
 
 from gateway.config import Settings
+from gateway.providers.sms import ProviderUnavailable, SmsResult
 
 CONNECT_TIMEOUT = 3.05
 
@@ -31,32 +32,10 @@ _lock = threading.Lock()
 _configured: tuple | None = None
 
 
-class ProviderUnavailable(Exception):
-    """AT could not be reached, answered with an error, or answered something we cannot read
-    (not JSON, truncated, the wrong shape): try again later."""
-
-
 def _snippet(value, limit: int = 120) -> str:
     """The start of what AT sent, on one line, for an error message a person can read."""
     text = value if isinstance(value, str) else json.dumps(value)
     return " ".join(text.split())[:limit] or "(empty body)"
-
-
-@dataclass(frozen=True)
-class SmsResult:
-    phone: str
-    status_code: int
-    status: str
-    message_id: str
-    cost: str
-
-    @property
-    def accepted(self) -> bool:
-        return self.status_code in ACCEPTED
-
-    @property
-    def retryable(self) -> bool:
-        return self.status_code in RETRYABLE
 
 
 @dataclass(frozen=True)
@@ -113,14 +92,15 @@ def send_sms(settings: Settings, phone: str, text: str) -> SmsResult:
     if not recipients:
         # AT answers with no recipients when it rejects the whole request (e.g. bad sender id)
         message = str(data.get("Message", ""))[:60]
-        return SmsResult(phone, 0, message or "NoRecipients", "", "")
+        return SmsResult(phone, False, False, 0, message or "NoRecipients", "", "")
     r = recipients[0]
     try:
         status_code = int(r["statusCode"])
     except (KeyError, TypeError, ValueError):
         raise ProviderUnavailable(f"Africa's Talking's reply has no recipient statusCode: "
                                   f"{_snippet(reply)}") from None
-    return SmsResult(phone=str(r.get("number") or phone), status_code=status_code,
+    return SmsResult(phone=str(r.get("number") or phone), accepted=status_code in ACCEPTED,
+                     retryable=status_code in RETRYABLE, status_code=status_code,
                      status=str(r.get("status", "")), message_id=str(r.get("messageId") or ""),
                      cost=str(r.get("cost") or ""))
 

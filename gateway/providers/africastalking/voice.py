@@ -1,4 +1,5 @@
-"""What the welcome call says, as Africa's Talking voice XML, in the borrower's language.
+"""Africa's Talking voice: the call's callback posts read into CallEvents, and what the welcome
+call says, as AT's voice XML, in the borrower's language.
 
 AT's text-to-speech (<Say>) speaks English only, so English is composed as text with the
 borrower's details, while Kiswahili plays recorded prompts (<Play>) served by the gateway from
@@ -13,6 +14,8 @@ import datetime as dt
 from xml.sax.saxutils import escape, quoteattr
 
 from gateway.i18n import N_, Speaker
+from gateway.inbox import CallbackError
+from gateway.messaging.events import CallEvent
 
 WELCOME = N_("Welcome to {lender}, {name}. Your {product} is registered.")
 HOW_TO_PAY = N_("Pay with M-Pesa paybill {paybill}, account {account}.")
@@ -86,3 +89,27 @@ def empty() -> str:
 
 def reject() -> str:
     return _xml("<Reject/>")
+
+
+ANSWERED = {"Success", "Completed"}
+
+
+def read_event(form: dict) -> CallEvent:
+    session_id = (form.get("sessionId") or "").strip()
+    if not session_id:
+        raise CallbackError("sessionId is required")
+    duration = form.get("durationInSeconds") or ""
+    return CallEvent(session_id=session_id, active=form.get("isActive") != "0", direction=form.get("direction", ""),
+                     digits=(form.get("dtmfDigits") or "").strip(), answered=form.get("status", "") in ANSWERED,
+                     status=form.get("status", ""), hangup_cause=form.get("hangupCause") or "",
+                     duration_seconds=int(float(duration)) if duration.replace(".", "", 1).isdigit() else None,
+                     data=form)
+
+
+def answer(step: str, script: dict | None) -> str:
+    """The XML for a step of the welcome call (gateway.messaging.voice_callbacks.on_call_event)."""
+    if step == "reject":
+        return reject()
+    if step == "hangup":
+        return empty()
+    return getattr(WelcomeCall(**script), step)()

@@ -1,0 +1,179 @@
+"""The inbox: what providers send us is stored before it is answered, once.
+
+- `insert_once`: INSERT ... ON CONFLICT DO NOTHING. The database, not a check in code, decides
+  whether this is the first time we see a row (concurrent duplicates included).
+- `receive`: one payment callback, stored as a `RawCallback` in the same transaction as what it
+  caused, committed, then answered. A handler turns the provider's wire format into domain calls
+  (gateway/providers/); the inbox only knows "processed", "rejected" and "failed".
+- `retry`: the sweeper processes again what failed (bounded by RAW_RETRY_LIMIT).
+- `reject_form`: an Africa's Talking form callback we could not accept, kept for review.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, select
+
+from gateway import audit
+from gateway.config import Settings
+from gateway.db import session_scope, utcnow
+from gateway.models import RawCallback, RejectedCallback
+
+log = logging.getLogger(__name__)
+
+RAW_RETRY_LIMIT = 10
+MAX_BODY_CHARS = 64_000  # real callbacks are under 2 KB; anything huge is kept (truncated) for review
+
+
+class CallbackRejected(Exception):
+    """A callback we will not process: answered with `status` and `body`, stored as rejected."""
+
+    def __init__(self, status: int, error: str, detail: str, body: dict | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.body = body or {"error": error, "detail": detail}
+
+
+class CallbackError(ValueError):
+    """A form callback (SMS reports, inbound SMS, voice) is malformed: answered 400, kept for review."""
+
+
+class NotYet(Exception):
+    """The callback cannot be processed yet (e.g. a reversal of a payment not received yet): it is
+    answered, kept as failed and retried by the sweeper, without a stack trace in the log."""
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How one kind of callback is processed: `process(session, raw, settings)` returns the reply
+    body; `ack` is the reply when processing fails after the callback was stored."""
+
+    process: Callable[[Session, RawCallback, Settings], dict]
+    ack: dict
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict
+
+
+def insert_once(session: Session, row) -> bool:
+    """Insert `row` unless a unique key says we have it already; True (and `row` attached, with
+    its id) the first time."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    table = type(row).__table__
+    stmt = insert(table).values(**row.model_dump(exclude={"id"})).on_conflict_do_nothing().returning(table.c.id)
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is None:
+        return False
+    # Inserted just now with exactly these values: no need to read it back.
+    row.id = new_id
+    make_transient_to_detached(row)
+    session.add(row)
+    return True
+
+
+def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: str, status: str, error: str) -> None:
+    # PostgreSQL text cannot hold NUL: kept for review with each NUL written out as "\x00".
+    body = body.replace("\x00", "\\x00")
+    with session_scope(settings) as session:
+        raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body, status=status,
+                          error=error[:500], processed_at=utcnow() if status == "rejected" else None)
+        session.add(raw)
+        session.flush()
+        audit.record(session, provider, f"callback.{status}", "raw_callback", raw.id, kind=kind, error=error[:200])
+
+
+def receive(settings: Settings, provider: str, kind: str, handler: Handler, body: str, source_ip: str,
+            refused: str | None) -> Reply:
+    """Store and process one callback (`refused`: why it is not authentic, if it is not); the reply
+    is given only after the commit."""
+    try:
+        if refused:
+            log.warning("refused %s %s callback from %s: %s", provider, kind, source_ip, refused)
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", f"forbidden: {refused}")
+            return Reply(403, {"error": "forbidden", "detail": refused})
+        if len(body) > MAX_BODY_CHARS:
+            detail = f"body longer than {MAX_BODY_CHARS} characters"
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", detail)
+            return Reply(413, {"error": "too_large", "detail": detail})
+        if "\x00" in body:  # never valid JSON or form data from a provider
+            detail = "body contains NUL characters"
+            _store(settings, provider, kind, source_ip, body, "rejected", detail)
+            return Reply(400, {"error": "bad_request", "detail": detail})
+        try:
+            with session_scope(settings) as session:
+                # Stored once, already processed, in the same transaction as what it caused (a
+                # handler that fails rolls that back, and the callback is stored as failed below).
+                raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
+                reply = handler.process(session, raw, settings)
+                raw.status, raw.processed_at = "processed", utcnow()
+                session.add(raw)
+                session.flush()
+                audit.record(session, provider, "callback.processed", "raw_callback", raw.id, kind=kind,
+                             payment_id=raw.payment_id, note=raw.error[:200])
+            return Reply(200, reply)
+        except CallbackRejected as exc:
+            log.info("rejected %s %s callback: %s", provider, kind, exc.detail)
+            _store(settings, provider, kind, source_ip, body, "rejected", exc.detail)
+            return Reply(exc.status, exc.body)
+        except Exception as exc:  # a bug or a callback that is early: kept, retried by the sweeper
+            if not isinstance(exc, NotYet):
+                log.exception("could not process %s %s callback; storing it for retry", provider, kind)
+            _store(settings, provider, kind, source_ip, body, "failed", f"{type(exc).__name__}: {exc}")
+            return Reply(200, handler.ack)
+    except (SQLAlchemyError, OSError):
+        # The database is unreachable: nothing is stored, so ask the provider to retry.
+        log.exception("could not store %s %s callback", provider, kind)
+        return Reply(503, {"error": "unavailable", "detail": "could not store the callback; retry later"})
+
+
+def retry(settings: Settings, raw_id: int, handlers: dict[tuple[str, str], Handler]) -> str:
+    """Process a stored callback whose processing failed before (the sweeper calls this)."""
+    try:
+        with session_scope(settings) as session:
+            raw = session.exec(select(RawCallback).where(RawCallback.id == raw_id).with_for_update()).one_or_none()
+            if raw is None or raw.status != "failed":
+                return "nothing to do"
+            raw.error = ""
+            handlers[(raw.provider, raw.kind)].process(session, raw, settings)
+            raw.status, raw.processed_at, raw.attempts = "processed", utcnow(), raw.attempts + 1
+            session.add(raw)
+            audit.record(session, "system", "callback.retried", "raw_callback", raw.id, payment_id=raw.payment_id)
+        return "processed"
+    except Exception as exc:
+        with session_scope(settings) as session:
+            raw = session.get(RawCallback, raw_id)
+            raw.attempts += 1
+            raw.error = f"{type(exc).__name__}: {exc}"[:500]
+            if isinstance(exc, CallbackRejected):
+                raw.status = "rejected"
+            session.add(raw)
+        return "failed"
+
+
+def failed_ids(session: Session) -> list[int]:
+    return list(session.exec(select(RawCallback.id).where(RawCallback.status == "failed",
+                                                          RawCallback.attempts < RAW_RETRY_LIMIT)
+                             .order_by(RawCallback.id)))
+
+
+def for_review(session: Session, status: str, limit: int = 100) -> list[RawCallback]:
+    return list(session.exec(select(RawCallback).where(RawCallback.status == status)
+                             .order_by(RawCallback.id.desc()).limit(limit)))
+
+
+def reject_form(session: Session, source: str, reason: str, payload: dict) -> RejectedCallback:
+    """A form callback (SMS reports, inbound SMS, voice) we could not accept, kept for review."""
+    row = RejectedCallback(source=source, reason=reason[:200], payload=payload)
+    session.add(row)
+    audit.record(session, "africastalking", "callback.rejected", "callback", source, reason=reason[:200])
+    return row

@@ -1,0 +1,113 @@
+"""Payment intents: the borrower chose "Pay now" on USSD and we ask the mobile-money provider to
+prompt their phone (STK push). An intent goes pending -> sending -> sent -> paid | failed; the
+push job claims it first, so a rerun never prompts twice."""
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from gateway import audit
+from gateway.db import utcnow
+from gateway.messaging import queue_sms
+from gateway.models import Borrower, FieldPartner, Loan, Payment, PaymentIntent, PaymentStatus, RawCallback
+from gateway.payments.events import PromptResult
+from gateway.payments.posting import locked_payment, post_to_loan, record_payment
+
+UNKNOWN_CHECKOUT = "no payment intent with this CheckoutRequestID (yet)"
+
+
+def claim(session: Session, intent_id: int) -> tuple[PaymentIntent, Loan] | None:
+    """pending -> sending, in the caller's own transaction; None if another run has it."""
+    claimed = session.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id,
+                                                       PaymentIntent.status == "pending")
+                              .values(status="sending")).rowcount
+    if not claimed:
+        return None
+    intent = session.get(PaymentIntent, intent_id)
+    return intent, session.get(Loan, intent.loan_id)
+
+
+def push_failed(session: Session, intent_id: int, code: str, desc: str, retry: bool, retries_left: int) -> None:
+    """The push did not reach the phone. With a retry coming the intent is claimable again;
+    otherwise it fails and the borrower gets an SMS saying why."""
+    intent = session.get(PaymentIntent, intent_id)
+    intent.result_code, intent.result_desc = code[:20], desc[:200]
+    if retry:
+        intent.status = "pending"  # claimable again by the retry
+        audit.record(session, "system", "payment_intent.retrying", "payment_intent", intent.id,
+                     result_code=code, result_desc=desc[:200], retries_left=retries_left)
+    else:
+        intent.status, intent.settled_at = "failed", utcnow()
+        audit.record(session, "system", "payment_intent.failed", "payment_intent", intent.id,
+                     result_code=code, result_desc=desc[:200])
+        queue_failed_sms(session, intent, session.get(Loan, intent.loan_id), code)
+    session.add(intent)
+
+
+def push_sent(session: Session, intent_id: int, merchant_request_id: str, checkout_request_id: str) -> PaymentIntent:
+    intent = session.get(PaymentIntent, intent_id)
+    intent.merchant_request_id = merchant_request_id
+    intent.checkout_request_id = checkout_request_id
+    intent.status = "sent"
+    session.add(intent)
+    audit.record(session, "system", "payment_intent.sent", "payment_intent", intent.id,
+                 checkout_request_id=checkout_request_id)
+    session.flush()
+    return intent
+
+
+def settle_prompt(session: Session, raw: RawCallback, result: PromptResult) -> None:
+    """The provider says how the prompt ended: the intent is paid (the payment is recorded and
+    goes to the loan the borrower chose) or failed (the borrower gets an SMS with the reason)."""
+    intent = session.exec(select(PaymentIntent).where(
+        PaymentIntent.checkout_request_id == result.checkout_request_id).with_for_update()).first()
+    loan = session.get(Loan, intent.loan_id) if intent else None
+    if result.paid:
+        incoming = dataclasses.replace(result.payment, account_ref=loan.account_ref if loan else "")
+        payment, _ = record_payment(session, incoming, actor=incoming.provider)
+        raw.payment_id = payment.id
+        if intent is None:
+            raw.error = UNKNOWN_CHECKOUT
+        elif intent.status != "paid":
+            _settle(session, intent, "paid", result, payment.id)
+            _claim_for_intent_loan(session, payment, loan)
+    elif intent is None:
+        raw.error = UNKNOWN_CHECKOUT
+    elif intent.status not in ("paid", "failed"):
+        _settle(session, intent, "failed", result, None)
+        queue_failed_sms(session, intent, loan, result.result_code)
+
+
+def _claim_for_intent_loan(session: Session, payment: Payment, loan: Loan) -> None:
+    """A callback that beat the push job to storing the CheckoutRequestID was recorded without
+    the loan; now that the intent is known, the payment goes to the loan the borrower chose."""
+    payment = locked_payment(session, payment.id)
+    if payment.account_ref or payment.status not in (PaymentStatus.received, PaymentStatus.suspense):
+        return
+    payment.account_ref = loan.account_ref
+    session.add(payment)
+    if payment.status == PaymentStatus.suspense and payment.currency == loan.currency:
+        payment.note = ""
+        post_to_loan(session, payment, loan, actor="system", rule="stk_intent")
+
+
+def _settle(session: Session, intent: PaymentIntent, status: str, result: PromptResult,
+            payment_id: int | None) -> None:
+    intent.status = status
+    intent.result_code = result.result_code
+    intent.result_desc = result.result_desc[:200]
+    intent.payment_id = payment_id
+    intent.settled_at = utcnow()
+    session.add(intent)
+    audit.record(session, "mpesa", f"payment_intent.{status}", "payment_intent", intent.id,
+                 result_code=result.result_code, result_desc=intent.result_desc, payment_id=payment_id)
+
+
+def queue_failed_sms(session: Session, intent: PaymentIntent, loan: Loan, code: str):
+    borrower = session.get(Borrower, loan.borrower_id)
+    partner = session.get(FieldPartner, borrower.field_partner_id)
+    return queue_sms(session, borrower, "stk_failed", kind="transactional", dedupe_key=f"stk_failed:{intent.id}",
+                     amount=intent.amount, currency=intent.currency, account_ref=loan.account_ref, code=code,
+                     paybill=partner.paybill if partner else "")
