@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from gateway import audit
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import RawCallback, RejectedCallback
+from gateway.models import CallbackStatus, RawCallback, RejectedCallback
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: s
     body = body.replace("\x00", "\\x00")
     with session_scope(settings) as session:
         raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body, status=status,
-                          error=error[:500], processed_at=utcnow() if status == "rejected" else None)
+                          error=error[:500], processed_at=utcnow() if status == CallbackStatus.rejected else None)
         session.add(raw)
         session.flush()
         audit.record(session, provider, f"callback.{status}", "raw_callback", raw.id, kind=kind, error=error[:200])
@@ -99,15 +99,15 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
     try:
         if refused:
             log.warning("refused %s %s callback from %s: %s", provider, kind, source_ip, refused)
-            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", f"forbidden: {refused}")
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], CallbackStatus.rejected, f"forbidden: {refused}")
             return Reply(403, {"error": "forbidden", "detail": refused})
         if len(body) > MAX_BODY_CHARS:
             detail = f"body longer than {MAX_BODY_CHARS} characters"
-            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], "rejected", detail)
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], CallbackStatus.rejected, detail)
             return Reply(413, {"error": "too_large", "detail": detail})
         if "\x00" in body:  # never valid JSON or form data from a provider
             detail = "body contains NUL characters"
-            _store(settings, provider, kind, source_ip, body, "rejected", detail)
+            _store(settings, provider, kind, source_ip, body, CallbackStatus.rejected, detail)
             return Reply(400, {"error": "bad_request", "detail": detail})
         try:
             with session_scope(settings) as session:
@@ -115,7 +115,7 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
                 # handler that fails rolls that back, and the callback is stored as failed below).
                 raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
                 reply = handler.process(session, raw, settings)
-                raw.status, raw.processed_at = "processed", utcnow()
+                raw.status, raw.processed_at = CallbackStatus.processed, utcnow()
                 session.add(raw)
                 session.flush()
                 audit.record(session, provider, "callback.processed", "raw_callback", raw.id, kind=kind,
@@ -123,12 +123,12 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
             return Reply(200, reply)
         except CallbackRejected as exc:
             log.info("rejected %s %s callback: %s", provider, kind, exc.detail)
-            _store(settings, provider, kind, source_ip, body, "rejected", exc.detail)
+            _store(settings, provider, kind, source_ip, body, CallbackStatus.rejected, exc.detail)
             return Reply(exc.status, exc.body)
         except Exception as exc:  # a bug or a callback that is early: kept, retried by the sweeper
             if not isinstance(exc, NotYet):
                 log.exception("could not process %s %s callback; storing it for retry", provider, kind)
-            _store(settings, provider, kind, source_ip, body, "failed", f"{type(exc).__name__}: {exc}")
+            _store(settings, provider, kind, source_ip, body, CallbackStatus.failed, f"{type(exc).__name__}: {exc}")
             return Reply(200, handler.ack)
     except (SQLAlchemyError, OSError):
         # The database is unreachable: nothing is stored, so ask the provider to retry.
@@ -141,11 +141,11 @@ def retry(settings: Settings, raw_id: int, handlers: dict[tuple[str, str], Handl
     try:
         with session_scope(settings) as session:
             raw = session.exec(select(RawCallback).where(RawCallback.id == raw_id).with_for_update()).one_or_none()
-            if raw is None or raw.status != "failed":
+            if raw is None or raw.status != CallbackStatus.failed:
                 return "nothing to do"
             raw.error = ""
             handlers[(raw.provider, raw.kind)].process(session, raw, settings)
-            raw.status, raw.processed_at, raw.attempts = "processed", utcnow(), raw.attempts + 1
+            raw.status, raw.processed_at, raw.attempts = CallbackStatus.processed, utcnow(), raw.attempts + 1
             session.add(raw)
             audit.record(session, "system", "callback.retried", "raw_callback", raw.id, payment_id=raw.payment_id)
         return "processed"
@@ -155,13 +155,13 @@ def retry(settings: Settings, raw_id: int, handlers: dict[tuple[str, str], Handl
             raw.attempts += 1
             raw.error = f"{type(exc).__name__}: {exc}"[:500]
             if isinstance(exc, CallbackRejected):
-                raw.status = "rejected"
+                raw.status = CallbackStatus.rejected
             session.add(raw)
         return "failed"
 
 
 def failed_ids(session: Session) -> list[int]:
-    return list(session.exec(select(RawCallback.id).where(RawCallback.status == "failed",
+    return list(session.exec(select(RawCallback.id).where(RawCallback.status == CallbackStatus.failed,
                                                           RawCallback.attempts < RAW_RETRY_LIMIT)
                              .order_by(RawCallback.id)))
 

@@ -17,7 +17,9 @@ from gateway.inbox import insert_once
 from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
 from gateway.messaging.events import Delivery, DeliveryStatus, InboundMessage
-from gateway.models import Borrower, CallbackRequest, DeliveryReport, InboundSms, Loan, LoanStatus, Message
+from gateway.models import (
+    Borrower, CallbackRequest, DeliveryReport, InboundSms, Loan, LoanStatus, Message, MessageStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +47,15 @@ def delivery_report(session: Session, event: DeliveryStatus, settings: Settings)
         entry["reason"] = report.failure_reason
     message.status_history = [*message.status_history, entry]
     if event.delivery == Delivery.delivered:
-        message.status, message.delivered_at, message.failure_reason = "delivered", utcnow(), ""
-    elif event.delivery != Delivery.in_transit and message.status in ("sent", "sending"):
+        message.status, message.delivered_at, message.failure_reason = MessageStatus.delivered, utcnow(), ""
+    elif event.delivery != Delivery.in_transit and message.status in (MessageStatus.sent, MessageStatus.sending):
         if event.delivery == Delivery.retry_later and message.attempts <= settings.sms_max_retries:
             # Same Message, new send after a backoff; its job's RQ Retry covers provider errors.
-            message.status = "retrying"
+            message.status = MessageStatus.retrying
             delay = settings.sms_retry_base_seconds * 2 ** (message.attempts - 1)
             outbox.after_commit(session, jobs.SEND_SMS, message.id, at=utcnow() + dt.timedelta(seconds=delay))
         else:
-            message.status = "undelivered"
+            message.status = MessageStatus.undelivered
         message.failure_reason = (report.failure_reason or event.status)[:60]
     session.add(message)
     audit.record(session, "africastalking", "sms.delivery_report", "message", message.id, status=event.status,

@@ -14,7 +14,7 @@ from gateway.i18n import Speaker
 from gateway.inbox import insert_once
 from gateway.messaging import welcome
 from gateway.messaging.events import CallEvent
-from gateway.models import Borrower, CallbackRequest, Loan, VoiceCall, VoiceEvent
+from gateway.models import Borrower, CallbackRequest, CallStatus, Loan, VoiceCall, VoiceEvent
 
 
 def _once(session: Session, session_id: str, event: str, data: dict) -> bool:
@@ -52,9 +52,9 @@ def on_call_event(session: Session, event: CallEvent, settings: Settings) -> tup
             call.hangup_cause = event.hangup_cause[:40]
             call.duration_seconds = event.duration_seconds
             if event.answered and (call.duration_seconds or 0) > 0:
-                call.status = "completed"
+                call.status = CallStatus.completed
             else:
-                call.status = "failed"
+                call.status = CallStatus.failed
                 welcome.call_failed(session, call, settings)
             session.add(call)
             audit.record(session, "africastalking", "voice.call_finished", "voice_call", call.id, status=event.status,
@@ -69,7 +69,7 @@ def on_call_event(session: Session, event: CallEvent, settings: Settings) -> tup
                                         source_ref=f"voice:{event.session_id}"[:120]))
             audit.record(session, "africastalking", "voice.callback_requested", "voice_call", call.id)
         return "callback_requested", call
-    if call.status in ("queued", "calling"):
-        call.status = "answered"
+    if call.status in (CallStatus.queued, CallStatus.calling):
+        call.status = CallStatus.answered
         session.add(call)
     return "greeting", call  # the call was picked up (or an unknown key was pressed: start over)

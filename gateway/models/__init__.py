@@ -2,14 +2,16 @@
 from gateway.models.audit import AuditEvent
 from gateway.models.people import Agent, Borrower, FieldPartner
 from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
-from gateway.models.ledger import LedgerEntry, Payment, PaymentIntent, PaymentStatus
+from gateway.models.ledger import LedgerEntry
 from gateway.models.callcentre import CallbackRequest
-from gateway.models.messages import Message
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
-from gateway.models.payments import PaymentReversal, RawCallback
+from gateway.models.payments import (
+    CallbackStatus, IntentStatus, Payment, PaymentIntent, PaymentReversal, PaymentStatus, RawCallback,
+)
 from gateway.models.payg import Device, PaygToken
 from gateway.models.messaging import (
-    DeliveryReport, InboundSms, RejectedCallback, Reminder, VoiceCall, VoiceEvent,
+    CallStatus, DeliveryReport, InboundSms, Message, MessageStatus, RejectedCallback, Reminder, ReminderStatus,
+    VoiceCall, VoiceEvent,
 )
 
 __all__ = [
@@ -18,4 +20,5 @@ __all__ = [
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
+    "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus",
 ]

@@ -1,11 +1,70 @@
-"""What the messaging workers record: reminders planned, provider callbacks received, calls made."""
+"""Messages to borrowers and what comes back: SMS, reminders planned, delivery reports, inbound SMS,
+welcome calls."""
 import datetime as dt
+from enum import StrEnum
 from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from gateway.models.types import json_field, utc_field
+from gateway.models.types import json_field, money_field, utc_field
+
+
+class MessageStatus(StrEnum):
+    queued = "queued"
+    sending = "sending"  # claimed by the send job
+    retrying = "retrying"
+    sent = "sent"  # the provider accepted it
+    delivered = "delivered"
+    failed = "failed"  # the provider refused it, or retries ran out
+    undelivered = "undelivered"  # accepted, then not delivered
+    opted_out = "opted_out"  # not sent: the borrower opted out
+
+
+class ReminderStatus(StrEnum):
+    planned = "planned"
+    sent = "sent"
+    skipped_closed = "skipped_closed"
+    skipped_paid = "skipped_paid"
+    skipped_opted_out = "skipped_opted_out"
+    skipped_promise = "skipped_promise"
+
+
+class CallStatus(StrEnum):
+    planned = "planned"
+    calling = "calling"  # claimed by the call job
+    queued = "queued"  # the provider will place it
+    answered = "answered"
+    completed = "completed"
+    failed = "failed"
+    skipped_opted_out = "skipped_opted_out"
+
+
+class Message(SQLModel, table=True):
+    """An SMS to a borrower. Written before it is queued (the outbox), so nothing is lost if
+    Redis is down; `dedupe_key` makes "send this once" a database rule."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    borrower_id: Optional[int] = Field(default=None, foreign_key="borrower.id", index=True)
+    phone: str = Field(max_length=20, index=True)
+    kind: str = Field(max_length=16)  # transactional | reminder | welcome | reply
+    template: str = Field(max_length=60)
+    language: str = Field(max_length=8)
+    text: str = Field(max_length=1600)
+    encoding: str = Field(max_length=8)  # GSM-7 | UCS-2
+    segments: int = 1
+    dedupe_key: Optional[str] = Field(default=None, max_length=160, unique=True)
+    status: str = Field(default=MessageStatus.queued, max_length=24, index=True)
+    provider_message_id: Optional[str] = Field(default=None, max_length=80, index=True)
+    cost: str = Field(default="", max_length=24)  # as the provider reports it, e.g. "KES 0.8000"
+    cost_minor: int = money_field()
+    attempts: int = 0  # sends tried (RQ retries and re-sends after failed delivery reports)
+    status_code: Optional[int] = None  # the provider's code for the last send
+    failure_reason: str = Field(default="", max_length=60)
+    status_history: list = json_field(default_factory=list)
+    created_at: dt.datetime = utc_field()
+    sent_at: Optional[dt.datetime] = utc_field(default_now=False)
+    delivered_at: Optional[dt.datetime] = utc_field(default_now=False)
 
 
 class Reminder(SQLModel, table=True):
@@ -27,7 +86,7 @@ class Reminder(SQLModel, table=True):
     local_day: dt.date  # the borrower's local date it is sent on
     send_at: dt.datetime = utc_field(default_now=False, index=True)
     # planned | sent | skipped_paid | skipped_opted_out | skipped_closed
-    status: str = Field(default="planned", max_length=20, index=True)
+    status: str = Field(default=ReminderStatus.planned, max_length=20, index=True)
     message_id: Optional[int] = Field(default=None, foreign_key="message.id")
     created_at: dt.datetime = utc_field()
 
@@ -76,7 +135,7 @@ class VoiceCall(SQLModel, table=True):
     dedupe_key: str = Field(max_length=80, unique=True)
     session_id: Optional[str] = Field(default=None, max_length=80, unique=True)
     # planned | queued | answered | completed | failed | skipped_opted_out
-    status: str = Field(default="planned", max_length=20, index=True)
+    status: str = Field(default=CallStatus.planned, max_length=20, index=True)
     hangup_cause: str = Field(default="", max_length=40)
     duration_seconds: Optional[int] = None
     call_at: dt.datetime = utc_field()

@@ -1,10 +1,77 @@
+"""Money in: payments, the borrower's intents to pay (STK push), reversals, and every payment callback
+as it reached us."""
 import datetime as dt
+from enum import StrEnum
 from typing import Optional
 
 from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from gateway.models.types import utc_field
+from gateway.models.types import money_field, utc_field
+
+
+class PaymentStatus(StrEnum):
+    received = "received"  # stored, not yet allocated
+    posted = "posted"  # allocated to a loan
+    suspense = "suspense"  # no loan matched: an operator must resolve it
+    reversed = "reversed"
+    refunded = "refunded"
+
+
+class Payment(SQLModel, table=True):
+    """Money that reached the lender. One row per provider transaction, enforced by the database."""
+
+    __table_args__ = (UniqueConstraint("provider", "provider_txn_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)  # mpesa | africastalking | manual
+    provider_txn_id: str = Field(max_length=64)  # the provider's id: M-Pesa receipt number, ...
+    amount: int = money_field()
+    currency: str = Field(max_length=3)
+    loan_id: Optional[int] = Field(default=None, foreign_key="loan.id", index=True)
+    status: str = Field(default=PaymentStatus.received, max_length=12, index=True)
+    payer_phone: str = Field(default="", max_length=32)
+    account_ref: str = Field(default="", max_length=40)  # as the payer typed it
+    paid_at: Optional[dt.datetime] = utc_field(default_now=False)
+    received_at: dt.datetime = utc_field()
+    posted_at: Optional[dt.datetime] = utc_field(default_now=False)
+    note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # why it is in suspense, refunded, reversed
+
+
+class IntentStatus(StrEnum):
+    pending = "pending"  # stored; the push job will claim it
+    sending = "sending"  # claimed by the push job
+    sent = "sent"  # the provider is prompting the phone
+    paid = "paid"
+    failed = "failed"
+
+
+class CallbackStatus(StrEnum):
+    stored = "stored"
+    processed = "processed"
+    rejected = "rejected"  # not authentic or unreadable: answered 4xx, kept for review
+    failed = "failed"  # processing failed: retried by the sweeper
+
+
+class PaymentIntent(SQLModel, table=True):
+    """A borrower asked to pay (USSD "Pay now"); settled when the money arrives."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    loan_id: int = Field(foreign_key="loan.id", index=True)
+    amount: int = money_field()
+    currency: str = Field(max_length=3)
+    phone: str = Field(max_length=20)
+    channel: str = Field(default="ussd", max_length=10)
+    session_id: Optional[str] = Field(default=None, max_length=100, unique=True)
+    status: str = Field(default=IntentStatus.pending, max_length=12, index=True)
+    created_at: dt.datetime = utc_field()
+    # Filled by the STK push job and its callback (gateway.payments).
+    merchant_request_id: Optional[str] = Field(default=None, max_length=64)
+    checkout_request_id: Optional[str] = Field(default=None, max_length=64, unique=True)
+    result_code: Optional[str] = Field(default=None, max_length=20)
+    result_desc: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id")
+    settled_at: Optional[dt.datetime] = utc_field(default_now=False)
 
 
 class RawCallback(SQLModel, table=True):
@@ -16,7 +83,7 @@ class RawCallback(SQLModel, table=True):
     kind: str = Field(max_length=30)  # c2b_validation | c2b_confirmation | stk_callback | reversal_result | notification
     source_ip: str = Field(default="", max_length=64)
     body: str = Field(default="", sa_type=Text)
-    status: str = Field(default="stored", max_length=12, index=True)  # stored | processed | rejected | failed
+    status: str = Field(default=CallbackStatus.stored, max_length=12, index=True)
     error: str = Field(default="", max_length=500)
     payment_id: Optional[int] = Field(default=None, foreign_key="payment.id", index=True)
     attempts: int = 0

@@ -11,18 +11,20 @@ from sqlmodel import Session, select
 from gateway import audit
 from gateway.db import utcnow
 from gateway.messaging import queue_sms
-from gateway.models import Borrower, FieldPartner, Loan, Payment, PaymentIntent, PaymentStatus, RawCallback
+from gateway.models import (
+    Borrower, FieldPartner, IntentStatus, Loan, Payment, PaymentIntent, PaymentStatus, RawCallback,
+)
 from gateway.payments.events import PromptResult
 from gateway.payments.posting import locked_payment, post_to_loan, record_payment
 
-UNKNOWN_CHECKOUT = "no payment intent with this CheckoutRequestID (yet)"
+UNKNOWN_CHECKOUT = "no payment intent with this checkout request id (yet)"
 
 
 def claim(session: Session, intent_id: int) -> tuple[PaymentIntent, Loan] | None:
     """pending -> sending, in the caller's own transaction; None if another run has it."""
     claimed = session.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id,
-                                                       PaymentIntent.status == "pending")
-                              .values(status="sending")).rowcount
+                                                       PaymentIntent.status == IntentStatus.pending)
+                              .values(status=IntentStatus.sending)).rowcount
     if not claimed:
         return None
     intent = session.get(PaymentIntent, intent_id)
@@ -35,11 +37,11 @@ def push_failed(session: Session, intent_id: int, code: str, desc: str, retry: b
     intent = session.get(PaymentIntent, intent_id)
     intent.result_code, intent.result_desc = code[:20], desc[:200]
     if retry:
-        intent.status = "pending"  # claimable again by the retry
+        intent.status = IntentStatus.pending  # claimable again by the retry
         audit.record(session, "system", "payment_intent.retrying", "payment_intent", intent.id,
                      result_code=code, result_desc=desc[:200], retries_left=retries_left)
     else:
-        intent.status, intent.settled_at = "failed", utcnow()
+        intent.status, intent.settled_at = IntentStatus.failed, utcnow()
         audit.record(session, "system", "payment_intent.failed", "payment_intent", intent.id,
                      result_code=code, result_desc=desc[:200])
         queue_failed_sms(session, intent, session.get(Loan, intent.loan_id), code)
@@ -50,7 +52,7 @@ def push_sent(session: Session, intent_id: int, merchant_request_id: str, checko
     intent = session.get(PaymentIntent, intent_id)
     intent.merchant_request_id = merchant_request_id
     intent.checkout_request_id = checkout_request_id
-    intent.status = "sent"
+    intent.status = IntentStatus.sent
     session.add(intent)
     audit.record(session, "system", "payment_intent.sent", "payment_intent", intent.id,
                  checkout_request_id=checkout_request_id)
@@ -70,18 +72,18 @@ def settle_prompt(session: Session, raw: RawCallback, result: PromptResult) -> N
         raw.payment_id = payment.id
         if intent is None:
             raw.error = UNKNOWN_CHECKOUT
-        elif intent.status != "paid":
-            _settle(session, intent, "paid", result, payment.id)
+        elif intent.status != IntentStatus.paid:
+            _settle(session, intent, IntentStatus.paid, result, payment.id)
             _claim_for_intent_loan(session, payment, loan)
     elif intent is None:
         raw.error = UNKNOWN_CHECKOUT
-    elif intent.status not in ("paid", "failed"):
-        _settle(session, intent, "failed", result, None)
+    elif intent.status not in (IntentStatus.paid, IntentStatus.failed):
+        _settle(session, intent, IntentStatus.failed, result, None)
         queue_failed_sms(session, intent, loan, result.result_code)
 
 
 def _claim_for_intent_loan(session: Session, payment: Payment, loan: Loan) -> None:
-    """A callback that beat the push job to storing the CheckoutRequestID was recorded without
+    """A callback that beat the push job to storing the checkout request id was recorded without
     the loan; now that the intent is known, the payment goes to the loan the borrower chose."""
     payment = locked_payment(session, payment.id)
     if payment.account_ref or payment.status not in (PaymentStatus.received, PaymentStatus.suspense):

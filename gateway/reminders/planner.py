@@ -24,7 +24,9 @@ from gateway.queue import get_redis
 from gateway.i18n import Speaker
 from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
-from gateway.models import Borrower, Installment, InstallmentStatus, Loan, LoanStatus, Promise, Reminder
+from gateway.models import (
+    Borrower, Installment, InstallmentStatus, Loan, LoanStatus, Promise, Reminder, ReminderStatus,
+)
 from gateway.ops import promises
 from gateway.reminders import ladders, rules
 from gateway import ledger
@@ -78,7 +80,7 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
     ).subquery("candidates")
     chosen = select(candidates.c.loan_id, candidates.c.installment_id, candidates.c.borrower_id, candidates.c.step,
                     candidates.c.template, literal(local_day, Date), literal(send_at, UTCDateTime),
-                    literal("planned", String), literal(now, UTCDateTime)).where(candidates.c.rank == 1)
+                    literal(ReminderStatus.planned.value, String), literal(now, UTCDateTime)).where(candidates.c.rank == 1)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Reminder).from_select(
         ["loan_id", "installment_id", "borrower_id", "step", "template", "local_day", "send_at", "status",
@@ -96,7 +98,7 @@ def plan(settings: Settings) -> int:
     with session_scope(settings) as session:
         # this run's rows (created_at is the run's timestamp), and stale ones the queue lost
         to_enqueue = session.execute(select(Reminder.id, Reminder.send_at, Reminder.created_at).where(
-            Reminder.status == "planned",
+            Reminder.status == ReminderStatus.planned,
             or_(Reminder.created_at == now, Reminder.send_at < now - STALE_AFTER))).all()
     planned = sum(created_at == now for _, _, created_at in to_enqueue)
     redis = get_redis(settings)
@@ -115,20 +117,20 @@ def send(settings: Settings, reminder_id: int) -> str:
     closed or the borrower opted out since planning; in quiet hours it waits for the morning."""
     with session_scope(settings) as session:
         reminder = session.execute(select(Reminder).where(Reminder.id == reminder_id).with_for_update()).scalars().first()
-        if reminder is None or reminder.status != "planned":
+        if reminder is None or reminder.status != ReminderStatus.planned:
             return reminder.status if reminder else "missing"
         installment = session.get(Installment, reminder.installment_id)
         loan = session.get(Loan, reminder.loan_id)
         borrower = session.get(Borrower, reminder.borrower_id)
         now = utcnow()
         if loan.status != LoanStatus.active:
-            reminder.status = "skipped_closed"
+            reminder.status = ReminderStatus.skipped_closed
         elif installment.status == InstallmentStatus.paid or installment.outstanding <= 0:
-            reminder.status = "skipped_paid"
+            reminder.status = ReminderStatus.skipped_paid
         elif borrower.opted_out:
-            reminder.status = "skipped_opted_out"
+            reminder.status = ReminderStatus.skipped_opted_out
         elif promises.has_open_promise(session, loan.id, Speaker.for_borrower(borrower).today(now)):
-            reminder.status = "skipped_promise"  # promised after this was planned
+            reminder.status = ReminderStatus.skipped_promise  # promised after this was planned
         elif rules.next_allowed(now, borrower.timezone, settings) > now:
             # The job ran late, into the night: wait for the morning.
             later = rules.next_allowed(now, borrower.timezone, settings)
@@ -142,6 +144,6 @@ def send(settings: Settings, reminder_id: int) -> str:
                                 currency=loan.currency, due_date=installment.due_date, account_ref=loan.account_ref,
                                 arrears=bal.arrears, days_late=max((today - installment.due_date).days, 0),
                                 **borrower_vars(session, borrower))
-            reminder.status, reminder.message_id = "sent", message.id
+            reminder.status, reminder.message_id = ReminderStatus.sent, message.id
         session.add(reminder)
         return reminder.status

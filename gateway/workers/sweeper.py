@@ -20,7 +20,7 @@ from sqlmodel import select
 from gateway import inbox, jobs
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import Message, Payment, PaymentStatus
+from gateway.models import Message, MessageStatus, Payment, PaymentStatus
 from gateway.providers.callbacks import PAYMENT_CALLBACKS
 from gateway.queue import get_redis
 
@@ -43,7 +43,7 @@ def enqueue_once(settings: Settings, job: jobs.Job, *args) -> bool:
 def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[jobs.Job, int]]:
     cutoff = utcnow() - older_than
     with session_scope(settings) as session:
-        messages = session.exec(select(Message.id).where(Message.status == "queued", Message.created_at <= cutoff)
+        messages = session.exec(select(Message.id).where(Message.status == MessageStatus.queued, Message.created_at <= cutoff)
                                 .order_by(Message.id)).all()
         payments = session.exec(select(Payment.id).where(Payment.status == PaymentStatus.received,
                                                          Payment.received_at <= cutoff).order_by(Payment.id)).all()

@@ -9,7 +9,7 @@ from gateway import audit, jobs
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.messaging import welcome
-from gateway.models import Borrower, VoiceCall
+from gateway.models import Borrower, CallStatus, VoiceCall
 from gateway.providers.africastalking import client as at
 from gateway.providers.sms import ProviderUnavailable
 from gateway.reminders import rules
@@ -21,11 +21,11 @@ def place_call(call_id: int) -> str:
     settings = Settings.from_env()
     with session_scope(settings) as session:
         call = session.exec(select(VoiceCall).where(VoiceCall.id == call_id).with_for_update()).first()
-        if call is None or call.status != "planned":
+        if call is None or call.status != CallStatus.planned:
             return call.status if call else "missing"
         borrower = session.get(Borrower, call.borrower_id)
         if borrower.opted_out:
-            call.status = "skipped_opted_out"
+            call.status = CallStatus.skipped_opted_out
             session.add(call)
             return call.status
         now = utcnow()
@@ -33,7 +33,7 @@ def place_call(call_id: int) -> str:
         if later > now:  # the job ran late, into the night
             jobs.enqueue(jobs.PLACE_CALL, call_id, settings=settings, at=later)
             return "postponed"
-        call.status = "calling"  # claimed: a second run of this job will not dial again
+        call.status = CallStatus.calling  # claimed: a second run of this job will not dial again
         session.add(call)
         phone = borrower.phone
     try:
@@ -43,9 +43,9 @@ def place_call(call_id: int) -> str:
     with session_scope(settings) as session:
         call = session.get(VoiceCall, call_id)
         if result.status == "Queued" and result.session_id:
-            call.status, call.session_id = "queued", result.session_id
+            call.status, call.session_id = CallStatus.queued, result.session_id
         else:
-            call.status, call.hangup_cause = "failed", result.error[:40]
+            call.status, call.hangup_cause = CallStatus.failed, result.error[:40]
             welcome.call_failed(session, call, settings)
         session.add(call)
         audit.record(session, "system", "voice.call_placed", "voice_call", call.id, status=call.status,

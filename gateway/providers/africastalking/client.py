@@ -14,7 +14,7 @@ import requests
 from africastalking.Service import AfricasTalkingException
 
 from gateway.config import Settings
-from gateway.providers.sms import ProviderUnavailable, SmsResult
+from gateway.messaging.sending import ProviderUnavailable, SmsResult
 
 CONNECT_TIMEOUT = 3.05
 

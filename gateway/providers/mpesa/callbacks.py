@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from gateway.config import Settings
 from gateway.inbox import CallbackRejected, Handler
-from gateway.models import PaymentIntent, RawCallback
+from gateway.models import CallbackStatus, PaymentIntent, RawCallback
 from gateway.payments import intents, matching, posting, reversals
 from gateway.payments.events import Incoming, PromptResult, Reversal
 from gateway.providers.mpesa.client import NAIROBI
@@ -99,7 +99,7 @@ def stk_callback(session: Session, raw: RawCallback, settings: Settings) -> dict
 def settle_early_stk_callbacks(session: Session, settings: Settings, intent: PaymentIntent) -> int:
     """Callbacks for this intent's CheckoutRequestID that arrived before we stored it."""
     early = session.exec(select(RawCallback).where(
-        RawCallback.provider == PROVIDER, RawCallback.kind == "stk_callback", RawCallback.status == "processed",
+        RawCallback.provider == PROVIDER, RawCallback.kind == "stk_callback", RawCallback.status == CallbackStatus.processed,
         RawCallback.error == intents.UNKNOWN_CHECKOUT,
         RawCallback.body.contains(intent.checkout_request_id))).all()
     for raw in early:
