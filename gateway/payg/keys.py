@@ -60,7 +60,8 @@ def _fernet_for(env_value: str, instance_path: str) -> MultiFernet:
 
 
 def _fernet() -> MultiFernet:
-    return _fernet_for(os.environ.get(ENV_VAR, ""), Settings.from_env().instance_path)
+    settings = Settings.from_env()
+    return _fernet_for(settings.payg_key_encryption_key, settings.instance_path)
 
 
 def encrypt(secret_key: str) -> str:
