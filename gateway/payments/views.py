@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from gateway import phones
 from gateway.web.auth import require_role
+from gateway.web.roles import MANAGERS
 from gateway.db import session_scope
 from gateway.payments import service
 
@@ -63,14 +64,14 @@ def _body() -> dict:
 
 
 @api.get("/suspense")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def suspense():
     with session_scope() as session:
         return jsonify(payments=[_payment_json(p) for p in service.suspense_list(session)])
 
 
 @api.post("/<int:payment_id>/assign")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def assign(payment_id: int):
     account_ref = str(_body().get("account_ref") or "").strip()
     if not account_ref:
@@ -79,7 +80,7 @@ def assign(payment_id: int):
 
 
 @api.post("/<int:payment_id>/refund")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def refund(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
@@ -88,7 +89,7 @@ def refund(payment_id: int):
 
 
 @api.post("/<int:payment_id>/reverse")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def reverse(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
@@ -97,7 +98,7 @@ def reverse(payment_id: int):
 
 
 @api.get("/callbacks")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def callbacks_for_review():
     """Stored callbacks by status (rejected, failed...) for review, newest first."""
     status = request.args.get("status", "rejected")
@@ -112,7 +113,7 @@ def callbacks_for_review():
 
 
 @api.post("/callbacks/<int:raw_id>/retry")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def retry_callback(raw_id: int):
     """Process a failed callback again now (the sweeper also does, every few minutes)."""
     outcome = service.retry_raw_callback(current_app.config["GATEWAY"], raw_id)
