@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from gateway.web.auth import require_role
-from gateway.web.roles import MANAGERS
+from gateway.web.roles import MANAGERS, Role
 from gateway.db import session_scope
 from gateway.models import Borrower, Device, Loan, PaygToken
 from gateway.money import MoneyError, from_minor, to_minor
@@ -37,7 +37,7 @@ def _token_json(token: PaygToken, device: Device) -> dict:
 
 
 @bp.post("/api/agents/loans/<id:loan_id>/device")
-@require_role("field", "admin")
+@require_role(Role.FIELD, Role.ADMIN)
 def register_device(loan_id: int):
     body = _body()
     if body is None:
