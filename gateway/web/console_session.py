@@ -76,7 +76,7 @@ def log_in(phone: str | None, password: str) -> Agent | None:
     after LOGIN_TRIES wrong passwords for the phone within LOGIN_LOCK_SECONDS."""
     redis, key = _login_failures(phone or "invalid")
     if int(redis.get(key) or 0) >= LOGIN_TRIES:
-        raise LockedOut(phone)
+        raise LockedOut
     with session_scope() as db:
         agent = phone and db.exec(select(Agent).where(Agent.phone == phone, Agent.active)).first()
         ok = bool(agent and agent.password_hash and check_password_hash(agent.password_hash, password))
