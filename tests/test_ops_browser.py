@@ -12,7 +12,7 @@ from sqlmodel import select
 from werkzeug.serving import make_server
 
 from gateway.models import Agent, LedgerEntry, Payment, Promise
-from gateway.ops.console import set_password
+from gateway.web.console_session import set_password
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from gateway import i18n
 from gateway.models import Agent, CallLog, LedgerEntry, Payment, Promise
-from gateway.ops.console import set_password
+from gateway.web.console_session import set_password
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2027, 1, 15, 9, tzinfo=UTC)

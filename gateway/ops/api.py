@@ -6,51 +6,19 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
-import hmac
-from functools import wraps
+from flask import Blueprint, g, jsonify, request
 
-from flask import Blueprint, g, jsonify, request, session
-
-from gateway.web.auth import require_role
 from gateway.db import MAX_ID, session_scope
 from gateway.models import Agent, Flag, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
 from gateway.i18n import Speaker
 from gateway.text import text
+from gateway.web.auth import staff
+from gateway.web.roles import CALLERS, MANAGERS, STAFF, Role
 
 bp = Blueprint("ops_api", __name__, url_prefix="/api/ops")
-STAFF = ("field", "callcentre", "manager", "admin")
-MANAGERS = ("manager", "admin")
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)  # dates the arithmetic handles
-
-
-def staff(*roles):
-    """A Bearer token (gateway.web.auth.require_role), or the operator console's login session; a
-    session caller must echo the page's CSRF token in X-CSRF-Token for anything but reading."""
-    def decorator(view):
-        by_token = require_role(*roles)(view)
-
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            if request.headers.get("Authorization") or not session.get("agent_id"):
-                return by_token(*args, **kwargs)
-            with session_scope() as s:
-                agent = s.get(Agent, session["agent_id"])
-            if agent is None or not agent.active or not agent.password_hash:
-                return jsonify(error="unauthorized", detail="log in again"), 401
-            sent = request.headers.get("X-CSRF-Token", "")
-            if request.method not in ("GET", "HEAD") and not (sent and hmac.compare_digest(sent, session.get("csrf", ""))):
-                return jsonify(error="forbidden", detail="X-CSRF-Token header missing or wrong"), 403
-            if roles and agent.role not in roles:
-                return jsonify(error="forbidden", detail=f"role {agent.role!r} may not do this"), 403
-            g.agent, g.actor = agent, f"agent:{agent.id}"
-            return view(*args, **kwargs)
-
-        wrapper.roles = roles
-        return wrapper
-
-    return decorator
 
 
 def plain(value):
@@ -152,7 +120,7 @@ def _flag_json(f: Flag) -> dict:
 
 
 @bp.get("/flags")
-@staff("callcentre", *MANAGERS)
+@staff(*CALLERS)
 def list_flags():
     with session_scope() as s:
         return jsonify(flags=[_flag_json(f) for f in flags.open_flags(s)])
@@ -210,10 +178,10 @@ def restructure(loan_id: int):
 
 
 @bp.get("/queue")
-@staff("callcentre", *MANAGERS)
+@staff(*CALLERS)
 def queue():
     today = _today()
-    mine = g.agent.role == "callcentre"
+    mine = g.agent.role == Role.CALLCENTRE
     with session_scope() as s:
         items = callcentre.work_queue(s, today, g.agent.id, only_agent=mine)
         return jsonify(plain({"date": today, "items": [{**dataclasses.asdict(i), "priority": i.priority} for i in items]}))
@@ -235,7 +203,7 @@ def assign():
 
 
 @bp.post("/loans/<id:loan_id>/calls")
-@staff("callcentre", *MANAGERS)
+@staff(*CALLERS)
 def log_call(loan_id: int):
     body = _body()
     outcome, note = text(body.get("outcome"), "outcome"), text(body.get("note"), "note")
@@ -256,12 +224,12 @@ def log_call(loan_id: int):
 
 
 @bp.get("/team")
-@staff("callcentre", *MANAGERS)
+@staff(*CALLERS)
 def team():
     day = _date_arg("date", _today())
     with session_scope() as s:
         progress = callcentre.team_progress(s, day, _settings())
-    if g.agent.role == "callcentre":  # an agent sees the team total and only their own line
+    if g.agent.role == Role.CALLCENTRE:  # an agent sees the team total and only their own line
         progress["agents"] = [a for a in progress["agents"] if a["agent_id"] == g.agent.id]
     return jsonify(plain(progress))
 

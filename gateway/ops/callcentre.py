@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.i18n import N_
 from gateway.models import Agent, Borrower, CallLog, CollectionAssignment, Loan, Promise
 from gateway.ops import flags, portfolio, promises
+from gateway.web.roles import Role
 
 OUTCOMES = ("reached", "no_answer", "wrong_number", "promise", "dispute")
 
@@ -73,7 +74,7 @@ def work_queue(session: Session, today: dt.date, agent_id: int | None = None, on
 
 def assign(session: Session, loan_ids: list[int], agent_id: int, actor: str) -> int:
     agent = session.get(Agent, agent_id)
-    if agent is None or not agent.active or agent.role != "callcentre":
+    if agent is None or not agent.active or agent.role != Role.CALLCENTRE:
         raise CallCentreError("loans can only be assigned to an active call-centre agent")
     for loan_id in loan_ids:
         if session.get(Loan, loan_id) is None:
@@ -128,7 +129,7 @@ def team_progress(session: Session, day: dt.date, settings: Settings | None = No
     counts = dict(session.exec(select(CallLog.agent_id, func.count(CallLog.id))
                                .where(CallLog.created_at >= start, CallLog.created_at < end)
                                .group_by(CallLog.agent_id)).all())
-    agents = session.exec(select(Agent).where(Agent.role == "callcentre", Agent.active).order_by(Agent.name)).all()
+    agents = session.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active).order_by(Agent.name)).all()
     quota = settings.ops_daily_call_quota
     rows = [{"agent_id": a.id, "name": a.name, "calls": int(counts.get(a.id, 0)), "quota": quota} for a in agents]
     total = sum(r["calls"] for r in rows)

@@ -46,7 +46,7 @@ def set_password(phone: str, password: str) -> None:
     from gateway import audit, phones
     from gateway.db import session_scope
     from gateway.models import Agent
-    from gateway.ops.console import set_password as hash_into
+    from gateway.web.console_session import set_password as hash_into
 
     settings = Settings.from_env()
     e164 = phones.try_normalize(phone, settings.default_country)

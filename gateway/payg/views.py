@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from gateway.web.auth import require_role
+from gateway.web.roles import MANAGERS, Role
 from gateway.db import session_scope
 from gateway.models import Borrower, Device, Loan, PaygToken
 from gateway.money import MoneyError, from_minor, to_minor
@@ -36,7 +37,7 @@ def _token_json(token: PaygToken, device: Device) -> dict:
 
 
 @bp.post("/api/agents/loans/<id:loan_id>/device")
-@require_role("field", "admin")
+@require_role(Role.FIELD, Role.ADMIN)
 def register_device(loan_id: int):
     body = _body()
     if body is None:
@@ -73,7 +74,7 @@ def register_device(loan_id: int):
 
 
 @bp.post("/api/ops/devices/<serial>/tokens")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def issue_token(serial: str):
     body = _body()
     if body is None:

@@ -10,6 +10,7 @@ from gateway.payments import operators
 from gateway.providers.callbacks import PAYMENT_CALLBACKS
 from gateway.web import callback_auth
 from gateway.web.auth import require_role
+from gateway.web.roles import MANAGERS
 
 bp = Blueprint("payments", __name__)
 callbacks = Blueprint("callbacks", __name__, url_prefix="/payments")
@@ -67,14 +68,14 @@ def _body() -> dict:
 
 
 @api.get("/suspense")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def suspense():
     with session_scope() as session:
         return jsonify(payments=[_payment_json(p) for p in operators.suspense_list(session)])
 
 
 @api.post("/<int:payment_id>/assign")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def assign(payment_id: int):
     account_ref = str(_body().get("account_ref") or "").strip()
     if not account_ref:
@@ -83,7 +84,7 @@ def assign(payment_id: int):
 
 
 @api.post("/<int:payment_id>/refund")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def refund(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
@@ -92,7 +93,7 @@ def refund(payment_id: int):
 
 
 @api.post("/<int:payment_id>/reverse")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def reverse(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
@@ -101,7 +102,7 @@ def reverse(payment_id: int):
 
 
 @api.get("/callbacks")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def callbacks_for_review():
     """Stored callbacks by status (rejected, failed...) for review, newest first."""
     status = request.args.get("status", "rejected")
@@ -116,7 +117,7 @@ def callbacks_for_review():
 
 
 @api.post("/callbacks/<int:raw_id>/retry")
-@require_role("manager", "admin")
+@require_role(*MANAGERS)
 def retry_callback(raw_id: int):
     """Process a failed callback again now (the sweeper also does, every few minutes)."""
     outcome = inbox.retry(current_app.config["GATEWAY"], raw_id, PAYMENT_CALLBACKS)

@@ -1,5 +1,5 @@
-"""Staff authentication for the API: `Authorization: Bearer <token>`, role-checked; and the
-check that a provider's callback really comes from the provider.
+"""Staff authentication for the API: `Authorization: Bearer <token>` (or the console's login
+session), role-checked; and the check that a provider's callback really comes from the provider.
 
 Staff are Agent rows: field agents, call-centre agents, collections managers and admins. Only
 a SHA-256 of each token is stored, so a database leak does not leak working tokens.
@@ -13,16 +13,16 @@ import secrets
 from functools import wraps
 from typing import Callable
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request, session
 from sqlmodel import select
 
 from gateway.db import session_scope
 from gateway.models import Agent
 from gateway.web import callback_auth as authenticity
+from gateway.web import console_session
+from gateway.web.roles import ROLES
 
 log = logging.getLogger(__name__)
-
-ROLES = ("field", "callcentre", "manager", "admin")
 
 
 def hash_token(token: str) -> str:
@@ -64,6 +64,32 @@ def require_role(*roles: str):
             return view(*args, **kwargs)
 
         wrapper.roles = roles  # read by tests/test_openapi.py against the document's x-roles
+        return wrapper
+
+    return decorator
+
+
+def staff(*roles: str):
+    """A Bearer token (require_role), or the operator console's login session; a session caller
+    must echo the page's CSRF token in X-CSRF-Token for anything but reading."""
+    def decorator(view):
+        by_token = require_role(*roles)(view)
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if request.headers.get("Authorization") or not session.get("agent_id"):
+                return by_token(*args, **kwargs)
+            agent = console_session.session_agent()
+            if agent is None:
+                return jsonify(error="unauthorized", detail="log in again"), 401
+            if request.method not in ("GET", "HEAD") and not console_session.csrf_ok(request.headers.get("X-CSRF-Token")):
+                return jsonify(error="forbidden", detail="X-CSRF-Token header missing or wrong"), 403
+            if roles and agent.role not in roles:
+                return jsonify(error="forbidden", detail=f"role {agent.role!r} may not do this"), 403
+            g.agent, g.actor = agent, f"agent:{agent.id}"
+            return view(*args, **kwargs)
+
+        wrapper.roles = roles
         return wrapper
 
     return decorator

@@ -1,0 +1,104 @@
+"""A loan's page (schedule, ledger, payments, messages, calls, promises, flags) and what staff do
+there: log a call, write off, restructure."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlmodel import select
+
+from gateway import ledger
+from gateway.db import session_scope
+from gateway.models import Agent, Borrower, CallLog, Flag, Installment, LedgerEntry, Loan, Message, Payment, Promise
+from gateway.money import MoneyError, to_minor
+from gateway.ops import callcentre, loan_ops, portfolio
+from gateway.ops.console.base import actor, back, bp, today
+from gateway.web.console_session import login_required
+from gateway.web.roles import CALLERS, MANAGERS, ROLES
+
+
+@bp.get("/loans/<int:loan_id>")
+@login_required(*ROLES)
+def loan_page(loan_id: int):
+    day = today()
+    with session_scope() as db:
+        loan = db.get(Loan, loan_id)
+        if loan is None:
+            abort(404)
+        borrower = db.get(Borrower, loan.borrower_id)
+        data = dict(
+            loan=loan, borrower=borrower, today=day,
+            arrears=portfolio.arrears_of(db, loan_id, day), balance=ledger.balance(db, loan, day),
+            installments=db.exec(select(Installment).where(Installment.loan_id == loan_id)
+                                 .order_by(Installment.due_date, Installment.seq)).all(),
+            entries=db.exec(select(LedgerEntry).where(LedgerEntry.loan_id == loan_id)
+                            .order_by(LedgerEntry.created_at, LedgerEntry.id)).all(),
+            payments={p.id: p for p in db.exec(select(Payment).where(Payment.loan_id == loan_id))},
+            messages=db.exec(select(Message).where(Message.borrower_id == borrower.id)
+                             .order_by(Message.created_at.desc()).limit(50)).all(),
+            calls=db.exec(select(CallLog).where(CallLog.loan_id == loan_id).order_by(CallLog.created_at.desc())).all(),
+            promises=db.exec(select(Promise).where(Promise.loan_id == loan_id).order_by(Promise.created_at.desc())).all(),
+            flags=db.exec(select(Flag).where((Flag.loan_id == loan_id) | (Flag.borrower_id == borrower.id))
+                          .order_by(Flag.created_at.desc())).all(),
+            agents=dict(db.exec(select(Agent.id, Agent.name)).all()),
+            outcomes=callcentre.OUTCOMES,
+        )
+    return render_template("loan.html", **data)
+
+
+@bp.post("/loans/<int:loan_id>/calls")
+@login_required(*CALLERS)
+def log_call(loan_id: int):
+    form, day = request.form, today()
+    try:
+        with session_scope() as db:
+            loan = db.get(Loan, loan_id)
+            if loan is None:
+                abort(404)
+            date = amount = None
+            if form.get("outcome") == "promise":
+                try:
+                    date = dt.date.fromisoformat(form.get("promise_date", ""))
+                    amount = to_minor(form.get("promise_amount", ""), loan.currency)
+                except (ValueError, MoneyError):
+                    raise callcentre.CallCentreError(g.speaker._("A promise needs a date and an amount.")) from None
+            callcentre.log_call(db, loan_id, db.get(Agent, g.operator.id), form.get("outcome", ""), form.get("note", ""),
+                                promise_date=date, promise_amount=amount, today=day)
+        flash(g.speaker._("Call saved."), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return back(url_for("ops_console.loan_page", loan_id=loan_id))
+
+
+@bp.post("/loans/<int:loan_id>/write-off")
+@login_required(*MANAGERS)
+def write_off(loan_id: int):
+    try:
+        with session_scope() as db:
+            entries = loan_ops.write_off(db, loan_id, actor(), request.form.get("reason", ""))
+            loan = db.get(Loan, loan_id)
+        flash(g.speaker._("Written off: {amount}.", amount=g.speaker.money(sum(e.amount for e in entries), loan.currency)),
+              "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("ops_console.loan_page", loan_id=loan_id))
+
+
+@bp.post("/loans/<int:loan_id>/restructure")
+@login_required(*MANAGERS)
+def restructure(loan_id: int):
+    form = request.form
+    try:
+        try:
+            count, first_due = int(form.get("count", "")), dt.date.fromisoformat(form.get("first_due", ""))
+            rate = Decimal(form.get("rate") or "0")
+        except (ValueError, ArithmeticError):
+            raise loan_ops.LoanOpError(g.speaker._("Give the number of installments, the first due date and the rate.")) from None
+        with session_scope() as db:
+            new = loan_ops.restructure(db, loan_id, actor(), form.get("reason", ""), count=count,
+                                       first_due=first_due, frequency=form.get("frequency", "monthly"), rate=rate)
+        flash(g.speaker._("New schedule of {count} installments.", count=len(new)), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("ops_console.loan_page", loan_id=loan_id))
