@@ -5,10 +5,9 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request, sen
 
 from gateway.auth import forbidden_json, from_provider
 from gateway.db import session_scope
-from gateway.messaging import callbacks, voice_callbacks
+from gateway.messaging import callbacks, voice_callbacks, voice_script
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-PROMPTS = Path(__file__).parent / "voice_prompts"
 _from_at = from_provider("at", forbidden_json)
 
 
@@ -40,5 +39,5 @@ def audio(lang: str, name: str):
     settings = current_app.config["GATEWAY"]
     if not (lang.isalpha() and name.replace("_", "").isalnum()):
         abort(404)
-    folder = Path(settings.voice_prompts_dir or PROMPTS) / lang
+    folder = Path(settings.voice_prompts_dir or voice_script.PROMPTS_DIR) / lang
     return send_from_directory(folder, f"{name}.wav", mimetype="audio/wav", max_age=86400)

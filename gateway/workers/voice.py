@@ -8,7 +8,7 @@ from sqlmodel import select
 from gateway import audit
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.messaging import welcome
+from gateway.messaging import voice_script, welcome
 from gateway.models import Borrower, VoiceCall
 from gateway.providers import africastalking as at
 from gateway.queue import get_queue
@@ -27,6 +27,11 @@ def place_call(call_id: int) -> str:
         if borrower.opted_out:
             call.status = "skipped_opted_out"
             session.add(call)
+            return call.status
+        if not voice_script.can_speak(borrower.language, settings.voice_prompts_dir):
+            call.status = "skipped_no_voice"  # no text-to-speech nor recordings in the language: the SMS is enough
+            session.add(call)
+            audit.record(session, "system", "voice.call_skipped", "voice_call", call.id, language=borrower.language)
             return call.status
         now = utcnow()
         later = rules.next_allowed(now, borrower.timezone, settings)
