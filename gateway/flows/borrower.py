@@ -12,7 +12,6 @@ from gateway.config import Settings
 from gateway.flows.engine import Flow, Invalid, Option, Screen
 from gateway.flows.snapshot import Caller, LoanView
 from gateway.i18n import N_, Speaker
-from gateway.messaging import gsm7
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
@@ -293,6 +292,6 @@ FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
 
 
 def unknown_number_text(settings: Settings) -> str:
-    return gsm7("\n".join(Speaker(lang)._("Sorry, this number is not registered. Call {help_line} for help.",
-                                          help_line=settings.help_line) for lang in settings.unknown_number_languages))
+    return "\n".join(Speaker(lang)._("Sorry, this number is not registered. Call {help_line} for help.",
+                                     help_line=settings.help_line) for lang in settings.unknown_number_languages)
 
