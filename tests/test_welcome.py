@@ -1,5 +1,6 @@
 """Onboarding by a field agent triggers the welcome: an SMS and an AT voice call whose XML speaks
-English (<Say>) or plays Kiswahili prompts (<Play>); unanswered calls retry, then fall back to SMS."""
+English (<Say>) or plays recorded prompts (<Play>: Kiswahili, or any language recorded); unanswered
+calls retry, then fall back to SMS. A language with no voice (French, Spanish until recorded) gets the SMS."""
 import datetime as dt
 import shutil
 from zoneinfo import ZoneInfo
@@ -9,7 +10,8 @@ import time_machine
 from sqlmodel import Session, select
 
 from gateway.auth import issue_token
-from gateway.models import Agent, Borrower, CallbackRequest, Message, VoiceCall
+from gateway.messaging import voice_script
+from gateway.models import Agent, AuditEvent, Borrower, CallbackRequest, Message, VoiceCall
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -217,7 +219,6 @@ def test_a_language_without_recordings_gets_the_welcome_sms_and_no_call(at_serve
     assert at_server.calls == []
     (call,) = read(session, select(VoiceCall))
     assert call.status == "skipped_no_voice"
-    from gateway.models import AuditEvent
     (event,) = read(session, select(AuditEvent).where(AuditEvent.action == "voice.call_skipped"))
     assert (event.entity_id, event.data) == (str(call.id), {"language": language})
 
@@ -226,7 +227,6 @@ def test_recordings_dropped_into_a_language_folder_make_its_call(at_server, fact
                                                                  monkeypatch):
     """A language is data for the voice call too: a folder <VOICE_PROMPTS_DIR>/<lang>/ with every prompt
     (here copies of the Kiswahili files standing in for French recordings); one missing file is not enough."""
-    from gateway.messaging import voice_script
     shutil.copytree(voice_script.PROMPTS_DIR / "sw", tmp_path / "fr")
     (tmp_path / "fr" / "month_12.wav").unlink()
     monkeypatch.setenv("VOICE_PROMPTS_DIR", str(tmp_path))
