@@ -9,21 +9,21 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from gateway.ops.console import set_password
 from gateway.messaging import sms_encoding
 from gateway.models import Agent, Message
 from gateway.money import to_minor
+from gateway.ops.console import set_password
 from gateway.payments import service
 from gateway.services import onboarding, schedule
 from gateway.workers.reminders import plan_reminders
 from standins import at_server, run_jobs  # noqa: F401  (fixture)
 from support import dial, pay
 
-# language, its number on the language menu (catalogs in code order), phone, country, timezone, then
+# language: borrower, its number on the language menu (catalogs in code order), phone, country, timezone, then
 # what the borrower sees: main menu, balance screen, reminder three days before the due date, receipt.
 JOURNEYS = {
     "fr": dict(
-        key="3", phone="+237677001122", country="CM", tz="Africa/Douala",
+        name="Mireille Ngono", key="3", phone="+237677001122", country="CM", tz="Africa/Douala",
         main="CON Bonjour Mireille. Pret {ref}\n1 Solde\n2 Prochain paiement\n3 Payer maintenant\n"
              "4 Derniers paiements\n5 Langue\n0 Rappelez-moi",
         balance="CON Pret {ref}\nSolde : 125 000 FCFA\n0 Menu 00 Retour",
@@ -34,7 +34,7 @@ JOURNEYS = {
                 "1 janvier.",
         console=["Échéancier", "Encours</span><b>85 000 FCFA</b>", "Mireille Ngono"]),
     "es": dict(
-        key="2", phone="+240222001122", country="GQ", tz="Africa/Malabo",
+        name="Ana Obiang", key="2", phone="+240222001122", country="GQ", tz="Africa/Malabo",
         main="CON Hola Ana. Préstamo {ref}\n1 Saldo\n2 Proximo pago\n3 Pagar ahora\n4 Ultimos pagos\n"
              "5 Idioma\n0 Llamenme",
         balance="CON Préstamo {ref}\nSaldo: 125.000 FCFA\n0 Menu 00 Atras",
@@ -44,7 +44,6 @@ JOURNEYS = {
         receipt="Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. Proximo vencimiento 1 ene.",
         console=["Calendario de pagos", "Saldo pendiente</span><b>85.000 XAF</b>", "Ana Obiang"]),
 }
-NAMES = {"fr": "Mireille Ngono", "es": "Ana Obiang"}
 
 
 def xaf_loan(session, borrower):
@@ -60,7 +59,7 @@ def xaf_loan(session, borrower):
 def test_borrower_journey_in_the_partners_language(lang, at_server, factory, session, client):
     j = JOURNEYS[lang]
     local = ZoneInfo(j["tz"])
-    borrower = factory.borrower(NAMES[lang], j["phone"], language="en", country=j["country"], timezone=j["tz"])
+    borrower = factory.borrower(j["name"], j["phone"], language="en", country=j["country"], timezone=j["tz"])
     loan = xaf_loan(session, borrower)
     ref = loan.account_ref
 
