@@ -8,6 +8,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from gateway import i18n
+from gateway.messaging import gsm7, sms_encoding
 from gateway.money import format_money
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,15 @@ def code_msgids():
 
 
 def test_languages_are_discovered_from_catalogs():
-    assert {"en", "sw"} <= set(i18n.languages())
-    assert i18n.language_name("sw") == "Kiswahili" and i18n.language_name("en") == "English"
+    assert {"en", "es", "fr", "sw"} <= set(i18n.languages())
+    assert [i18n.language_name(lang) for lang in ("en", "es", "fr", "sw")] == ["English", "Español", "Français",
+                                                                               "Kiswahili"]
+
+
+@pytest.mark.parametrize("lang,country,locale", [("fr", "CM", "fr_CM"), ("fr", "CI", "fr_CI"), ("es", "GQ", "es_GQ"),
+                                                 ("es", "ES", "es_ES"), ("fr", "KE", "fr"), ("sw", "KE", "sw_KE")])
+def test_the_locale_is_the_language_in_the_borrowers_country_when_cldr_has_it(lang, country, locale):
+    assert i18n.Speaker(lang, country).locale == locale
 
 
 @pytest.mark.parametrize("lang", i18n.languages())
@@ -52,9 +60,23 @@ def test_every_string_is_translated_with_the_same_placeholders(lang):
         assert "fuzzy" not in m.flags, f"{lang}: fuzzy {m.id!r}"
 
 
-@pytest.mark.parametrize("locale,expected", [("en_KE", "Ksh1,250"), ("sw_KE", "Ksh 1,250"), ("sw_TZ", "TSh 2,000.50")])
-def test_money_is_formatted_by_babel_for_the_locale_and_stays_gsm7(locale, expected):
-    minor, currency = (125000, "KES") if expected.startswith("Ksh") else (200050, "TZS")
+@pytest.mark.parametrize("locale,minor,currency,expected", [
+    ("en_KE", 125000, "KES", "Ksh1,250"), ("sw_KE", 125000, "KES", "Ksh 1,250"), ("sw_TZ", 200050, "TZS", "TSh 2,000.50"),
+    ("fr_CM", 1250000, "XAF", "1 250 000 FCFA"), ("fr_CI", 125000, "XOF", "125 000 F CFA"),
+    ("fr_CD", 125050, "CDF", "1 250,50 FC"), ("es_GQ", 125000, "XAF", "125.000 FCFA"), ("es_ES", 125050, "EUR", "1.250,50 €"),
+])
+def test_money_is_formatted_by_babel_for_the_locale_and_stays_gsm7(locale, minor, currency, expected):
     text = format_money(minor, currency, locale)
     assert text == expected
-    assert not re.search(r"[\u00a0\u202f]", text)
+    assert not re.search(r"[\u00a0\u202f]", text) and sms_encoding(text)[0] == "GSM-7"
+
+
+@pytest.mark.parametrize("lang", i18n.languages())
+def test_every_string_goes_out_in_gsm7(lang):
+    """On USSD and SMS, letters outside GSM 03.38 lose their accent (prêt -> pret, día -> dia); é, è, à, ñ
+    stay. Nothing else a catalog holds may be outside GSM-7: one such character makes a whole SMS UCS-2."""
+    for m in catalog(lang):
+        if m.id:
+            assert sms_encoding(gsm7(m.string or m.id))[0] == "GSM-7", f"{lang}: {m.string!r}"
+    assert gsm7("Prêt reçu ? ¿Cuándo? Número, día, “ok” – Zoë") == 'Pret recu ? ¿Cuando? Numero, dia, "ok" - Zoe'
+    assert gsm7("Échéance à payer, año, Über") == "Échéance à payer, año, Über"  # all GSM-7 already

@@ -77,6 +77,11 @@ def test_default_ladders():
     assert lad.product_name("solar home system", "sw") == "mfumo wa sola wa nyumbani"
 
 
+def test_every_product_is_named_in_every_language():
+    names = ladders.load().names
+    assert names and all(names[product].get(lang) for product in names for lang in languages()), names
+
+
 def test_a_ladder_naming_a_missing_template_fails_at_load(tmp_path):
     bad = tmp_path / "ladders.toml"
     bad.write_text('[default]\nsteps = [{ step = "D0", offset = 0, template = "reminder_nonexistent" }]\n')

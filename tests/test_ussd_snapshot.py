@@ -73,11 +73,11 @@ def test_a_snapshot_is_only_used_by_the_caller_who_made_it(client, factory, john
 
 def test_a_language_change_holds_for_the_rest_of_the_session(client, session, john):
     dial(client, john[0].phone, "", session_id="S1")
-    assert dial(client, john[0].phone, "5*2", session_id="S1").startswith("CON Habari John.")
-    assert dial(client, john[0].phone, "5*2*1", session_id="S1").startswith(f"CON Mkopo {john[1].account_ref}\nSalio:")
+    assert dial(client, john[0].phone, "5*4", session_id="S1").startswith("CON Habari John.")
+    assert dial(client, john[0].phone, "5*4*1", session_id="S1").startswith(f"CON Mkopo {john[1].account_ref}\nSalio:")
     session.refresh(john[0])
     assert john[0].language == "sw"
-    dial(client, john[0].phone, "5*2*5*2", session_id="S1")  # Kiswahili chosen again, same session
+    dial(client, john[0].phone, "5*4*5*4", session_id="S1")  # Kiswahili chosen again, same session
     changes = session.exec(select(AuditEvent).where(AuditEvent.action == "borrower.language_changed")).all()
     assert [(e.data["old"], e.data["new"]) for e in changes] == [("en", "sw")]
 

@@ -1,14 +1,17 @@
 """Onboarding by a field agent triggers the welcome: an SMS and an AT voice call whose XML speaks
-English (<Say>) or plays Kiswahili prompts (<Play>); unanswered calls retry, then fall back to SMS."""
+English (<Say>) or plays recorded prompts (<Play>: Kiswahili, or any language recorded); unanswered
+calls retry, then fall back to SMS. A language with no voice (French, Spanish until recorded) gets the SMS."""
 import datetime as dt
+import shutil
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from sqlmodel import Session, select
 
+from gateway.models import Agent, AuditEvent, Borrower, CallbackRequest, Message, VoiceCall
+from gateway.providers.africastalking import voice as voice_script
 from gateway.web.auth import issue_token
-from gateway.models import Agent, Borrower, CallbackRequest, Message, VoiceCall
 from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -194,3 +197,51 @@ def test_adapter_points_the_sdk_at_the_configured_hosts():
     adapter._services(Settings(at_username="jirani", at_api_key="k", at_sms_base_url="http://127.0.0.1:9/version1/",
                                at_voice_base_url="http://127.0.0.1:9"))
     assert africastalking.SMS._baseUrl == "http://127.0.0.1:9/version1"
+
+
+@pytest.mark.parametrize("language,sms", [
+    ("fr", "Bienvenue chez Jirani Finance, Amina ! Votre pret commercial est enregistré. Payez par M-Pesa Paybill "
+           "600966, compte {ref}. Premier paiement 3 000 KES le 1 déc. 2026. Aide : 0800 720 000. Répondez STOP "
+           "pour ne plus recevoir de rappels."),
+    ("es", "Jirani Finance le da la bienvenida, Amina. Su préstamo para negocio esta registrado. Pague por M-Pesa "
+           "Paybill 600966, cuenta {ref}. Primer pago 3.000 KES el 1 dic 2026. Ayuda: 0800 720 000. Responda STOP "
+           "para no recibir recordatorios."),
+])
+def test_a_language_without_recordings_gets_the_welcome_sms_and_no_call(at_server, factory, session, client,
+                                                                       language, sms):
+    """AT's text-to-speech speaks English only: French and Spanish are played from recordings, and
+    until a lender records them the call is skipped (audited); the welcome SMS says everything."""
+    _, headers = agent_token(factory, session)
+    with time_machine.travel(MORNING, tick=True):
+        ref = onboard(client, headers, language=language).get_json()["account_ref"]
+        run_jobs()
+    assert [s["message"] for s in at_server.sms] == [sms.format(ref=ref)]
+    assert at_server.calls == []
+    (call,) = read(session, select(VoiceCall))
+    assert call.status == "skipped_no_voice"
+    (event,) = read(session, select(AuditEvent).where(AuditEvent.action == "voice.call_skipped"))
+    assert (event.entity_id, event.data) == (str(call.id), {"language": language})
+
+
+def test_recordings_dropped_into_a_language_folder_make_its_call(at_server, factory, session, client, tmp_path,
+                                                                 monkeypatch):
+    """A language is data for the voice call too: a folder <VOICE_PROMPTS_DIR>/<lang>/ with every prompt
+    (here copies of the Kiswahili files standing in for French recordings); one missing file is not enough."""
+    shutil.copytree(voice_script.PROMPTS_DIR / "sw", tmp_path / "fr")
+    (tmp_path / "fr" / "month_12.wav").unlink()
+    monkeypatch.setenv("VOICE_PROMPTS_DIR", str(tmp_path))
+    assert not voice_script.can_speak("fr", str(tmp_path)) and voice_script.can_speak("en", str(tmp_path))
+    shutil.copy(voice_script.PROMPTS_DIR / "sw" / "month_12.wav", tmp_path / "fr")
+    _, headers = agent_token(factory, session)
+    with time_machine.travel(MORNING, tick=True):
+        assert onboard(client, headers, language="fr").status_code == 201
+        run_jobs()
+    assert len(at_server.calls) == 1
+    (call,) = read(session, select(VoiceCall))
+    xml = client.post("/voice/welcome", data={"isActive": "1", "sessionId": call.session_id}).get_data(as_text=True)
+    audio = "http://127.0.0.1:5000/voice/audio/fr"
+    assert xml == ('<?xml version="1.0" encoding="UTF-8"?><Response>'
+                   f'<Play url="{audio}/welcome.wav"/><Play url="{audio}/first_due.wav"/>'
+                   f'<Play url="{audio}/day_01.wav"/><Play url="{audio}/month_12.wav"/>'
+                   '<GetDigits numDigits="1" timeout="10" finishOnKey="#" callbackUrl="http://127.0.0.1:5000/voice/welcome">'
+                   f'<Play url="{audio}/menu.wav"/></GetDigits></Response>')

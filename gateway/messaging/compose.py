@@ -1,6 +1,7 @@
 """Outgoing SMS: templates rendered in the borrower's language, stored (the outbox), queued."""
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -17,6 +18,19 @@ _GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%
 _GSM7_EXT = set("^{}\\[~]|€\f")
 _TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
                               "\u2014": "-", "\u2026": "...", "\u00a0": " ", "\u202f": " "})
+
+
+def _nearest_gsm7(ch: str) -> str:
+    base = unicodedata.normalize("NFD", ch)[0]
+    return base if base != ch and base in _GSM7 else ch
+
+
+def gsm7(text: str) -> str:
+    """Text for a GSM-7 channel (SMS, USSD): typographic quotes and dashes made ASCII, and letters outside
+    GSM 03.38 written without their accent (ê -> e, á -> a, ç -> c), as French and Spanish SMS usually are;
+    é, è, à, ñ, ü, ¿, ¡ are GSM-7 and stay. One such letter would make a whole SMS UCS-2 (twice the cost)
+    and halve a USSD screen. Anything else outside GSM-7 (an emoji) is left: the message becomes UCS-2."""
+    return "".join(ch if ch in _GSM7 or ch in _GSM7_EXT else _nearest_gsm7(ch) for ch in text.translate(_TYPOGRAPHIC))
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +53,7 @@ def render(template: str, speaker: Speaker, **variables) -> str:
     locale. A missing variable is an error, never a blank in an SMS."""
     tpl = template_env().get_template(f"{template}.{speaker.lang}.txt")
     text = tpl.render(money=speaker.money, date=speaker.date, **variables).strip()
-    return text.translate(_TYPOGRAPHIC)  # curly quotes would double the cost (UCS-2)
+    return gsm7(text)  # a curly quote or a circumflex would double the cost (UCS-2)
 
 
 def queue_sms(session: Session, borrower: Borrower, template: str, *, kind: str,

@@ -10,7 +10,6 @@ from gateway.providers.africastalking import voice as at_voice
 from gateway.web.auth import forbidden_json, from_provider
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-PROMPTS = Path(__file__).resolve().parents[1] / "voice_prompts"
 _from_at = from_provider("at", forbidden_json)
 
 
@@ -45,5 +44,5 @@ def audio(lang: str, name: str):
     settings = current_app.config["GATEWAY"]
     if not (lang.isalpha() and name.replace("_", "").isalnum()):
         abort(404)
-    folder = Path(settings.voice_prompts_dir or PROMPTS) / lang
+    folder = Path(settings.voice_prompts_dir or at_voice.PROMPTS_DIR) / lang
     return send_from_directory(folder, f"{name}.wav", mimetype="audio/wav", max_age=86400)

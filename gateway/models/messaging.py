@@ -38,6 +38,7 @@ class CallStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     skipped_opted_out = "skipped_opted_out"
+    skipped_no_voice = "skipped_no_voice"  # no text-to-speech nor recordings in the language: the SMS says it all
 
 
 class Message(SQLModel, table=True):

@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from gateway.messaging import gsm7
+
 log = logging.getLogger(__name__)
 
 MAX_SCREEN = 182  # USSD protocol limit for GSM-7 text, "CON "/"END " included
@@ -119,7 +121,7 @@ class Flow:
             lines.append(f"{o.key} {label}")
         if not screen.end and screen.footer and screen.name not in (self.home, self.start):
             lines.append(ctx._("0 Menu 00 Back"))
-        text = "\n".join(line for line in lines if line)
+        text = gsm7("\n".join(line for line in lines if line))  # French/Spanish accents outside GSM-7 halve a screen
         if len(text) + 4 > MAX_SCREEN:
             log.error("USSD screen %s is %d characters; cut to %d", screen.name, len(text) + 4, MAX_SCREEN)
             text = text[: MAX_SCREEN - 4]

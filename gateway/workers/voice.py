@@ -11,6 +11,7 @@ from gateway.db import session_scope, utcnow
 from gateway.messaging import welcome
 from gateway.models import Borrower, CallStatus, VoiceCall
 from gateway.providers.africastalking import client as at
+from gateway.providers.africastalking import voice as at_voice
 from gateway.providers.sms import ProviderUnavailable
 from gateway.reminders import rules
 
@@ -27,6 +28,11 @@ def place_call(call_id: int) -> str:
         if borrower.opted_out:
             call.status = CallStatus.skipped_opted_out
             session.add(call)
+            return call.status
+        if not at_voice.can_speak(borrower.language, settings.voice_prompts_dir):
+            call.status = CallStatus.skipped_no_voice  # no text-to-speech nor recordings in the language: the SMS is enough
+            session.add(call)
+            audit.record(session, "system", "voice.call_skipped", "voice_call", call.id, language=borrower.language)
             return call.status
         now = utcnow()
         later = rules.next_allowed(now, borrower.timezone, settings)

@@ -6,11 +6,13 @@ borrower's details, while Kiswahili plays recorded prompts (<Play>) served by th
 gateway/voice_prompts/sw/ (or VOICE_PROMPTS_DIR): a fixed welcome that points to the SMS for the
 paybill and account number, and the first due date composed from day and month prompts.
 Placeholders come from espeak-ng (scripts/make_voice_prompts.py); a lender can drop in real
-recordings under the same names.
+recordings under the same names. Any other language (French, Spanish...) gets the call once its folder
+holds every prompt; until then the call is skipped and the welcome SMS, which says it all, is enough.
 """
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from gateway.i18n import N_, Speaker
@@ -29,7 +31,15 @@ PROMPT_FIRST_DUE = N_("Your first payment is due on")
 
 # Prompt files, by name, for languages without text-to-speech (what make_voice_prompts.py writes).
 PROMPTS = {"welcome": PROMPT_WELCOME, "first_due": PROMPT_FIRST_DUE, "menu": MENU, "callback_ok": CALLBACK_OK}
+PROMPT_FILES = (*PROMPTS, *(f"day_{d:02d}" for d in range(1, 32)), *(f"month_{m:02d}" for m in range(1, 13)))
 TTS_LANGUAGES = {"en"}
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "voice_prompts"
+
+
+def can_speak(lang: str, prompts_dir: str = "") -> bool:
+    """Text-to-speech speaks the language, or every recorded prompt of it is there."""
+    folder = Path(prompts_dir or PROMPTS_DIR) / lang
+    return lang in TTS_LANGUAGES or all((folder / f"{name}.wav").is_file() for name in PROMPT_FILES)
 
 
 def _xml(*parts: str) -> str:
