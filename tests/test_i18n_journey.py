@@ -12,9 +12,10 @@ from sqlmodel import Session, select
 from gateway.messaging import sms_encoding
 from gateway.models import Agent, Message
 from gateway.money import to_minor
-from gateway.ops.console import set_password
-from gateway.payments import service
-from gateway.services import onboarding, schedule
+from gateway.web.console_session import set_password
+from gateway.payments import posting
+from gateway.borrowers import onboarding
+from gateway.ledger import schedule
 from gateway.workers.reminders import plan_reminders
 from standins import at_server, run_jobs  # noqa: F401  (fixture)
 from support import dial, pay
@@ -81,7 +82,7 @@ def test_borrower_journey_in_the_partners_language(lang, at_server, factory, ses
     session.expire_all()  # the language the borrower chose on USSD
     with time_machine.travel(dt.datetime(2026, 12, 1, 11, 0, tzinfo=local), tick=True):
         payment = pay(session, loan, to_minor("40000", "XAF"), f"RKT{lang.upper()}0001")
-        service.queue_receipt(session, payment, loan)
+        posting.queue_receipt(session, payment, loan)
         session.commit()
         run_jobs()
     with Session(session.get_bind()) as fresh:
