@@ -7,17 +7,12 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from gateway.web.auth import issue_token
 from gateway.models import Agent, Borrower, CallbackRequest, Message, VoiceCall
-from tests.standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
+from gateway.web.auth import issue_token
+from tests.helpers import read, run_jobs, scheduled_at
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 MORNING = dt.datetime(2026, 11, 23, 10, 0, tzinfo=NAIROBI)
-
-
-def read(session, stmt):
-    with Session(session.get_bind(), expire_on_commit=False) as fresh:
-        return fresh.exec(stmt).all()
 
 
 def agent_token(factory, session, role="field", phone="+254722000001"):
@@ -112,7 +107,7 @@ def test_unanswered_call_is_retried_twice_then_sms(at_server, factory, session, 
         assert onboard(client, headers).status_code == 201
         run_jobs()
         assert len(at_server.sms) == 1 and at_server.calls == []
-        assert scheduled_at() == [dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.timezone.utc)]
+        assert scheduled_at() == [dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.UTC)]
         for attempt in range(3):
             clock.move_to(scheduled_at()[0] + dt.timedelta(seconds=1))
             run_jobs()
@@ -129,7 +124,8 @@ def test_unanswered_call_is_retried_twice_then_sms(at_server, factory, session, 
     local_times = [c.call_at.astimezone(NAIROBI).strftime("%d %H:%M") for c in calls]
     assert local_times == ["24 08:00", "24 09:00", "24 10:00"]
     assert scheduled_at() == []
-    assert [m.template for m in read(session, select(Message).order_by(Message.id))] == ["welcome", "welcome_call_missed"]
+    assert [m.template for m in read(session, select(Message).order_by(Message.id))] == [
+        "welcome", "welcome_call_missed"]
     assert at_server.sms[-1]["message"].startswith("Jirani Finance: Amina, we tried to call you to welcome you.")
 
 
@@ -147,8 +143,8 @@ def test_resend_welcome_and_auth(at_server, factory, session, client):
     assert client.post("/api/agents/borrowers", headers={"Authorization": "Bearer wrong"}, json={}).status_code == 401
     r = onboard(client, headers, phone="12")
     assert r.status_code == 400 and "phone" in r.get_json()["detail"]
-    r = client.post("/api/agents/borrowers", headers=headers, json={"name": "X", "phone": "0712000999",
-                                                                     "language": "en", "loan": {"product": "solar home system"}})
+    r = client.post("/api/agents/borrowers", headers=headers, json={
+        "name": "X", "phone": "0712000999", "language": "en", "loan": {"product": "solar home system"}})
     assert r.status_code == 400 and r.get_json()["detail"] == "loan.principal is required"
     assert len(read(session, select(Borrower))) == 1  # nothing half-created
 

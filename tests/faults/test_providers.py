@@ -19,14 +19,12 @@ from gateway.db import utcnow
 from gateway.messaging import queue_sms
 from gateway.messaging.welcome import plan_call
 from gateway.models import AuditEvent, Loan, Message, PaymentIntent, VoiceCall
-from gateway.providers.mpesa import client as mpesa
 from gateway.providers.africastalking import client as at
+from gateway.providers.mpesa import client as mpesa
 from gateway.queue import get_redis
-from tests.payments_support import daraja, messages, pay_settings, read  # noqa: F401  (fixtures)
-from tests.standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
-from tests.support import dial
+from tests.helpers import dial, messages, read, run_jobs, scheduled_at
 
-T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi: no quiet hours
+T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)  # 12:00 in Nairobi: no quiet hours
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 
@@ -37,7 +35,7 @@ def run_until_idle(clock, queue_name="default") -> list[float]:
     run_jobs(queue_name=queue_name)
     while scheduled_at(queue_name):
         due = scheduled_at(queue_name)[0]
-        waits.append((due - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        waits.append((due - dt.datetime.now(dt.UTC)).total_seconds())
         clock.move_to(due + dt.timedelta(seconds=1))
         run_jobs(queue_name=queue_name)
     return waits
@@ -174,7 +172,8 @@ OAUTH_FAULTS = {
     "truncated JSON": ({"body": '{"access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF", "expires'},
                        "bad_reply", "M-Pesa OAuth answered without a usable access_token (HTTP 200, application/json)"),
     "HTML error page with 200": ({"body": HTML_502, "ctype": "text/html"},
-                                 "bad_reply", "M-Pesa OAuth answered without a usable access_token (HTTP 200, text/html)"),
+                                 "bad_reply",
+                                 "M-Pesa OAuth answered without a usable access_token (HTTP 200, text/html)"),
     "a JSON list": ({"body": [{"access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF"}]},
                     "bad_reply", "M-Pesa OAuth answered without a usable access_token"),
     "no access_token": ({"body": {"expires_in": "3599"}},
@@ -200,7 +199,8 @@ def test_oauth_unreadable_or_late_is_retried_with_backoff_then_the_intent_fails_
                                                "payment_intent.retrying", "payment_intent.failed"]
     reason = "M-Pesa could not be reached" if code == "unreachable" else "M-Pesa did not complete it"
     [sms] = messages(session)
-    assert sms.text.startswith(f"M-Pesa payment of Ksh3,000 for loan {intent_loan_ref(session, intent)} failed: {reason}.")
+    assert sms.text.startswith(
+        f"M-Pesa payment of Ksh3,000 for loan {intent_loan_ref(session, intent)} failed: {reason}.")
     assert nothing_left("payments")
 
 

@@ -10,7 +10,7 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import text
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from gateway.app import create_app
 from gateway.db import engine_for
@@ -66,7 +66,8 @@ def test_callbacks_while_redis_is_down_are_stored_acknowledged_and_posted_once_i
     assert {p.status for p in payments} == {"posted"}
     assert ledger_total(session) == sum(p.amount for p in payments) == sum(10_000 + 100 * k for k in range(12))
     for p in payments:  # each payment allocated exactly once, in full
-        assert session.exec(select(func.sum(LedgerEntry.amount)).where(LedgerEntry.payment_id == p.id)).one() == p.amount
+        allocated = session.exec(select(func.sum(LedgerEntry.amount)).where(LedgerEntry.payment_id == p.id)).one()
+        assert allocated == p.amount
 
     # The receipts were stored as messages; their send jobs go to the queue once, however often we sweep.
     receipts = session.exec(select(Message).where(Message.template == "payment_receipt")).all()
@@ -83,7 +84,8 @@ def test_sweeper_leaves_recent_work_to_the_normal_path(settings, session, loans,
     q = Queue("payments", connection=get_redis())
     assert q.count == 1  # enqueued by the outbox after commit
     assert sweeper.sweep(older_than_seconds=3600)["waiting"] == 0
-    assert sweeper.sweep(older_than_seconds=0) == {"waiting": 1, "enqueued": 0, "callbacks_retried": 0}  # already queued
+    # already queued:
+    assert sweeper.sweep(older_than_seconds=0) == {"waiting": 1, "enqueued": 0, "callbacks_retried": 0}
     assert q.count == 1
 
 
@@ -146,4 +148,5 @@ def test_worker_killed_mid_job_then_the_job_rerun_posts_exactly_once(settings, s
     session.rollback()  # a fresh snapshot: the workers committed meanwhile
     assert session.get(Payment, payment.id).status == "posted"
     assert ledger_total(session) == 75_000
-    assert session.exec(select(func.count()).select_from(Message).where(Message.template == "payment_receipt")).one() == 1
+    receipts = select(func.count()).select_from(Message).where(Message.template == "payment_receipt")
+    assert session.exec(receipts).one() == 1

@@ -4,11 +4,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlmodel import select
 
-from gateway.models import Installment, LedgerEntry, Loan, Payment, PaymentStatus
 from gateway import ledger
+from gateway.models import LedgerEntry, Loan, Payment, PaymentStatus
 
 
 def pay(session, loan, amount_minor, txn="TX1", currency="KES"):

@@ -7,12 +7,12 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from gateway.messaging import queue_sms
-from tests.standins import at_server, run_jobs  # noqa: F401  (fixture)
+from tests.helpers import run_jobs
 
 
 def test_messages_listing(at_server, factory, session):
     b = factory.borrower(language="en", phone="+254712345678")
-    with time_machine.travel(dt.datetime(2026, 11, 25, 6, 5, tzinfo=dt.timezone.utc), tick=False):
+    with time_machine.travel(dt.datetime(2026, 11, 25, 6, 5, tzinfo=dt.UTC), tick=False):
         queue_sms(session, b, "balance_none", kind="reply", lender="Jirani Finance", help_line="0800 720 000")
         session.commit()
     run_jobs()

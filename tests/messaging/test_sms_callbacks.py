@@ -3,20 +3,13 @@ AT's opt-out callback. Idempotent on AT's ids; malformed posts answered 400 and 
 import datetime as dt
 
 import time_machine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from gateway.messaging import queue_sms
 from gateway.models import AuditEvent, CallbackRequest, DeliveryReport, InboundSms, Message, RejectedCallback
-from tests.standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
+from tests.helpers import read, run_jobs, scheduled_at
 
-T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
-
-
-def read(session, stmt):
-    """Query in a short session of its own: the test's session keeps no transaction open (on
-    SQLite that would hold the lock the jobs and views need) and its objects stay loaded."""
-    with Session(session.get_bind(), expire_on_commit=False) as fresh:
-        return fresh.exec(stmt).all()
+T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
 
 def sent_message(session, borrower):
@@ -55,7 +48,7 @@ def test_failed_delivery_is_sent_again_with_backoff_permanent_is_not(at_server, 
         run_jobs()
         assert len(at_server.sms) == 2  # the re-send waits for its backoff
         (due,) = scheduled_at()
-        assert round((due - dt.datetime.now(dt.timezone.utc)).total_seconds()) == 60
+        assert round((due - dt.datetime.now(dt.UTC)).total_seconds()) == 60
         clock.move_to(due + dt.timedelta(seconds=1))
         run_jobs()
     absent, blacklisted = read(session, select(Message).order_by(Message.id))
@@ -70,8 +63,9 @@ def test_malformed_delivery_report_is_400_and_kept(at_server, factory, session, 
     r = client.post("/sms/delivery-report", data={"id": "ATXid_1", "status": "Teleported"})
     assert r.status_code == 400
     rows = read(session, select(RejectedCallback))
-    assert [(x.source, x.payload) for x in rows] == [("at.sms.delivery-report", {"status": "Success"}),
-                                                     ("at.sms.delivery-report", {"id": "ATXid_1", "status": "Teleported"})]
+    assert [(x.source, x.payload) for x in rows] == [
+        ("at.sms.delivery-report", {"status": "Success"}),
+        ("at.sms.delivery-report", {"id": "ATXid_1", "status": "Teleported"})]
     # a report for a message we do not know is stored and acknowledged (AT would retry otherwise)
     r = client.post("/sms/delivery-report", data={"id": "ATXid_unknown", "status": "Success"})
     assert r.status_code == 200 and r.get_json()["result"] == "unknown_message"
@@ -110,7 +104,8 @@ def test_inbound_keywords_in_both_languages(at_server, factory, session, client)
     (task,) = read(session, select(CallbackRequest))
     assert (task.borrower_id, task.loan_id, task.reason, task.note) == (
         john.id, loan.id, "inbound_sms", "Habari, nimelipa jana lakini sijapata risiti")
-    actions = read(session, select(AuditEvent.action).where(AuditEvent.action.like("borrower.opt%")).order_by(AuditEvent.id))
+    actions = read(session, select(AuditEvent.action).where(AuditEvent.action.like("borrower.opt%"))
+                   .order_by(AuditEvent.id))
     assert actions == ["borrower.opted_out", "borrower.opted_in"] * 2
 
 
@@ -161,6 +156,7 @@ def test_at_opt_out_callback(at_server, factory, session, client):
 def test_local_standin_posts_delivery_reports(factory, session, monkeypatch):
     """`gateway at-standin --report-to ...` closes the loop for local runs: sent, then delivered."""
     import threading
+
     from werkzeug.serving import make_server
 
     from gateway.app import create_app

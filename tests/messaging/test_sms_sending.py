@@ -5,9 +5,9 @@ import time_machine
 
 from gateway.messaging import queue_sms
 from gateway.models import Message
-from tests.standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
+from tests.helpers import run_jobs, scheduled_at
 
-T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
 
 def _receipt(session, borrower, kind="reply"):
@@ -49,7 +49,7 @@ def test_retryable_failures_back_off_then_succeed(at_server, factory, session):
         waits = []
         for _ in range(3):
             (due,) = scheduled_at()
-            waits.append(round((due - dt.datetime.now(dt.timezone.utc)).total_seconds() / 60))
+            waits.append(round((due - dt.datetime.now(dt.UTC)).total_seconds() / 60))
             clock.move_to(due + dt.timedelta(seconds=1))
             run_jobs()
     m = _reload(session, m)

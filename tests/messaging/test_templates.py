@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from gateway.i18n import Speaker, languages
+from gateway.ledger import Balance
 from gateway.messaging import render, sms_encoding
 from gateway.messaging.compose import TEMPLATES
 from gateway.reminders import ladders
-from gateway.ledger import Balance
 
 # Long but realistic values, so a template that fits here fits in production.
 COMMON = dict(lender="Jirani Finance", help_line="0800 720 000", paybill="600966", name="Wanjiku",
@@ -73,7 +73,8 @@ def test_default_ladders():
         ("D+7", "reminder_arrears"), ("D+30", "reminder_final")]
     assert [s.offset for s in lad.steps_for("solar home system")] == [-1, 0, 2, 7, 30]
     assert lad.steps_for("goat loan") == lad.default
-    assert [s.grace for s in lad.steps_for("business loan")] == [None, 0, None, None, None]  # "due today" only on the day
+    # "due today" only on the day
+    assert [s.grace for s in lad.steps_for("business loan")] == [None, 0, None, None, None]
     assert lad.product_name("solar home system", "sw") == "mfumo wa sola wa nyumbani"
 
 

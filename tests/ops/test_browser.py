@@ -18,7 +18,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
 PASSWORD = "correct horse battery"
-NOW = dt.datetime(2027, 1, 15, 9, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2027, 1, 15, 9, tzinfo=dt.UTC)
 
 
 @pytest.fixture

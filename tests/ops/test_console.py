@@ -16,7 +16,7 @@ from gateway import i18n
 from gateway.models import Agent, CallLog, LedgerEntry, Payment, Promise
 from gateway.ops.console import set_password
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2027, 1, 15, 9, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 
@@ -129,7 +129,8 @@ def test_suspense_refund_needs_a_reason(client, session, factory, book):
     session.commit()
     login(client, "+254700100004")
     html = client.get("/ops/suspense").get_data(as_text=True)
-    r = client.post(f"/ops/suspense/{p.id}/refund", data={"csrf_token": token(html), "reason": " "}, follow_redirects=True)
+    r = client.post(f"/ops/suspense/{p.id}/refund", data={"csrf_token": token(html), "reason": " "},
+                    follow_redirects=True)
     assert "give a reason" in r.get_data(as_text=True)
     r = client.post(f"/ops/suspense/{p.id}/refund", data={"csrf_token": token(html), "reason": "paid twice by mistake"},
                     follow_redirects=True)

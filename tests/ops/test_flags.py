@@ -6,14 +6,13 @@ import pytest
 import time_machine
 from sqlmodel import select
 
+from gateway import ledger
 from gateway.i18n import Speaker
 from gateway.models import AuditEvent, Flag, Installment, LedgerEntry, Loan, Message, Payment
 from gateway.ops import flags, loan_ops, portfolio
-from gateway import ledger
+from tests.helpers import pay_on
 
-from tests.ops.test_portfolio import pay_on
-
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_scan_raises_each_kind_once_with_its_reason(factory, session, settings):

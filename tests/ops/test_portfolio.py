@@ -3,21 +3,17 @@ import datetime as dt
 from decimal import Decimal
 
 import time_machine
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from gateway.models import Payment
-from gateway.ops import portfolio
 from gateway import ledger
 from gateway.ledger import schedule
-from tests.support import pay
+from gateway.models import Payment
+from gateway.ops import portfolio
+from tests.helpers import pay_on
 
-UTC = dt.timezone.utc
-
-
-def pay_on(session, loan, amount, day, txn, hour=10):
-    """Post a payment as if it arrived on `day` (the ledger entries carry that time)."""
-    with time_machine.travel(dt.datetime.combine(day, dt.time(hour), tzinfo=UTC), tick=False):
-        return pay(session, loan, amount, txn, provider="manual")
+UTC = dt.UTC
 
 
 def test_arrears_as_of_a_date_ignores_later_payments(factory, session):
@@ -95,11 +91,12 @@ loan_spec = st.fixed_dictionaries({
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(specs=st.lists(loan_spec, min_size=1, max_size=3), as_of_offsets=st.lists(st.integers(0, 240), min_size=1, max_size=3))
+@given(specs=st.lists(loan_spec, min_size=1, max_size=3),
+       as_of_offsets=st.lists(st.integers(0, 240), min_size=1, max_size=3))
 def test_arrears_and_par_match_reference(factory, session, specs, as_of_offsets):
     session.rollback()
     built = []
-    for n, spec in enumerate(specs):
+    for spec in specs:
         rows = schedule.generate(spec["principal"], Decimal(spec["rate"]), spec["count"], spec["first_due"],
                                  spec["frequency"], "flat", spec["fee"])
         loan = factory.loan(factory.borrower(branch=spec["branch"]), principal=str(Decimal(spec["principal"]) / 100),

@@ -11,10 +11,9 @@ from click.testing import CliRunner
 from gateway.cli import main
 from gateway.models import Agent, Message
 from gateway.ops import callcentre, reports
+from tests.helpers import pay_on
 
-from tests.ops.test_portfolio import pay_on
-
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -25,7 +24,8 @@ def book(factory, session):
       Jan 2; pays 1,500 on Jan 20 (all of it to installments already late).
     C (Kisumu, onboarded by Otieno): 1,000 due Sep 1 2026; 121 days late on Dec 31; pays 400 on Jan 15.
     """
-    otieno = Agent(name="Otieno", phone="+254733000001", role="field", field_partner_id=factory.partner.id, branch="Kisumu")
+    otieno = Agent(name="Otieno", phone="+254733000001", role="field", field_partner_id=factory.partner.id,
+                   branch="Kisumu")
     wanjiku = Agent(name="Wanjiku", phone="+254733000002", role="callcentre", field_partner_id=factory.partner.id)
     session.add_all([otieno, wanjiku])
     session.commit()
@@ -45,12 +45,13 @@ def book(factory, session):
     pay_on(session, c, 40000, dt.date(2027, 1, 15), "PC")
     pay_on(session, b, 150000, dt.date(2027, 1, 20), "PB")
     pay_on(session, a, 100000, dt.date(2027, 2, 10), "PA2")  # February: not in January's reports
-    for when, template, lang, status, cost in [(dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "sw", "delivered", 80),
-                                               (dt.datetime(2027, 1, 4, tzinfo=UTC), "reminder_due", "sw", "undelivered", 80),
-                                               (dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "en", "failed", 0),
-                                               (dt.datetime(2027, 1, 5, tzinfo=UTC), "reminder_due", "en", "sent", 80),
-                                               (dt.datetime(2027, 1, 31, 23, tzinfo=UTC), "receipt", "sw", "queued", 0),
-                                               (dt.datetime(2027, 2, 1, tzinfo=UTC), "receipt", "sw", "delivered", 80)]:
+    for when, template, lang, status, cost in [
+            (dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "sw", "delivered", 80),
+            (dt.datetime(2027, 1, 4, tzinfo=UTC), "reminder_due", "sw", "undelivered", 80),
+            (dt.datetime(2027, 1, 3, tzinfo=UTC), "reminder_due", "en", "failed", 0),
+            (dt.datetime(2027, 1, 5, tzinfo=UTC), "reminder_due", "en", "sent", 80),
+            (dt.datetime(2027, 1, 31, 23, tzinfo=UTC), "receipt", "sw", "queued", 0),
+            (dt.datetime(2027, 2, 1, tzinfo=UTC), "receipt", "sw", "delivered", 80)]:
         session.add(Message(phone="+254712000001", kind="reminder", template=template, language=lang, text="x",
                             encoding="GSM-7", status=status, cost_minor=cost, created_at=when))
     session.commit()
@@ -58,7 +59,7 @@ def book(factory, session):
 
 
 def rows(report):
-    return [dict(zip(report.columns, r)) for r in report.rows]
+    return [dict(zip(report.columns, r, strict=True)) for r in report.rows]
 
 
 def test_collections_report(session, book):
@@ -78,10 +79,12 @@ def test_collections_report(session, book):
 def test_funders_report(session, book):
     a, b, c = book
     got = {r["account"]: r for r in rows(reports.funders_report(session, "2027-01"))}
-    assert [got[x.account_ref]["repaid_in_month"] for x in book] == [Decimal("1000.00"), Decimal("1500.00"), Decimal("400.00")]
+    assert [got[x.account_ref]["repaid_in_month"] for x in book] == [
+        Decimal("1000.00"), Decimal("1500.00"), Decimal("400.00")]
     assert [got[x.account_ref]["outstanding_at_month_end"] for x in book] == [
         Decimal("1000.00"), Decimal("1500.00"), Decimal("600.00")]
-    assert [got[x.account_ref]["days_past_due"] for x in book] == [0, 26, (dt.date(2027, 1, 31) - dt.date(2026, 9, 1)).days]
+    assert [got[x.account_ref]["days_past_due"] for x in book] == [
+        0, 26, (dt.date(2027, 1, 31) - dt.date(2026, 9, 1)).days]
     assert got[b.account_ref]["borrower"] == "Bakari Mombasa"
 
 

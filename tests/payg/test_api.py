@@ -7,11 +7,10 @@ from cryptography.fernet import Fernet
 from openpaygo import TokenType
 from sqlmodel import select
 
-from gateway.web.auth import issue_token
 from gateway.models import Agent, AuditEvent, Device, FieldPartner, Message, PaygToken
 from gateway.payg import keys
-from tests.payg_helpers import KeypadDevice, codes_in, payg_loan, sms_for
-from tests.support import pay
+from gateway.web.auth import issue_token
+from tests.helpers import KeypadDevice, codes_in, pay, payg_loan, sms_for
 
 KEY = "0123456789abcdef0123456789ABCDEF"
 
@@ -110,7 +109,8 @@ def test_operator_gives_goodwill_days_with_a_reason_audited(client, factory, ses
     assert missing.status_code == 400 and "reason is required" in missing.get_json()["detail"]
     assert client.post(url, json=dict(days=996, reason="x"), headers=manager).status_code == 400
     assert client.post(url, json=dict(kind="free", reason="x"), headers=manager).status_code == 400
-    assert client.post("/api/ops/devices/NOPE/tokens", json=dict(days=3, reason="x"), headers=manager).status_code == 404
+    r = client.post("/api/ops/devices/NOPE/tokens", json=dict(days=3, reason="x"), headers=manager)
+    assert r.status_code == 404
 
     resp = client.post(url, json=dict(days=3, reason="Panel stolen and replaced, 3 days lost"), headers=manager)
     assert resp.status_code == 201
@@ -118,8 +118,8 @@ def test_operator_gives_goodwill_days_with_a_reason_audited(client, factory, ses
     assert (body["serial"], body["kind"], body["days"], body["count"]) == ("SOL-0001", "add_time", 3, 4)
     assert device.enter(body["code_grouped"]) == (TokenType.ADD_TIME, 3)
     sms = session.exec(select(Message).where(Message.template == "payg_manual")).one()
-    assert sms.text == (f"Jirani Finance: huu ni msimbo wa mfumo wako wa sola: {body['code_grouped']}. Unaongeza siku 3 za "
-                        "mwanga. Kuweka: bonyeza *, msimbo, kisha #.")
+    assert sms.text == (f"Jirani Finance: huu ni msimbo wa mfumo wako wa sola: {body['code_grouped']}. "
+                        "Unaongeza siku 3 za mwanga. Kuweka: bonyeza *, msimbo, kisha #.")
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "payg.token_add_time",
                                                   AuditEvent.actor.like("agent:%"))).one()
     assert event.data["reason"] == "Panel stolen and replaced, 3 days lost" and event.data["days"] == 3
@@ -136,7 +136,8 @@ def test_operator_gives_goodwill_days_with_a_reason_audited(client, factory, ses
     session.commit()
     unlock = client.post(url, json=dict(kind="disable", reason="warranty replacement"), headers=manager)
     assert device.enter(unlock.get_json()["token"]["code"])[0] == TokenType.DISABLE_PAYG
-    assert session.exec(select(Message).where(Message.template == "payg_manual", Message.language == "en")).one().text == (
+    manual_en = select(Message).where(Message.template == "payg_manual", Message.language == "en")
+    assert session.exec(manual_en).one().text == (
         f"Jirani Finance: here is a code for your solar system: {unlock.get_json()['token']['code_grouped']}. "
         "It unlocks your system for good. To enter: press *, the code, then #.")
     session.commit()

@@ -5,11 +5,11 @@ import threading
 from openpaygo import TokenType
 from sqlmodel import Session, select
 
-from gateway.db import engine_for
-from gateway.models import Device, Loan, Payment, PaygToken
-from gateway.payg import service
 from gateway import ledger
-from tests.payg_helpers import codes_in, payg_loan, sms_for
+from gateway.db import engine_for
+from gateway.models import Device, Loan, PaygToken, Payment
+from gateway.payg import service
+from tests.helpers import codes_in, payg_loan, sms_for
 
 
 def _run_together(jobs):

@@ -7,8 +7,7 @@ from sqlmodel import select
 from gateway.cli import main
 from gateway.models import AuditEvent, Device, Message, PaygToken
 from gateway.payg.demo import add_demo_device, demo_secret_key
-from tests.payg_helpers import codes_in, sms_for
-from tests.support import pay
+from tests.helpers import codes_in, pay, sms_for
 
 
 def test_a_demo_device_gets_a_code_decode_token_accepts(factory, session):
@@ -17,8 +16,8 @@ def test_a_demo_device_gets_a_code_decode_token_accepts(factory, session):
     add_demo_device(session, loan, "SOL-DEMO-1")
     session.commit()
     code = codes_in(sms_for(session, pay(session, loan, 35000, "DEMOPAY1")).text)[0]  # KSh 350 = 7 days
-    value, kind, count, _ = openpaygo.decode_token(token=code.replace(" ", ""), secret_key=demo_secret_key("SOL-DEMO-1"),
-                                                   count=0, used_counts=[])
+    value, kind, count, _ = openpaygo.decode_token(token=code.replace(" ", ""),
+                                                   secret_key=demo_secret_key("SOL-DEMO-1"), count=0, used_counts=[])
     assert (value, kind, count) == (7, TokenType.ADD_TIME, 2)
 
 

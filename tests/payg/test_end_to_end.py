@@ -14,11 +14,7 @@ from gateway.payg import service
 from gateway.payg.demo import add_demo_device, demo_secret_key
 from gateway.payments import service as payments
 from gateway.queue import get_redis
-from tests.payg_helpers import codes_in
-from tests.payments_support import (  # noqa: F401  (fixtures)
-    daraja, messages, pay_app, pay_client, pay_settings, post_callback, read, run_payment_jobs, stk_success,
-)
-from tests.support import dial
+from tests.helpers import NOW, codes_in, dial, messages, post_callback, read, run_payment_jobs, stk_success
 
 STK_JOB = "gateway.workers.payments.start_stk_push"
 
@@ -26,7 +22,7 @@ STK_JOB = "gateway.workers.payments.start_stk_push"
 @pytest.fixture(autouse=True)
 def clock():
     # Starts at a fixed time and keeps ticking (the RQ worker needs time to pass).
-    with time_machine.travel(dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)):
+    with time_machine.travel(NOW):
         yield
 
 
@@ -61,7 +57,8 @@ def test_paying_from_ussd_sends_a_code_the_device_accepts(factory, session, dara
     assert (value, kind, count) == (10, TokenType.ADD_TIME, 2)
 
     # the same code on the "My last code" screen, and the days on the balance screen
-    assert dial(pay_client, borrower.phone, "7", session_id="ATUid_payg_e2e_2").startswith(f"CON Your last code: {code}\n")
+    screen = dial(pay_client, borrower.phone, "7", session_id="ATUid_payg_e2e_2")
+    assert screen.startswith(f"CON Your last code: {code}\n")
     assert "Days of light left: 10" in dial(pay_client, borrower.phone, "1", session_id="ATUid_payg_e2e_3")
     assert service.last_code(session, loan).payment_id is not None
     assert session.exec(select(Message).where(Message.template == "payg_last_code")).one()

@@ -3,25 +3,17 @@ code once, in order, for exactly the days paid for."""
 import datetime as dt
 
 import pytest
-import time_machine
 from openpaygo import TokenType
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from gateway import ledger
 from gateway.i18n import Speaker
 from gateway.models import AuditEvent, Device, Loan, Message, PaygToken
 from gateway.payg import service
-from gateway import ledger
-from tests.payg_helpers import codes_in, payg_loan, sms_for
-from tests.support import pay
+from tests.helpers import codes_in, pay, payg_loan, sms_for
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-
-
-@pytest.fixture(autouse=True)
-def fixed_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
 
 def test_every_code_sent_adds_exactly_the_days_paid_for(factory, session):

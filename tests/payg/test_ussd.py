@@ -1,25 +1,14 @@
 """PAYG loans in the borrower's USSD menu: "My last code" and days of light on the balance screen."""
-import datetime as dt
 
 import pytest
-import time_machine
 from openpaygo import TokenType
 from sqlmodel import select
 
 from gateway.models import Message
 from gateway.payg import service
-from tests.payg_helpers import codes_in, payg_loan
-from tests.support import dial, pay
+from tests.helpers import codes_in, dial, pay, payg_loan
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
+pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
 
 def test_main_menu_offers_my_last_code_for_payg_loans(client, factory):

@@ -6,11 +6,19 @@ import threading
 import pytest
 from sqlmodel import select
 
-from gateway.models import AuditEvent, Installment, RawCallback
 from gateway import ledger
-from tests.payments_support import (  # noqa: F401  (fixtures)
-    AT_TOKEN, TOKEN, c2b, daraja, field_token, ledger_of, manager_token, messages, pay_app, pay_client,
-    pay_settings, payments, post_callback, queued_sms_ids, read, run_payment_jobs,
+from gateway.models import AuditEvent, Installment, RawCallback
+from tests.helpers import (
+    AT_TOKEN,
+    TOKEN,
+    c2b,
+    ledger_of,
+    messages,
+    payments,
+    post_callback,
+    queued_sms_ids,
+    read,
+    run_payment_jobs,
 )
 
 CONFIRM = "/payments/mpesa/c2b/confirmation"
@@ -32,7 +40,8 @@ def test_c2b_confirmation_is_stored_answered_then_posted_with_a_receipt(factory,
 
     assert res.status_code == 200 and res.get_json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
     [payment] = payments(session)
-    assert (payment.provider, payment.provider_txn_id, payment.amount, payment.status) == ("mpesa", "RKL51ZDR4F", 50000, "received")
+    assert (payment.provider, payment.provider_txn_id, payment.amount, payment.status) == (
+        "mpesa", "RKL51ZDR4F", 50000, "received")
     assert payment.paid_at.isoformat() == "2026-11-21T09:13:25+00:00"  # 12:13:25 Nairobi
     [raw] = raw_callbacks(session)
     assert (raw.status, raw.payment_id, json.loads(raw.body)["TransID"]) == ("processed", payment.id, "RKL51ZDR4F")
@@ -175,7 +184,8 @@ def test_confirmation_without_transaction_id_or_with_a_float_like_amount_is_refu
 def test_missing_or_wrong_token_gets_403_and_is_stored(pay_client, session):
     assert post_callback(pay_client, CONFIRM, c2b(), token=None).status_code == 403
     res = post_callback(pay_client, CONFIRM, c2b(), token="guess")
-    assert res.status_code == 403 and res.get_json() == {"error": "forbidden", "detail": "missing or wrong callback token"}
+    assert res.status_code == 403
+    assert res.get_json() == {"error": "forbidden", "detail": "missing or wrong callback token"}
     # the token may also come in the URL we registered with Safaricom
     assert pay_client.post(f"/payments/daraja/c2b/confirmation?token={TOKEN}", data=json.dumps(c2b()),
                            content_type="application/json").status_code == 200
@@ -215,7 +225,8 @@ def test_unknown_account_goes_to_suspense_and_an_operator_assigns_it(factory, se
     assert messages(session) == []  # nothing to say until it is on a loan
 
     assert pay_client.get("/api/payments/suspense").status_code == 401
-    assert pay_client.get("/api/payments/suspense", headers={"Authorization": f"Bearer {field_token}"}).status_code == 403
+    res = pay_client.get("/api/payments/suspense", headers={"Authorization": f"Bearer {field_token}"})
+    assert res.status_code == 403
     auth = {"Authorization": f"Bearer {manager_token}"}
     listed = pay_client.get("/api/payments/suspense", headers=auth).get_json()["payments"]
     assert [(p["id"], p["amount"], p["account_ref"], p["payer_phone"]) for p in listed] == [
@@ -312,7 +323,8 @@ def test_africastalking_value_must_be_an_amount(pay_client, session):
 
 def test_africastalking_reversed_status_unwinds_the_payment(factory, session, pay_client):
     loan = factory.loan(factory.borrower(), principal="1000", count=1, rate="0")
-    post_callback(pay_client, AT, at_notification(clientAccount=loan.account_ref, value="KES 1000.0000"), token=AT_TOKEN)
+    post_callback(pay_client, AT, at_notification(clientAccount=loan.account_ref, value="KES 1000.0000"),
+                  token=AT_TOKEN)
     run_payment_jobs()
     assert [i.status for i in read(session, select(Installment))] == ["paid"]
     for _ in range(2):  # replayed

@@ -7,22 +7,18 @@ import pytest
 from sqlmodel import select
 
 from gateway.models import PaymentIntent
-from tests.payments_support import (  # noqa: F401  (fixtures)
-    daraja, messages, pay_app, pay_client, pay_settings, payments, post_callback, queued_sms_ids, read,
-    run_payment_jobs, stk_success,
+from tests.helpers import (
+    dial,
+    messages,
+    payments,
+    post_callback,
+    queued_sms_ids,
+    read,
+    run_payment_jobs,
+    stk_success,
 )
-from tests.support import dial
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    import time_machine
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
+pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
 
 @pytest.mark.parametrize("lang, screens", [
@@ -52,7 +48,8 @@ def test_pay_now_from_ussd_to_receipt(factory, session, pay_client, daraja, lang
 
     run_payment_jobs()  # start_stk_push: the prompt is sent to the stand-in
     [push] = daraja.stk_requests()
-    assert (push["json"]["Amount"], push["json"]["PhoneNumber"], push["json"]["AccountReference"]) == (1200, "254708374149", ref)
+    assert (push["json"]["Amount"], push["json"]["PhoneNumber"], push["json"]["AccountReference"]) == (
+        1200, "254708374149", ref)
     [intent] = read(session, select(PaymentIntent))
     assert intent.status == "sent"
 

@@ -6,16 +6,13 @@ from click.testing import CliRunner
 from rq import Queue
 from sqlmodel import select
 
+from gateway import ledger
 from gateway.cli import main
 from gateway.models import Installment, Loan, RawCallback
 from gateway.payments import service
 from gateway.queue import get_redis
-from gateway import ledger
 from gateway.workers import sweeper
-from tests.payments_support import (  # noqa: F401  (fixtures)
-    c2b, daraja, ledger_of, manager_token, messages, pay_app, pay_client, pay_settings, payments, post_callback,
-    read, run_payment_jobs,
-)
+from tests.helpers import c2b, ledger_of, messages, payments, post_callback, read, run_payment_jobs
 
 CONFIRM = "/payments/mpesa/c2b/confirmation"
 REVERSAL = "/payments/mpesa/reversal/result"
@@ -25,7 +22,8 @@ def reversal_result(original="RKL51ZDR4F", reversal_id="RKM61ZDR9X", code=0):
     """Daraja Reversal API result, sent to our ResultURL."""
     return {"Result": {
         "ResultType": 0, "ResultCode": code, "ResultDesc": "The service request is processed successfully.",
-        "OriginatorConversationID": "f1e2-4b95-a71d-b30d3cdbb7a7942864", "ConversationID": "AG_20261121_20106f1d2f1a3d4b5c6d",
+        "OriginatorConversationID": "f1e2-4b95-a71d-b30d3cdbb7a7942864",
+        "ConversationID": "AG_20261121_20106f1d2f1a3d4b5c6d",
         "TransactionID": reversal_id,
         "ResultParameters": {"ResultParameter": [
             {"Key": "DebitAccountBalance", "Value": "Utility Account|KES|51661.00|51661.00|0.00|0.00"},
@@ -70,9 +68,11 @@ def test_reversal_of_a_paid_off_loan_reopens_it_and_takes_back_credit(factory, s
     [payment] = payments(session)
     assert [row.status for row in read(session, select(Loan))] == ["repaid"]
     auth = {"Authorization": f"Bearer {manager_token}"}
-    res = pay_client.post(f"/api/payments/{payment.id}/reverse", json={"reason": "paid to the wrong paybill"}, headers=auth)
+    res = pay_client.post(f"/api/payments/{payment.id}/reverse", json={"reason": "paid to the wrong paybill"},
+                          headers=auth)
     assert res.status_code == 200 and res.get_json()["payment"]["status"] == "reversed"
-    assert pay_client.post(f"/api/payments/{payment.id}/reverse", json={"reason": "again"}, headers=auth).status_code == 409
+    again = pay_client.post(f"/api/payments/{payment.id}/reverse", json={"reason": "again"}, headers=auth)
+    assert again.status_code == 409
     assert sum(a for _, a, _ in ledger_of(session, payment.id)) == 0
     assert [row.status for row in read(session, select(Loan))] == ["active"]
     bal = ledger.balance(session, loan, loan.disbursed_on)
@@ -149,7 +149,7 @@ RKL51ZDR5G,2026-11-21 13:00:02,2026-11-21 13:00:02,Pay Bill from 254708374150 - 
 RKL51ZDR6H,2026-11-21 14:00:00,2026-11-21 14:00:00,Business Charges,Completed,,30.00,26470.00,true,Charge,,,
 RKL51ZDR7J,not a time,2026-11-21 15:00:00,Pay Bill from 254708374151 - A B Acc. X,Completed,10.00,,26480.00,true,Pay Bill Online,254708374151 - A B,,X
 RKL51ZDR8K,2026-11-21 16:00:00,2026-11-21 16:00:00,Pay Bill from 254708374152 - C D Acc. UNKNOWN1,Completed,20.00,,26500.00,true,Pay Bill Online,254708374152 - C D,,UNKNOWN1
-"""
+"""  # noqa: E501  (a statement's lines, as M-Pesa exports them)
 
 
 def test_statement_import_skips_receipts_already_posted(factory, session, pay_client, tmp_path):
@@ -157,7 +157,8 @@ def test_statement_import_skips_receipts_already_posted(factory, session, pay_cl
     post_callback(pay_client, CONFIRM, c2b(trans_id="RKL51ZDR4F", bill_ref=loan.account_ref, amount="500.00"))
     run_payment_jobs()
     csv_file = tmp_path / "statement.csv"
-    csv_file.write_text(STATEMENT.format(ref=loan.account_ref, ref_spaced=f"{loan.account_ref[:3]} {loan.account_ref[3:]}"))
+    csv_file.write_text(STATEMENT.format(ref=loan.account_ref,
+                                         ref_spaced=f"{loan.account_ref[:3]} {loan.account_ref[3:]}"))
 
     result = CliRunner().invoke(main, ["payments", "import-csv", str(csv_file)])
     assert "imported 2, already received 1, not paid in 1, errors 1" in result.output

@@ -11,9 +11,19 @@ from gateway import outbox
 from gateway.models import PaymentIntent
 from gateway.payments import service
 from gateway.queue import get_redis
-from tests.payments_support import (  # noqa: F401  (fixtures)
-    PASSKEY, SHORTCODE, TOKEN, c2b, daraja, ledger_of, messages, pay_app, pay_client, pay_settings, payments,
-    post_callback, read, run_payment_jobs, stk_failure, stk_success,
+from tests.helpers import (
+    PASSKEY,
+    SHORTCODE,
+    TOKEN,
+    c2b,
+    ledger_of,
+    messages,
+    payments,
+    post_callback,
+    read,
+    run_payment_jobs,
+    stk_failure,
+    stk_success,
 )
 
 STK = "/payments/mpesa/stk/callback"
@@ -60,7 +70,8 @@ def test_stk_push_request_is_what_safaricom_documents(factory, session, daraja):
     }
     assert len(body["AccountReference"]) <= 12 and len(body["TransactionDesc"]) <= 13
     intent = intent_of(session, intent.id)
-    assert (intent.status, intent.checkout_request_id, intent.merchant_request_id) == ("sent", CHECKOUT, "29115-34620561-1")
+    assert (intent.status, intent.checkout_request_id, intent.merchant_request_id) == (
+        "sent", CHECKOUT, "29115-34620561-1")
 
     # the job again (a retry, a duplicate enqueue): no second prompt on the borrower's phone
     Queue(service.QUEUE, connection=get_redis()).enqueue("gateway.workers.payments.start_stk_push", intent.id)
@@ -79,7 +90,8 @@ def test_stk_callback_settles_the_intent_and_posts(factory, session, daraja, pay
     run_payment_jobs()
 
     [payment] = payments(session)
-    assert (payment.provider_txn_id, payment.amount, payment.status, payment.loan_id) == ("NLJ7RT61SV", 50000, "posted", loan.id)
+    assert (payment.provider_txn_id, payment.amount, payment.status, payment.loan_id) == (
+        "NLJ7RT61SV", 50000, "posted", loan.id)
     assert payment.payer_phone == "+254708374149"
     intent = intent_of(session, intent.id)
     assert (intent.status, intent.payment_id, intent.result_code) == ("paid", payment.id, "0")
@@ -155,14 +167,16 @@ def test_push_refused_by_safaricom_fails_the_intent_with_an_sms(factory, session
     borrower = factory.borrower(language="en")
     loan = factory.loan(borrower)
     daraja.stk_status = 500
-    daraja.stk_reply = {"requestId": "1234-5678", "errorCode": "500.001.1001", "errorMessage": "Unable to lock subscriber"}
+    daraja.stk_reply = {"requestId": "1234-5678", "errorCode": "500.001.1001",
+                        "errorMessage": "Unable to lock subscriber"}
     intent = new_intent(session, loan, borrower.phone)
     run_payment_jobs()
     intent = intent_of(session, intent.id)
     assert (intent.status, intent.result_code) == ("failed", "500.001.1001")
     assert "Unable to lock subscriber" in intent.result_desc
     [sms] = messages(session)
-    assert sms.text.startswith(f"M-Pesa payment of Ksh500 for loan {loan.account_ref} failed: M-Pesa did not complete it.")
+    assert sms.text.startswith(
+        f"M-Pesa payment of Ksh500 for loan {loan.account_ref} failed: M-Pesa did not complete it.")
 
 
 def test_unreachable_mpesa_fails_the_intent(factory, session, pay_settings, monkeypatch):

@@ -2,12 +2,14 @@
 callback kept for review, and nothing stored that breaks the money rules."""
 import json
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlmodel import select
 
 from gateway.models import LedgerEntry, Payment, RawCallback
-from tests.payments_support import AT_TOKEN, TOKEN, c2b, pay_app, pay_client, pay_settings  # noqa: F401  (fixtures)
+from tests.helpers import AT_TOKEN, TOKEN, c2b
 
 FUZZ = hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -1,46 +1,14 @@
 """The reminder ladder: planned set-based, once per step, never at night, never to opted-out
 borrowers, never for an installment paid meanwhile, at most one per borrower per local day."""
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import time_machine
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from gateway.models import Message, Reminder
 from gateway import ledger
+from gateway.models import Reminder
 from gateway.workers.reminders import plan_reminders
-from tests.standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
-from tests.support import pay
-
-NAIROBI = ZoneInfo("Africa/Nairobi")
-
-
-def at_local(day: dt.date, hour: int, minute: int = 0, tz=NAIROBI) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-
-
-def sent(session):
-    """(local date, template, text) of every SMS the stand-in received, via our Message rows."""
-    rows = read(session, select(Message).where(Message.status == "sent").order_by(Message.id))
-    return [(m.sent_at.astimezone(NAIROBI).date(), m.template, m.text) for m in rows]
-
-
-def read(session, stmt):
-    """Query in a short session of its own: the test's session keeps no transaction open (on
-    SQLite that would hold the lock the jobs and views need) and its objects stay loaded."""
-    with Session(session.get_bind(), expire_on_commit=False) as fresh:
-        return fresh.exec(stmt).all()
-
-
-
-
-def walk(session, first: dt.date, last: dt.date, hour=10):
-    day = first
-    while day <= last:
-        with time_machine.travel(at_local(day, hour), tick=True):
-            plan_reminders()
-            run_jobs()
-        day += dt.timedelta(days=1)
+from tests.helpers import at_local, pay, read, run_jobs, scheduled_at, sent, walk
 
 
 def test_business_loan_walks_its_whole_ladder(at_server, factory, session):
@@ -88,15 +56,15 @@ def test_quiet_hours_follow_each_borrowers_timezone(at_server, factory, session)
     factory.loan(nairobi, first_due=dt.date(2026, 12, 2))
     factory.loan(lagos, first_due=dt.date(2026, 12, 1))
     # 17:30 UTC: 20:30 in Nairobi (quiet), 18:30 in Lagos (allowed)
-    with time_machine.travel(dt.datetime(2026, 11, 28, 17, 30, tzinfo=dt.timezone.utc), tick=True):
+    with time_machine.travel(dt.datetime(2026, 11, 28, 17, 30, tzinfo=dt.UTC), tick=True):
         assert plan_reminders() == 2
         run_jobs()
         assert [m["to"] for m in at_server.sms] == [lagos.phone]
-        assert scheduled_at() == [dt.datetime(2026, 11, 29, 5, 0, tzinfo=dt.timezone.utc)]  # 08:00 in Nairobi
-    with time_machine.travel(dt.datetime(2026, 11, 29, 4, 59, tzinfo=dt.timezone.utc), tick=True):
+        assert scheduled_at() == [dt.datetime(2026, 11, 29, 5, 0, tzinfo=dt.UTC)]  # 08:00 in Nairobi
+    with time_machine.travel(dt.datetime(2026, 11, 29, 4, 59, tzinfo=dt.UTC), tick=True):
         run_jobs()
         assert len(at_server.sms) == 1  # 07:59 in Nairobi: still waiting
-    with time_machine.travel(dt.datetime(2026, 11, 29, 5, 0, 1, tzinfo=dt.timezone.utc), tick=True):
+    with time_machine.travel(dt.datetime(2026, 11, 29, 5, 0, 1, tzinfo=dt.UTC), tick=True):
         run_jobs()
     assert [m["to"] for m in at_server.sms] == [lagos.phone, nairobi.phone]
     rows = read(session, select(Reminder).order_by(Reminder.id))

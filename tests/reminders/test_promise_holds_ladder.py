@@ -7,8 +7,7 @@ from sqlmodel import select
 from gateway.models import Reminder
 from gateway.ops import promises
 from gateway.workers.reminders import plan_reminders
-from tests.standins import at_server, run_jobs  # noqa: F401  (fixture)
-from tests.reminders.test_planner import at_local, read, sent, walk
+from tests.helpers import at_local, read, run_jobs, sent, walk
 
 
 def promise(session, loan, made_at, date, amount=300000):

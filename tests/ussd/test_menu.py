@@ -5,22 +5,13 @@ import pytest
 from rq import Queue
 from sqlmodel import select
 
+from gateway import ledger
 from gateway.messaging import sms_encoding
 from gateway.models import AuditEvent, Borrower, CallbackRequest, Payment, PaymentIntent
 from gateway.queue import get_redis
-from gateway import ledger
-from tests.support import dial
+from tests.helpers import NOW, dial
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    import time_machine
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
+pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
 
 @pytest.fixture
@@ -28,13 +19,6 @@ def amina(factory):
     b = factory.borrower("Amina Wanjiru", "+254712345678", language="sw")
     loan = factory.loan(b, principal="4000", count=4, rate="0.05", first_due=dt.date(2026, 12, 1))
     return b, loan  # 4 x (1,000 principal + 200 interest), from 1 Dec 2026
-
-
-@pytest.fixture
-def john(factory):
-    b = factory.borrower("John Otieno", "+254722000111", language="en")
-    loan = factory.loan(b, principal="4000", count=4, rate="0.05", first_due=dt.date(2026, 11, 1))
-    return b, loan  # first installment overdue since 1 Nov
 
 
 def test_main_menu_in_kiswahili_and_english(client, amina, john):
@@ -86,7 +70,8 @@ def test_pay_now_suggested_amount_records_one_intent_and_queues_the_checkout(cli
     b, loan = amina
     assert dial(client, b.phone, "3") == "CON Lipa sasa\n1 Lipa Ksh 1,200\n2 Kiasi kingine\n0 Menyu 00 Rudi"
     assert dial(client, b.phone, "3*1") == (
-        f"CON Lipa Ksh 1,200 kwa mkopo {loan.account_ref} kutoka +254712345678?\n1 Thibitisha\n2 Ghairi\n0 Menyu 00 Rudi")
+        f"CON Lipa Ksh 1,200 kwa mkopo {loan.account_ref} kutoka +254712345678?\n"
+        "1 Thibitisha\n2 Ghairi\n0 Menyu 00 Rudi")
     final = dial(client, b.phone, "3*1*1", session_id="ATUid_pay1")
     assert final == "END Utapokea ombi la M-Pesa la Ksh 1,200. Weka PIN yako kulipa."
     # Africa's Talking retrying the same hop must not create a second payment request
@@ -129,7 +114,7 @@ def test_language_change_is_persisted_and_audited(client, session, john):
     assert session.get(Borrower, b.id).language == "sw"
     assert dial(client, b.phone).startswith("CON Habari John.")
     # replaying the old choice in a later hop of the same session changes nothing more
-    assert dial(client, b.phone, "5*2*1").startswith(f"CON Mkopo")
+    assert dial(client, b.phone, "5*2*1").startswith("CON Mkopo")
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "borrower.language_changed")).all()
     assert [(e.data["old"], e.data["new"]) for e in events] == [("en", "sw")]
 

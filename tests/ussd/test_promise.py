@@ -7,8 +7,9 @@ from sqlmodel import select
 
 from gateway.models import AuditEvent, Promise
 from gateway.ops import promises
+from tests.helpers import dial
 
-from tests.ussd.test_menu import NOW, dial, frozen_clock, john  # noqa: F401  (fixtures)
+pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
 
 @pytest.fixture

@@ -9,19 +9,11 @@ from sqlmodel import select
 
 from gateway.app import create_app
 from gateway.db import engine_for
-from gateway.ussd import snapshot
 from gateway.models import AuditEvent
-from tests.payg_helpers import payg_loan
-from tests.support import dial, pay
+from gateway.ussd import snapshot
+from tests.helpers import dial, pay, payg_loan
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    import time_machine
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
 
 @contextmanager
@@ -37,12 +29,6 @@ def statements(settings):
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-
-
-@pytest.fixture
-def john(factory):
-    b = factory.borrower("John Otieno", "+254722000111", language="en")
-    return b, factory.loan(b, principal="4000", count=4, rate="0.05", first_due=dt.date(2026, 11, 1))
 
 
 def test_later_hops_of_a_session_answer_without_the_database(client, settings, john):

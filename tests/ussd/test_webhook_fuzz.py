@@ -3,7 +3,9 @@ the handset can show, and nothing stored that the menu could not have stored."""
 import datetime as dt
 import string
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlmodel import func, select
 
 from gateway.app import create_app
@@ -19,8 +21,10 @@ any_session = st.one_of(st.from_regex(r"ATUid_[0-9a-f]{1,12}", fullmatch=True), 
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=any_text, phone=any_phone, session_id=any_session, extra=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3))
-def test_any_ussd_request_gets_a_screen_and_stores_nothing_inconsistent(fuzz_client, session, text, phone, session_id, extra):
+@given(text=any_text, phone=any_phone, session_id=any_session,
+       extra=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3))
+def test_any_ussd_request_gets_a_screen_and_stores_nothing_inconsistent(fuzz_client, session, text, phone, session_id,
+                                                                        extra):
     form = {**extra, "sessionId": session_id, "serviceCode": "*384*1234#", "phoneNumber": phone,
             "networkCode": "63902", "text": text}
     res = fuzz_client.post("/ussd", data=form)
@@ -60,7 +64,8 @@ import pytest  # noqa: E402
 def fuzz_client(settings, factory):
     # Rate limits would soon answer every example with 429; they have their own tests.
     app = create_app(settings.with_(rate_limits_enabled=False))
-    for name, phone, lang, loans in (("Amina Wanjiru", "+254712345678", "sw", 1), ("John Otieno", "+254722000111", "en", 2),
+    for name, phone, lang, loans in (("Amina Wanjiru", "+254712345678", "sw", 1),
+                                     ("John Otieno", "+254722000111", "en", 2),
                                      ("Zawadi Closed", "+254744000333", "sw", 0)):
         b = factory.borrower(name, phone, language=lang)
         for k in range(max(loans, 1)):

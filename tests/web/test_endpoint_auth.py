@@ -25,10 +25,10 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from gateway.app import create_app
-from gateway.web.auth import issue_token
 from gateway.config import Settings
 from gateway.messaging.voice_callbacks import callback_url
 from gateway.models import Agent
+from gateway.web.auth import issue_token
 
 PUBLIC, PROVIDER, BORROWER, API, CONSOLE = "public", "provider", "borrower", "api", "console"
 F, C, M, A = "field", "callcentre", "manager", "admin"

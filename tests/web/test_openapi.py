@@ -16,16 +16,21 @@ from importlib.resources import files
 import pytest
 import schemathesis
 import time_machine
-from hypothesis import HealthCheck, settings as hsettings
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from gateway.ops import flags
 from gateway.payg.demo import add_demo_device
-from tests.ops.test_api import staff
+from tests.helpers import staff
 
-NOW = dt.datetime(2027, 1, 15, 9, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
+NOW = dt.datetime(2027, 1, 15, 9, tzinfo=dt.UTC)  # 12:00 in Nairobi
 PREFIXES = ("/api/agents/", "/api/ops/")  # what the document covers
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           ignored_auth]  # a 2xx is tried again without the token and with a wrong one: both must be refused
@@ -112,7 +117,8 @@ REFUSED = [
     ("POST", "/api/agents/borrowers", onboard(loan={"first_due_date": "9999-12-31"}), 400, "first due date"),
     ("POST", "/api/agents/borrowers", onboard(loan={"product": {"a": 1}}), 400, "loan.product must be text"),
     ("POST", "/api/agents/borrowers/2147483648/welcome", None, 404, "not found"),
-    ("POST", "/api/agents/loans/1/device", {"serial": "SHS\x00", "secret_key": "0" * 32, "daily_rate": "50"}, 400, "NUL"),
+    ("POST", "/api/agents/loans/1/device", {"serial": "SHS\x00", "secret_key": "0" * 32, "daily_rate": "50"},
+     400, "NUL"),
     ("POST", "/api/ops/devices/SHS-7781/tokens", {"kind": {}, "reason": "goodwill"}, 400, "kind must be text"),
     ("POST", "/api/ops/devices/SHS%00/tokens", {"days": 7, "reason": "goodwill"}, 400, "NUL"),
     ("GET", "/api/ops/portfolio?as_of=9999-12-31", None, 400, "as_of must be from"),
@@ -120,12 +126,14 @@ REFUSED = [
     ("POST", "/api/ops/flags/7/resolve", {"note": "done"}, 404, "no flag 7"),
     ("POST", "/api/ops/flags/1/resolve", {"note": ["done"]}, 400, "note must be text"),
     ("POST", "/api/ops/loans/1/write-off", {"reason": [None, None]}, 400, "reason must be text"),
-    ("POST", "/api/ops/loans/1/restructure", {"reason": "x", "count": {}, "first_due": "2027-02-01"}, 400, "whole number"),
+    ("POST", "/api/ops/loans/1/restructure", {"reason": "x", "count": {}, "first_due": "2027-02-01"},
+     400, "whole number"),
     ("POST", "/api/ops/loans/1/restructure", {"reason": "x", "count": 10**9, "frequency": "weekly",
                                               "first_due": "2027-02-01"}, 400, "at most 520"),
     ("POST", "/api/ops/loans/1/restructure", {"reason": "x", "count": 3, "rate": "Infinity", "first_due": "2027-02-01"},
      400, "rate must be"),
-    ("POST", "/api/ops/loans/1/restructure", {"reason": ["x"], "count": 3, "first_due": "2027-02-01"}, 400, "reason must be text"),
+    ("POST", "/api/ops/loans/1/restructure", {"reason": ["x"], "count": 3, "first_due": "2027-02-01"},
+     400, "reason must be text"),
     ("POST", "/api/ops/queue/assign", {"loan_ids": [True], "agent_id": 2}, 400, "loan_ids"),
     ("POST", "/api/ops/queue/assign", {"loan_ids": [2**63], "agent_id": 2}, 400, "loan_ids"),
     ("POST", "/api/ops/loans/1/calls", {"outcome": "reached", "note": [None, None]}, 400, "note must be text"),

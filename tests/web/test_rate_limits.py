@@ -68,7 +68,8 @@ def test_limits_are_shared_by_every_web_process_through_redis(settings, amina):
 
 
 def test_ussd_still_answers_when_redis_is_down(settings, amina):
-    client = create_app(settings.with_(redis_url="redis://127.0.0.1:1/0", ussd_limit_per_phone="2/minute")).test_client()
+    app = create_app(settings.with_(redis_url="redis://127.0.0.1:1/0", ussd_limit_per_phone="2/minute"))
+    client = app.test_client()
     answers = [hop(client, amina.phone) for _ in range(3)]
     assert answers[0].status_code == 200 and answers[0].get_data(as_text=True).startswith("CON Habari Amina")
     # counted in this process's memory meanwhile: still limited, never an error
@@ -79,8 +80,9 @@ def test_inbound_sms_is_limited_per_sender_and_per_ip(settings, amina):
     client = create_app(settings.with_(sms_limit_per_phone="2/minute", sms_limit_per_ip="4/minute")).test_client()
 
     def sms(sender, k, ip="196.201.214.200"):
-        return client.post("/sms/inbound", data={"from": sender, "to": "40404", "text": "SALIO", "id": f"ATXid_{sender}_{k}",
-                                                 "date": "2026-11-20 12:00:00", "networkCode": "63902"},
+        return client.post("/sms/inbound", data={"from": sender, "to": "40404", "text": "SALIO",
+                                                 "id": f"ATXid_{sender}_{k}", "date": "2026-11-20 12:00:00",
+                                                 "networkCode": "63902"},
                            environ_base={"REMOTE_ADDR": ip})
 
     assert [sms(amina.phone, k, ip="10.0.0.1").status_code for k in range(3)] == [200, 200, 429]

@@ -1,10 +1,7 @@
 """Phone numbers never appear in full in the logs; secrets come only from the environment."""
-import json
 import logging
 import re
 from pathlib import Path
-
-import pytest
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -26,8 +23,9 @@ def test_requests_leave_only_masked_numbers_in_the_logs(settings, factory, caplo
     client = create_app(settings.with_(mpesa_callback_token="tok")).test_client()
     for k, (phone, text) in enumerate(((NUMBERS[0], ""), (NUMBERS[0], "1"), (NUMBERS[1], ""), ("0799 888 777", "2"))):
         client.post("/ussd", data={"sessionId": f"ATUid_{k}", "phoneNumber": phone, "text": text})
-    c2b = {"TransactionType": "Pay Bill", "TransID": "RKL51ZDR4F", "TransTime": "20261120121325", "TransAmount": "500.00",
-           "BusinessShortCode": "600966", "BillRefNumber": loan.account_ref, "MSISDN": NUMBERS[2][1:], "FirstName": "A"}
+    c2b = {"TransactionType": "Pay Bill", "TransID": "RKL51ZDR4F", "TransTime": "20261120121325",
+           "TransAmount": "500.00", "BusinessShortCode": "600966", "BillRefNumber": loan.account_ref,
+           "MSISDN": NUMBERS[2][1:], "FirstName": "A"}
     headers = {"X-Callback-Token": "tok"}
     client.post("/payments/daraja/c2b/confirmation", json=c2b, headers=headers)
     client.post("/payments/daraja/c2b/confirmation", json={**c2b, "TransAmount": "600.00"}, headers=headers)  # warns
@@ -45,7 +43,8 @@ def test_requests_leave_only_masked_numbers_in_the_logs(settings, factory, caplo
 def test_every_secret_setting_comes_from_the_environment(monkeypatch):
     secrets = {"SECRET_KEY": "secret_key", "MPESA_CONSUMER_KEY": "mpesa_consumer_key",
                "MPESA_CONSUMER_SECRET": "mpesa_consumer_secret", "MPESA_PASSKEY": "mpesa_passkey",
-               "MPESA_CALLBACK_TOKEN": "mpesa_callback_token", "AT_PAYMENTS_CALLBACK_TOKEN": "at_payments_callback_token",
+               "MPESA_CALLBACK_TOKEN": "mpesa_callback_token",
+               "AT_PAYMENTS_CALLBACK_TOKEN": "at_payments_callback_token",
                "AT_CALLBACK_TOKEN": "at_callback_token", "AT_API_KEY": "at_api_key"}
     for env in secrets:
         monkeypatch.setenv(env, f"from-env-{env}")
@@ -59,7 +58,8 @@ def test_every_secret_setting_comes_from_the_environment(monkeypatch):
 
 
 SECRET_ASSIGNMENT = re.compile(
-    r"""\b\w*(secret|passkey|password|api_?key|token)\w*\s*(:\s*[\w\[\], .|]+)?=\s*["']([^"']{6,})["']""", re.IGNORECASE)
+    r"""\b\w*(secret|passkey|password|api_?key|token)\w*\s*(:\s*[\w\[\], .|]+)?=\s*["']([^"']{6,})["']""",
+    re.IGNORECASE)
 
 
 DEMO_DATA = {"gateway/demo.py"}  # the demo portfolio's published password is demo data, not a secret
