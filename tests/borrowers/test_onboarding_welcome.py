@@ -1,26 +1,19 @@
 """Onboarding by a field agent triggers the welcome: an SMS and an AT voice call whose XML speaks
 English (<Say>) or plays Kiswahili prompts (<Play>); unanswered calls retry, then fall back to SMS."""
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from gateway.models import Agent, Borrower, CallbackRequest, Message, VoiceCall
-from gateway.web.auth import issue_token
-from tests.helpers import read, run_jobs, scheduled_at
+from gateway.models import Borrower, CallbackRequest, Message, VoiceCall
+from tests.helpers import NAIROBI, read, run_jobs, scheduled_at, staff
 
-NAIROBI = ZoneInfo("Africa/Nairobi")
 MORNING = dt.datetime(2026, 11, 23, 10, 0, tzinfo=NAIROBI)
 
 
 def agent_token(factory, session, role="field", phone="+254722000001"):
-    agent = Agent(name="Peter Kamau", phone=phone, role=role, field_partner_id=factory.partner.id)
-    token = issue_token(agent)
-    session.add(agent)
-    session.commit()
-    return agent, {"Authorization": f"Bearer {token}"}
+    return staff(session, factory, role, "Peter Kamau", phone)
 
 
 def onboard(client, headers, language="en", phone="0712 345 678", product="business loan"):

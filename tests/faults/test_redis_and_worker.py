@@ -17,14 +17,10 @@ from gateway.db import engine_for
 from gateway.models import LedgerEntry, Message, Payment
 from gateway.queue import get_redis
 from gateway.workers import sweeper
+from tests.helpers import c2b
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 TOKEN = {"X-Callback-Token": "tok"}
-
-
-def c2b(txn, ref, amount="500.00"):
-    return {"TransactionType": "Pay Bill", "TransID": txn, "TransTime": "20261120121325", "TransAmount": amount,
-            "BusinessShortCode": "600966", "BillRefNumber": ref, "MSISDN": "2547 ***** 126", "FirstName": "AMINA"}
 
 
 @pytest.fixture
@@ -45,7 +41,7 @@ def test_callbacks_while_redis_is_down_are_stored_acknowledged_and_posted_once_i
         settings, session, loans, monkeypatch, redis_url):
     monkeypatch.setenv("REDIS_URL", DEAD_REDIS)  # what every process would read while Redis is down
     client = create_app(settings.with_(redis_url=DEAD_REDIS, mpesa_callback_token="tok")).test_client()
-    sent = [c2b(f"RK{k:08d}", loans[k % 3].account_ref, f"{100 + k}.00") for k in range(12)]
+    sent = [c2b(f"RK{k:08d}", f"{100 + k}.00", loans[k % 3].account_ref) for k in range(12)]
     replies = [client.post("/payments/daraja/c2b/confirmation", json=body, headers=TOKEN) for body in sent + sent[:4]]
     assert [r.status_code for r in replies] == [200] * 16
     assert all(r.get_json()["ResultCode"] == 0 for r in replies)
@@ -80,7 +76,8 @@ def test_callbacks_while_redis_is_down_are_stored_acknowledged_and_posted_once_i
 
 def test_sweeper_leaves_recent_work_to_the_normal_path(settings, session, loans, monkeypatch, redis_url):
     client = create_app(settings.with_(mpesa_callback_token="tok")).test_client()
-    client.post("/payments/daraja/c2b/confirmation", json=c2b("RKFRESH001", loans[0].account_ref), headers=TOKEN)
+    client.post("/payments/daraja/c2b/confirmation", json=c2b("RKFRESH001", "500.00", loans[0].account_ref),
+                headers=TOKEN)
     q = Queue("payments", connection=get_redis())
     assert q.count == 1  # enqueued by the outbox after commit
     assert sweeper.sweep(older_than_seconds=3600)["waiting"] == 0
@@ -109,7 +106,7 @@ def _wait_for(predicate, what, limit=60):
 
 def test_worker_killed_mid_job_then_the_job_rerun_posts_exactly_once(settings, session, loans, database_url, redis_url):
     client = create_app(settings.with_(mpesa_callback_token="tok")).test_client()
-    assert client.post("/payments/daraja/c2b/confirmation", json=c2b("RKKILL0001", loans[0].account_ref, "750.00"),
+    assert client.post("/payments/daraja/c2b/confirmation", json=c2b("RKKILL0001", "750.00", loans[0].account_ref),
                        headers=TOKEN).status_code == 200
     payment = session.exec(select(Payment)).one()
     redis = get_redis()
