@@ -125,8 +125,6 @@ def factory(session) -> Factory:
     return Factory(session)
 
 
-
-
 @pytest.fixture
 def frozen_clock():
     """The clock stopped at NOW (12:00 in Nairobi): use with `pytest.mark.usefixtures`."""

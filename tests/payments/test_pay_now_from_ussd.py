@@ -7,16 +7,7 @@ import pytest
 from sqlmodel import select
 
 from gateway.models import PaymentIntent
-from tests.helpers import (
-    dial,
-    messages,
-    payments,
-    post_callback,
-    queued_sms_ids,
-    read,
-    run_payment_jobs,
-    stk_success,
-)
+from tests.helpers import dial, messages, payments, post_callback, queued_sms_ids, read, run_payment_jobs, stk_success
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 
