@@ -96,6 +96,11 @@ def _hold_loan_lock(database_url, loan_id):
     return conn, tx
 
 
+def _children(pid) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
 def _wait_for(predicate, what, limit=60):
     for _ in range(limit * 10):
         if predicate():
@@ -126,7 +131,13 @@ def test_worker_killed_mid_job_then_the_job_rerun_posts_exactly_once(settings, s
             _wait_for(blocked, "the job to block")
         else:
             time.sleep(1)
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-job
+        # The worker and its work horse, mid-job. RQ forks the horse into a process group of its own
+        # (os.setpgrp), out of reach of the worker's group: left alive, it would finish the job later,
+        # during other tests.
+        horses = _children(worker.pid)
+        os.killpg(worker.pid, signal.SIGKILL)
+        for horse in horses:
+            os.killpg(horse, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
         if worker.poll() is None:
