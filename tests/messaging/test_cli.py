@@ -1,0 +1,42 @@
+"""`gateway messages` lists recent SMS in the borrower's local time with the phone masked; the
+reminder planner is registered with RQ's cron scheduler every 15 minutes."""
+import datetime as dt
+
+import time_machine
+from click.testing import CliRunner
+
+from gateway.cli import main
+from gateway.messaging import queue_sms
+from tests.helpers import run_jobs
+
+
+def test_messages_listing(at_server, factory, session):
+    b = factory.borrower(language="en", phone="+254712345678")
+    with time_machine.travel(dt.datetime(2026, 11, 25, 6, 5, tzinfo=dt.UTC), tick=False):
+        queue_sms(session, b, "balance_none", kind="reply", lender="Jirani Finance", help_line="0800 720 000")
+        session.commit()
+    run_jobs()
+    result = CliRunner().invoke(main, ["messages", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    header, line = result.output.splitlines()
+    assert header.split() == ["when", "(local)", "phone", "kind", "template", "lang", "status", "text"]
+    assert line.startswith("2026-11-25 09:05 EAT")  # 06:05 UTC in Nairobi
+    assert "+254712***678" in line and "+254712345678" not in line
+    assert line.split()[4:7] == ["reply", "balance_none", "en"] and " sent " in line
+
+
+def test_messages_listing_when_empty(settings):
+    result = CliRunner().invoke(main, ["messages"])
+    assert result.exit_code == 0 and result.output == "no messages yet\n"
+
+
+def test_planner_and_sweeper_run_from_rqs_cron(settings):
+    from gateway import cron
+    from gateway.queue import get_redis
+
+    sched = cron.scheduler(get_redis())
+    assert sorted((job.func_name, job.cron, job.queue_name) for job in sched.get_jobs()) == [
+        ("gateway.workers.ops.daily_collections", "30 3 * * *", "default"),
+        ("gateway.workers.reminders.plan_reminders", "*/15 * * * *", "default"),
+        ("gateway.workers.sweeper.sweep", "* * * * *", "default"),
+    ]
