@@ -48,8 +48,9 @@ TransID / MpesaReceiptNumber; "acknowledged" is an HTTP 2xx answer):
   that must end posted. ledger_ok: they are equal.
 - sms_in_quiet_hours: SMS accepted by the AT stand-in whose message is a reminder or welcome
   (not a receipt or reply) and that reached AT inside the borrower's quiet hours.
-- sms_sent_twice: SMS accepted by the AT stand-in with the same phone and text as an earlier
-  accepted one (the borrower got the same SMS twice).
+- sms_sent_twice: SMS accepted by the AT stand-in beyond the number of stored messages with that
+  phone and text (the borrower got one message twice; two receipts of a repaid loan for the same
+  amount read alike and are two messages).
 - settled_seconds: seconds from the last callback acknowledged until the first check at which
   all of these held: lost = doubled = unreconciled = 0, ledger_ok, no payment still `received`,
   no callback `failed` (kept for retry), no transactional SMS queued/sending/retrying. null if
@@ -158,15 +159,15 @@ def seed(borrowers: int, stk_count: int, rng: random.Random) -> tuple[list[dict]
 
 def build(args, loans: list[dict], intents: list[dict], rng: random.Random) -> tuple[list[list[tuple]], dict]:
     """The deliveries in sending order (each a list of (web, path, body, key); two items = a duplicate
-    fired at both web processes at once), and what each receipt is (amount, must end reversed?)."""
+    fired at both web processes at once), and each receipt's amount and whether its reversal comes first."""
     timeline: list[tuple[float, str, dict, tuple]] = []  # (position, path, body, key)
     receipts: dict[str, dict] = {}
 
-    def pay(receipt: str, loan: dict, amount: int, pos: float) -> None:
-        receipts[receipt] = {"amount": amount * 100, "reversed": False, "reversal_first": False}
-        if rng.random() < args.reverse_rate:
+    def pay(receipt: str, amount: int, pos: float) -> None:
+        receipts[receipt] = {"amount": amount * 100, "reversal_first": False}
+        if rng.random() < args.reverse_rate:  # M-Pesa reverses it; half the time we hear of that first
             before = rng.random() < 0.5
-            receipts[receipt].update(reversed=True, reversal_first=before)
+            receipts[receipt]["reversal_first"] = before
             shift = rng.uniform(0.002, 0.05)
             timeline.append((pos - shift if before else pos + shift, REVERSAL_PATH,
                              reversal(receipt, f"R{receipt[0]}{receipt[2:]}", amount), ("reversal", receipt)))
@@ -176,7 +177,7 @@ def build(args, loans: list[dict], intents: list[dict], rng: random.Random) -> t
         receipt = f"RK{k:08d}"
         ref = loan["ref"].lower() if k % 7 == 0 else loan["ref"]  # payers type account numbers as they like
         timeline.append((pos, C2B_PATH, c2b(receipt, ref, amount), ("payment", receipt)))
-        pay(receipt, loan, amount, pos)
+        pay(receipt, amount, pos)
     for k, intent in enumerate(intents):
         loan, amount, pos = intent["loan"], intent["amount"], rng.random()
         receipt = f"SK{k:08d}"
@@ -184,7 +185,7 @@ def build(args, loans: list[dict], intents: list[dict], rng: random.Random) -> t
         if k % 5 < 2:  # the same money also announced by C2B: half before the STK callback, half after
             shift = rng.uniform(0.001, 0.02) * (1 if k % 5 == 0 else -1)
             timeline.append((pos + shift, C2B_PATH, c2b(receipt, loan["ref"], amount), ("payment", receipt)))
-        pay(receipt, loan, amount, pos)
+        pay(receipt, amount, pos)
     timeline.sort(key=lambda item: item[0])
     deliveries = []
     for n, (_, path, body, key) in enumerate(timeline):
@@ -287,6 +288,7 @@ class Serve:
 
     def __init__(self, cmd: list[str], env: dict, log: str, restart: bool):
         self.cmd, self.env, self.log, self.restart = cmd, env, log, restart
+        self.mark = env["REDIS_URL"]  # on every worker's command line: ours, not another session's
         self.proc, self.started_at, self.restarts = None, 0.0, 0
         self.workers_seen: set[int] = set()
         self.children_seen: set[int] = set()
@@ -317,7 +319,7 @@ class Serve:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         for pid in self.children_seen:  # anything left behind (e.g. an orphaned work horse)
-            if "rq.cli" in cmdline(pid):
+            if "rq.cli" in cmdline(pid) and self.mark in cmdline(pid):
                 kill_tree(pid)
 
 
@@ -470,6 +472,7 @@ def check(dsn: str, receipts: dict, acked: set, reversal_acked: set, quiet: tupl
     ledger_total = int(sum(net for found in by_receipt.values() for *_, net in found))
     # SMS as AT saw them
     kinds = {(phone, text): kind for phone, text, kind, _ in messages}
+    rows = Counter((phone, text) for phone, text, _, _ in messages)  # a repaid loan's receipts can read alike
     start, end = quiet
     in_quiet = twice = sent = 0
     seen = Counter()
@@ -480,8 +483,8 @@ def check(dsn: str, receipts: dict, acked: set, reversal_acked: set, quiet: tupl
         if not accepted:
             continue
         sent += 1
-        twice += seen[(phone, text)] > 0
         seen[(phone, text)] += 1
+        twice += seen[(phone, text)] > rows[(phone, text)]
         local = dt.datetime.fromtimestamp(when, ZoneInfo(timezones.get(phone, "Africa/Nairobi"))).time()
         quiet = (local >= start or local < end) if start > end else start <= local < end
         if kinds.get((phone, text)) in NOT_TRANSACTIONAL and quiet:
