@@ -1,7 +1,7 @@
 """The fault storm (issue 16, "Done when"): M-Pesa callbacks racing each other while Redis goes
 down and a worker is killed, then no manual step; does every shilling and every SMS end right?
 
-    .venv/bin/python bench/storm.py                       # full size: about 5,750 callbacks, about 9 minutes
+    .venv/bin/python bench/storm.py                       # full size: 5,770 callbacks, 6-15 minutes
     .venv/bin/python bench/storm.py --c2b 40 --stk 10 --no-faults --borrowers 60   # tiny, no faults
 
 Everything is private and on loopback: its own redis-server on a free port (started, stopped with
