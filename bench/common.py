@@ -82,14 +82,19 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn serving `app` (module:attr) on a free loopback port, access log off."""
+    """gunicorn serving `app` (module:attr) on a free loopback port, access log off; its output to
+    the file `log` if given (else this process's)."""
 
-    def __init__(self, app: str, workers: int, threads: int, env: dict, worker_class: str = "gthread"):
+    def __init__(self, app: str, workers: int, threads: int, env: dict, worker_class: str = "gthread",
+                 log: str | None = None):
         self.port = free_port()
         cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"127.0.0.1:{self.port}",
                "-w", str(workers), "-k", worker_class, "--threads", str(threads), "--backlog", "2048",
                "--log-level", "warning", app]
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
+        out = open(log, "w") if log else None
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=out)
+        if out:
+            out.close()  # the child holds it
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, path: str = "/health", timeout: float = 60) -> None:
