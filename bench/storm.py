@@ -328,7 +328,7 @@ class RecordingAT:
     distinct SMS (phone and text), and recording each SMS request: (unix time, phone, text, accepted)."""
 
     def __init__(self, fail_every: int):
-        from gateway.providers import at_standin
+        from gateway.standins import africastalking as at_standin
 
         outer = self
         self.sms: list[tuple[float, str, str, bool]] = []

@@ -174,8 +174,6 @@ for command in (payg_token, list_messages, plan_reminders_now, at_standin_comman
                 partner_group, staff_group):
     main.add_command(command)
 
-if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins
-    main()
 
 
 @main.command()
@@ -185,3 +183,7 @@ def sweep(older_than: int) -> None:
     from gateway.workers.sweeper import sweep as run_sweep
 
     click.echo(run_sweep(older_than))
+
+
+if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins
+    main()
