@@ -139,15 +139,20 @@ end
 """
 
 
-def session_hops(rng: random.Random, borrowers: int, n: int, fresh_sessions: bool) -> list[tuple[str, str, str]]:
+def session_hops(rng: random.Random, borrowers: int, n: int, fresh_sessions: bool,
+                 menu_paths: list[str] = MENU_PATHS) -> list[tuple[str, str, str]]:
     """n hops (sessionId, phone, text), walked as `wrk_script` walks them, one session after another."""
     hops: list[tuple[str, str, str]] = []
     while len(hops) < n:
-        borrower, parts = rng.randint(1, borrowers), [p for p in rng.choice(MENU_PATHS).split("*") if p]
+        borrower, parts = rng.randint(1, borrowers), [p for p in rng.choice(menu_paths).split("*") if p]
         session_id = f"ATUid_{borrower}_{len(hops)}_{rng.randrange(10**9)}"
         for step in ([len(parts)] if fresh_sessions else range(len(parts) + 1)):
             hops.append((session_id, phone(borrower), "*".join(parts[:step])))
     return hops[:n]
+
+
+def _paths(args) -> list[str]:
+    return PEER_PATHS if args.peer else MENU_PATHS
 
 
 def _in_process(args, env: dict, n: int):
@@ -158,7 +163,7 @@ def _in_process(args, env: dict, n: int):
     from gateway.db import get_engine
     client = create_app().test_client()
     rng = random.Random(1)
-    for session_id, p, t in session_hops(rng, args.borrowers, 50, args.fresh_sessions):  # warm up caches, pool
+    for session_id, p, t in session_hops(rng, args.borrowers, 50, args.fresh_sessions, _paths(args)):  # warm up
         client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t})
     statements = []
     event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(1))
@@ -170,7 +175,7 @@ def in_process(args, env: dict) -> None:
     client, rng, statements = _in_process(args, env, args.in_process)
     timings, cpu, counted = [], [], 0
     for _ in range(5):
-        hops = session_hops(rng, args.borrowers, args.in_process, args.fresh_sessions)  # new sessions each round
+        hops = session_hops(rng, args.borrowers, args.in_process, args.fresh_sessions, _paths(args))  # new sessions
         started, cpu_started = time.perf_counter(), time.process_time()
         for session_id, p, t in hops:
             client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t})
@@ -191,7 +196,7 @@ def profile(args, env: dict) -> None:
     from pyinstrument import Profiler
 
     client, rng, _ = _in_process(args, env, args.profile)
-    hops = session_hops(rng, args.borrowers, args.profile, args.fresh_sessions)
+    hops = session_hops(rng, args.borrowers, args.profile, args.fresh_sessions, _paths(args))
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()
     with profiler:
@@ -245,7 +250,7 @@ def main() -> None:
         return
 
     settings = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class)
-    paths = PEER_PATHS if args.peer else MENU_PATHS
+    paths = _paths(args)
     script = wrk_script(args.borrowers, args.connections, args.fresh_sessions, paths)
     servers = {"gateway": lambda: Gunicorn("wsgi:app", env=env, **settings)}
     if args.peer:
