@@ -1,23 +1,36 @@
 """M-Pesa callbacks under load: Daraja C2B confirmations (10 % duplicates, fired at the same time
-as their originals) and STK callbacks, acknowledged by gunicorn and posted by RQ workers.
+as their originals) and STK callbacks, acknowledged by gunicorn and posted by RQ workers; then
+PostgreSQL's own rate for a transaction of the same shape (pgbench, 16 clients, same duration).
 
-    .venv/bin/python bench/callbacks.py                     # 10,000 C2B + 1,000 STK, 1 web, 2 workers
+    .venv/bin/python bench/callbacks.py                     # 10,000 C2B + 1,000 STK; web alone, then posting
+    .venv/bin/python bench/callbacks.py --posting skip --runs 3   # the ratio to pgbench, medians of 3
+    .venv/bin/python bench/callbacks.py --posting during    # RQ workers posting while the callbacks arrive
     .venv/bin/python bench/callbacks.py --web 2 --workers 2 # scaling out: two web processes, two workers
     .venv/bin/python bench/callbacks.py --c2b 1000 --stk 100 --borrowers 2000   # quick
 
 wrk sends every callback once (plus the duplicates); with --web 2 each web process gets its own
 wrk and a duplicate always goes to the *other* process than its original. Afterwards the ledger
-is checked: total == sum of unique payments, every payment allocated in full, none twice.
+is checked: total == sum of unique payments, every payment allocated in full, none twice (with
+--posting skip: every unique payment stored once, for its amount, every callback stored).
+
+The pgbench comparison runs in a scratch database (the bench database's name + "_pgbench", built
+by the project's migrations): per transaction the statements one new C2B confirmation commits
+(gateway.payments.service.receive_callback): the payment INSERT ... ON CONFLICT DO NOTHING on its
+unique (provider, provider_txn_id), its audit row, the raw callback, the callback's audit row,
+COMMIT with synchronous_commit on; 16 clients, prepared statements, for as long as the web tier
+took to acknowledge. Ratio = acknowledged/s / pgbench transactions/s (target >= 20 %).
 Last line: one JSON object with the figures.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import random
+import re
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from bench.common import DEFAULT_DB, DEFAULT_REDIS, NOW, ROOT, Gunicorn, account_ref, load_portfolio, phone, table  # noqa: E402
+from bench.common import (DEFAULT_DB, DEFAULT_REDIS, NOW, ROOT, Gunicorn, account_ref, fresh_schema,  # noqa: E402
+                          libpq_dsn, load_portfolio, peak_rss_mib, phone, table)
 
 TOKEN = "bench-callback-token"
 C2B_PATH = "/payments/daraja/c2b/confirmation"
@@ -129,6 +143,68 @@ def write_streams(streams: list[list[tuple[str, dict]]], folder: str) -> list[st
     return files
 
 
+# One new C2B confirmation's transaction, as the app commits it (values as a typical callback's).
+PGBENCH_SCRIPT = r"""
+\set k random(1, 9000000000000000)
+BEGIN;
+INSERT INTO payment (provider, provider_txn_id, amount, currency, loan_id, status, payer_phone, account_ref, paid_at, received_at, posted_at, note) VALUES ('mpesa', 'PG' || :client_id::text || 'X' || :k::text, 25000, 'KES', NULL, 'received', '+254711000002', 'BIZ0000002', '2026-11-20 09:13:25', now() AT TIME ZONE 'UTC', NULL, '') ON CONFLICT DO NOTHING RETURNING id AS payment_id \gset
+INSERT INTO auditevent (at, actor, action, entity, entity_id, data) VALUES (now() AT TIME ZONE 'UTC', 'mpesa', 'payment.received', 'payment', :payment_id::text, ('{"provider": "mpesa", "provider_txn_id": "PG' || :client_id::text || 'X' || :k::text || '", "amount": 25000, "currency": "KES", "account_ref": "BIZ0000002"}')::json) RETURNING id;
+INSERT INTO rawcallback (provider, kind, source_ip, body, status, error, payment_id, attempts, received_at, processed_at) VALUES ('mpesa', 'c2b_confirmation', '127.0.0.1', '{"BillRefNumber": "BIZ0000002", "BusinessShortCode": "600966", "FirstName": "BENCH", "InvoiceNumber": "", "LastName": "", "MSISDN": "254711000002", "MiddleName": "", "OrgAccountBalance": "", "ThirdPartyTransID": "", "TransAmount": "250.00", "TransID": "PG' || :client_id::text || 'X' || :k::text || '", "TransTime": "20261120121325", "TransactionType": "Pay Bill"}', 'processed', '', :payment_id::integer, 0, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC') RETURNING id AS raw_id \gset
+INSERT INTO auditevent (at, actor, action, entity, entity_id, data) VALUES (now() AT TIME ZONE 'UTC', 'mpesa', 'callback.processed', 'raw_callback', :raw_id::text, ('{"kind": "c2b_confirmation", "payment_id": ' || :payment_id::text || ', "note": ""}')::json) RETURNING id;
+COMMIT;
+"""
+
+
+def pgbench_binary() -> str:
+    """pgbench on PATH (Debian: /usr/bin/pgbench, a wrapper), else PostgreSQL's own bin folder."""
+    found = shutil.which("pgbench") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)), None)
+    if not found:
+        raise SystemExit("pgbench not found: on Debian it comes with the server package (apt-get install -y postgresql-15; "
+                         "postgresql-client-16 and later ship it too)")
+    return str(found)
+
+
+def run_pgbench(database_url: str, seconds: int, clients: int) -> dict:
+    """The callback's transaction shape in a scratch database built by the migrations."""
+    base, name = database_url.rsplit("/", 1)
+    scratch = f"{base}/{name}_pgbench"
+    fresh_schema(scratch)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
+        fh.write(PGBENCH_SCRIPT)
+        script = fh.name
+    try:
+        out = subprocess.run([pgbench_binary(), "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds),
+                              "-f", script, libpq_dsn(scratch)], capture_output=True, text=True, timeout=seconds + 120)
+    finally:
+        os.unlink(script)
+    tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+    if out.returncode != 0 or not tps:
+        raise SystemExit(f"pgbench failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    latency = re.search(r"latency average = ([0-9.]+) ms", out.stdout)
+    return {"tps": float(tps.group(1)), "transactions": int(done.group(1)) if done else None,
+            "failed": int(failed.group(1)) if failed else 0, "latency_avg_ms": float(latency.group(1)) if latency else None,
+            "clients": clients, "seconds": seconds}
+
+
+def check_stored(dsn: str, expected: dict) -> dict:
+    """Without posting: every unique payment stored once, for its amount, and every callback stored."""
+    with psycopg.connect(dsn) as conn:
+        q = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
+        result = {
+            "payments": q("SELECT count(*) FROM payment"),
+            "payment_total_minor": q("SELECT coalesce(sum(amount), 0) FROM payment"),
+            "duplicate_receipts": q("SELECT count(*) - count(DISTINCT provider_txn_id) FROM payment"),
+            "callbacks_stored": q("SELECT count(*) FROM rawcallback"),
+            "callbacks_not_processed": q("SELECT count(*) FROM rawcallback WHERE status <> 'processed'"),
+        }
+    result["ok"] = (result["payments"] == expected["payments"] and result["duplicate_receipts"] == 0
+                    and result["payment_total_minor"] == expected["total_minor"]
+                    and result["callbacks_not_processed"] == 0)
+    return result
+
+
 def check_ledger(dsn: str, expected: dict) -> dict:
     with psycopg.connect(dsn) as conn:
         q = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
@@ -150,33 +226,16 @@ def check_ledger(dsn: str, expected: dict) -> dict:
     return result
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--c2b", type=int, default=10_000)
-    ap.add_argument("--stk", type=int, default=1_000)
-    ap.add_argument("--borrowers", type=int, default=20_000)
-    ap.add_argument("--web", type=int, default=1, help="web processes (gunicorn masters), each on its own port")
-    ap.add_argument("--gunicorn-workers", type=int, default=0, help="per web process; default 4 / web")
-    ap.add_argument("--threads", type=int, default=4, help="per gunicorn worker (gthread only)")
-    ap.add_argument("--worker-class", default="gthread")
-    ap.add_argument("--workers", type=int, default=2, help="RQ worker processes posting payments")
-    ap.add_argument("--connections", type=int, default=8, help="per wrk process (two per web process)")
-    ap.add_argument("--database-url", default=DEFAULT_DB)
-    ap.add_argument("--redis-url", default=DEFAULT_REDIS)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--post-after", action="store_true",
-                    help="start the RQ workers only once every callback is acknowledged (posting workers on other "
-                         "hosts): the acknowledgement rate of the web tier alone")
-    args = ap.parse_args()
-    dsn = args.database_url.replace("postgresql+psycopg://", "postgresql://")
-    gw = args.gunicorn_workers or max(4 // args.web, 1)
-
+def one_run(args, seed: int) -> dict:
+    """Load, send every callback, (post,) check; then pgbench for as long as the acknowledging took."""
+    dsn = libpq_dsn(args.database_url)
+    gw = args.gunicorn_workers or max(2 // args.web, 1)
     load_s = load_portfolio(args.database_url, args.borrowers)
     import redis
     redis.Redis.from_url(args.redis_url).flushdb()
-    streams, expected = build(args, random.Random(args.seed), dsn)
+    streams, expected = build(args, random.Random(seed), dsn)
     print(f"loaded {args.borrowers:,} borrowers with COPY in {load_s:.1f} s; sending {expected['callbacks']:,} callbacks "
-          f"({expected['duplicates']:,} duplicates) for {expected['payments']:,} unique payments")
+          f"({expected['duplicates']:,} duplicates) for {expected['payments']:,} unique payments", flush=True)
 
     env = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "MPESA_CALLBACK_TOKEN": TOKEN,
            "GATEWAY_INSTANCE_PATH": "/tmp/gw-bench-instance"}
@@ -184,12 +243,16 @@ def main() -> None:
     files = write_streams(streams, folder)
     webs = [Gunicorn("wsgi:app", workers=gw, threads=args.threads, env=env, worker_class=args.worker_class)
             for _ in range(args.web)]
+
     def start_workers() -> list[subprocess.Popen]:
         return [subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--worker-class", "rq.worker.SimpleWorker",
                                   "--url", args.redis_url, "--quiet", "payments"], env={**os.environ, **env}, cwd=ROOT,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(args.workers)]
 
-    workers = [] if args.post_after else start_workers()
+    workers = start_workers() if args.posting == "during" else []
+    web_rss: list[float] = []
+    rq_rss: list[float] = []
+    posted_s = window = None
     try:
         for w in webs:
             w.wait_ready()
@@ -215,16 +278,21 @@ def main() -> None:
             first, last = conn.execute("SELECT min(received_at), max(received_at) FROM rawcallback").fetchone()
         ack_s = (last - first).total_seconds()
         figures = [json.loads(next(l for l in o.splitlines() if l.startswith("WRK_JSON "))[9:]) for o in outs]
-        # then wait for the workers to post everything
-        if args.post_after:
-            workers = start_workers()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            while conn.execute("SELECT count(*) FROM payment WHERE status = 'received'").fetchone()[0] or \
-                    conn.execute("SELECT count(*) FROM rawcallback WHERE status = 'stored'").fetchone()[0]:
-                if time.perf_counter() - started > 900:
-                    raise SystemExit("payments still waiting after 15 minutes")
-                time.sleep(0.5)
-        posted_s = time.perf_counter() - started
+        web_rss = [m for w in webs for m in w.worker_peak_rss_mib()]
+        if args.posting != "skip":  # then wait for the workers to post everything
+            if args.posting == "after":
+                workers = start_workers()
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                while conn.execute("SELECT count(*) FROM payment WHERE status = 'received'").fetchone()[0] or \
+                        conn.execute("SELECT count(*) FROM rawcallback WHERE status = 'stored'").fetchone()[0]:
+                    if time.perf_counter() - started > 1800:
+                        raise SystemExit("payments still waiting after 30 minutes")
+                    time.sleep(0.5)
+            posted_s = time.perf_counter() - started
+            rq_rss = [m for m in (peak_rss_mib(p.pid) for p in workers) if m is not None]
+            with psycopg.connect(dsn) as conn:  # the posting window, first to last posted_at
+                window = float(conn.execute("SELECT extract(epoch FROM max(posted_at) - min(posted_at)) "
+                                            "FROM payment").fetchone()[0] or 0)
     finally:
         for w in webs:
             w.stop()
@@ -233,25 +301,77 @@ def main() -> None:
         for p in workers:
             p.wait(timeout=20)
 
-    check = check_ledger(dsn, expected)
+    check = check_stored(dsn, expected) if args.posting == "skip" else check_ledger(dsn, expected)
     requests = sum(f["requests"] for f in figures)
     accepted = requests - sum(f["non_2xx"] + f["errors"] for f in figures)
-    p99 = max(f["p99_us"] for f in figures) / 1000
-    print(f"\n{args.web} web process(es) x gunicorn -w {gw} -k {args.worker_class} --threads {args.threads}; {args.workers} RQ workers; "
-          f"{len(files)} wrk processes x {args.connections} connections")
-    print(table([("acknowledged", f"{requests:,}", f"{accepted / ack_s:.0f}/s", f"{p99:.1f}", f"{ack_s:.1f}"),
-                 ("posted", f"{check['posted']:,}", f"{check['posted'] / posted_s:.0f}/s", "", f"{posted_s:.1f}")],
-                ("", "count", "rate", "p99 ms", "seconds")))
-    print(f"ledger total {check['ledger_total_minor'] / 100:,.2f} KES = unique payments {expected['total_minor'] / 100:,.2f} KES: "
-          f"{'OK' if check['ok'] else 'MISMATCH'}; duplicate receipts {check['duplicate_receipts']}, "
-          f"payments not allocated in full {check['payments_not_allocated_in_full']}.  target: >= 500 callbacks/s")
-    print(json.dumps({"bench": "callbacks", "web_processes": args.web, "post_after": args.post_after, "gunicorn": f"-w {gw} -k {args.worker_class} --threads {args.threads}",
-                      "rq_workers": args.workers, "callbacks_sent": requests, "accepted": accepted,
-                      "accepted_per_s": round(accepted / ack_s, 1), "ack_p50_ms": max(f["p50_us"] for f in figures) / 1000,
-                      "ack_p99_ms": p99, "ack_max_ms": max(f["max_us"] for f in figures) / 1000, "ack_seconds": round(ack_s, 2),
-                      "posted_per_s": round(check["posted"] / posted_s, 1), "all_posted_seconds": round(posted_s, 2),
-                      "expected": expected, "ledger": check}))
-    if not check["ok"]:
+    seconds = args.pgbench_seconds or min(max(round(ack_s), 10), 120)
+    print(f"acknowledged {accepted:,} in {ack_s:.1f} s ({accepted / ack_s:.0f}/s); pgbench for {seconds} s ...", flush=True)
+    bench = run_pgbench(args.database_url, seconds, args.pgbench_clients)
+    return {"callbacks_sent": requests, "accepted": accepted, "accepted_per_s": round(accepted / ack_s, 1),
+            "ack_p50_ms": max(f["p50_us"] for f in figures) / 1000, "ack_p99_ms": max(f["p99_us"] for f in figures) / 1000,
+            "ack_max_ms": max(f["max_us"] for f in figures) / 1000, "ack_seconds": round(ack_s, 2),
+            "posted_per_s": round(check["posted"] / window, 1) if window else None,
+            "all_posted_seconds": round(posted_s, 2) if posted_s else None,
+            "pgbench_tps": bench["tps"], "ratio": round(accepted / ack_s / bench["tps"], 4), "pgbench": bench,
+            "web_worker_peak_rss_mib": web_rss, "rq_worker_peak_rss_mib": rq_rss,
+            "expected": expected, "check": check, "gunicorn": f"-w {gw} -k {args.worker_class} --threads {args.threads}"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--c2b", type=int, default=10_000)
+    ap.add_argument("--stk", type=int, default=1_000)
+    ap.add_argument("--borrowers", type=int, default=20_000)
+    ap.add_argument("--web", type=int, default=1, help="web processes (gunicorn masters), each on its own port")
+    ap.add_argument("--gunicorn-workers", type=int, default=0, help="per web process; default 2 / web (`gateway serve`)")
+    ap.add_argument("--threads", type=int, default=1, help="per gunicorn worker (gthread only)")
+    ap.add_argument("--worker-class", default="sync", help="gunicorn worker class (`gateway serve`: sync)")
+    ap.add_argument("--workers", type=int, default=2, help="RQ worker processes posting payments")
+    ap.add_argument("--connections", type=int, default=8, help="per wrk process (two per web process)")
+    ap.add_argument("--database-url", default=DEFAULT_DB)
+    ap.add_argument("--redis-url", default=DEFAULT_REDIS)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=1, help="repetitions (each loads afresh); medians are reported")
+    ap.add_argument("--posting", choices=("after", "during", "skip"), default="after",
+                    help="after: RQ workers start once every callback is acknowledged (the web tier alone, as with "
+                         "workers on other hosts); during: they post while callbacks arrive; skip: no posting, "
+                         "check the stored payments only")
+    ap.add_argument("--pgbench-clients", type=int, default=16)
+    ap.add_argument("--pgbench-seconds", type=int, default=0, help="default: the acknowledgement window (10-120 s)")
+    args = ap.parse_args()
+
+    runs = [one_run(args, args.seed + k) for k in range(args.runs)]
+    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+    ack, tps = med("accepted_per_s"), med("pgbench_tps")
+    ratio = med("ratio")
+    last = runs[-1]
+    print(f"\n{args.web} web process(es) x gunicorn {last['gunicorn']}; posting {args.posting}"
+          f"{f' ({args.workers} RQ SimpleWorkers)' if args.posting != 'skip' else ''}; "
+          f"{2 * args.web} wrk processes x {args.connections} connections; {args.runs} run(s), medians")
+    rows = [("acknowledged by the web tier", f"{ack:.0f}/s", " ".join(f"{r['accepted_per_s']:.0f}" for r in runs),
+             f"{med('ack_p99_ms'):.1f}", f"{med('ack_seconds'):.1f}"),
+            (f"pgbench, same transaction shape, {args.pgbench_clients} clients", f"{tps:.0f}/s",
+             " ".join(f"{r['pgbench_tps']:.0f}" for r in runs), "", f"{last['pgbench']['seconds']}")]
+    if args.posting != "skip":
+        rows.append(("posted by RQ (first to last posted_at; seconds: from the first callback)", f"{med('posted_per_s'):.0f}/s", " ".join(f"{r['posted_per_s']:.0f}" for r in runs),
+                     "", f"{med('all_posted_seconds'):.1f}"))
+    print(table(rows, ("", "rate", "runs", "p99 ms", "seconds")))
+    print(f"web / pgbench = {ratio:.1%}   target: >= 20 %")
+    check = last["check"]
+    if args.posting == "skip":
+        print(f"stored: {check['payments']:,} payments for {check['payment_total_minor'] / 100:,.2f} KES, "
+              f"{check['callbacks_stored']:,} callbacks: {'OK' if all(r['check']['ok'] for r in runs) else 'MISMATCH'}")
+    else:
+        print(f"ledger total {check['ledger_total_minor'] / 100:,.2f} KES = unique payments "
+              f"{last['expected']['total_minor'] / 100:,.2f} KES: {'OK' if all(r['check']['ok'] for r in runs) else 'MISMATCH'}; "
+              f"duplicate receipts {check['duplicate_receipts']}, payments not allocated in full "
+              f"{check['payments_not_allocated_in_full']}")
+    print(f"peak RSS MiB: web workers {last['web_worker_peak_rss_mib']}"
+          + (f", RQ workers {last['rq_worker_peak_rss_mib']}" if args.posting != "skip" else ""))
+    print(json.dumps({"bench": "callbacks", "web_processes": args.web, "posting": args.posting, "runs": args.runs,
+                      "accepted_per_s": ack, "pgbench_tps": tps, "ratio": ratio,
+                      "posted_per_s": med("posted_per_s") if args.posting != "skip" else None, "all_runs": runs}))
+    if not all(r["check"]["ok"] for r in runs):
         sys.exit(1)
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from gateway import migrate  # noqa: E402
 from gateway.db import engine_for  # noqa: E402
 
-DEFAULT_DB = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/gw_bench")
+DEFAULT_DB = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/gateway_bench")
 DEFAULT_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 NOW = dt.datetime(2026, 11, 20, 9, 0)
 
@@ -36,6 +36,7 @@ def account_ref(i: int) -> str:
 
 
 def fresh_schema(url: str) -> None:
+    ensure_database(url)
     engine = engine_for(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -73,6 +74,39 @@ def load_portfolio(url: str, borrowers: int, installments: int = 4, first_due: d
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         cur.execute("ANALYZE")
     return time.perf_counter() - started
+
+
+def libpq_dsn(url: str) -> str:
+    """SQLAlchemy's URL -> libpq's (psycopg.connect, pgbench, node-postgres)."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE for `url` if it does not exist (connected to the server's `postgres` db)."""
+    dsn = libpq_dsn(url)
+    base, name = dsn.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident set so far (Linux VmHWM), MiB; None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def child_pids(pid: int) -> list[int]:
+    import psutil
+    try:
+        return [c.pid for c in psutil.Process(pid).children()]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def free_port() -> int:
@@ -113,6 +147,10 @@ class Gunicorn:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")
+
+    def worker_peak_rss_mib(self) -> list[float]:
+        """Peak RSS of each gunicorn worker (not the master), MiB: read before stop()."""
+        return [m for m in map(peak_rss_mib, child_pids(self.proc.pid)) if m is not None]
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -3,10 +3,14 @@
     .venv/bin/python bench/ussd.py                       # 100,000 borrowers, 3 runs of 20 s
     .venv/bin/python bench/ussd.py --borrowers 5000 --duration 5 --runs 1   # quick
     .venv/bin/python bench/ussd.py --profile 2000        # pyinstrument over 2,000 in-process hops
+    .venv/bin/python bench/ussd.py --peer                # main menu + balance: ours, the ussd-menu-builder peer, bare
 
 Each wrk request is one hop of a random borrower walking a random menu path (the cumulative
 `text` AT sends); the same wrk settings then hit a bare Flask handler under the same gunicorn
-settings, and the ratio is printed. Last line: one JSON object with the figures (medians).
+settings, and the ratio is printed. With --peer the sessions walk the main menu and the balance
+screen only ("" then "1"), and the same wrk runs also hit the Node peer in bench/peers/ (installed
+with `npm ci`). Afterwards: the peak RSS of each web worker. Last line: one JSON object with the
+figures (medians).
 """
 from __future__ import annotations
 
@@ -14,25 +18,95 @@ import argparse
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (DEFAULT_DB, DEFAULT_REDIS, Gunicorn, load_portfolio, median_of, phone,  # noqa: E402
-                          run_wrk, table)
+from bench.common import (DEFAULT_DB, DEFAULT_REDIS, Gunicorn, child_pids, free_port, libpq_dsn,  # noqa: E402
+                          load_portfolio, median_of, peak_rss_mib, phone, run_wrk, table)
 
 # What borrowers do: mostly the menu, balance and next payment; some walk into "pay now".
 MENU_PATHS = ["", "", "", "1", "1", "2", "2", "3", "4", "3*2", "3*2*500", "3*1", "5", "1*00", "2*0"]
+# --peer: what both apps serve: dial (the main menu, a database read), then 1 (the balance, from the session)
+PEER_PATHS = ["1"]
+PEER_DIR = Path(__file__).resolve().parent / "peers" / "ussd-menu-builder"
 
 
-def wrk_script(borrowers: int, walkers: int, fresh_sessions: bool = False) -> str:
+class NodePeer:
+    """The ussd-menu-builder peer (bench/peers/ussd-menu-builder), `workers` Node processes (cluster)
+    on a free loopback port; its dependencies installed with `npm ci` from the committed lock file."""
+
+    def __init__(self, workers: int, database_url: str, redis_url: str):
+        if not (PEER_DIR / "node_modules" / "ussd-menu-builder").exists():
+            if not shutil.which("npm"):
+                raise SystemExit("--peer needs Node.js 18+ and npm (Debian: apt-get install -y nodejs npm)")
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER_DIR, check=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(["node", "server.js"], cwd=PEER_DIR, env={
+            **os.environ, "PORT": str(self.port), "WORKERS": str(workers), "DATABASE_URL": libpq_dsn(database_url),
+            "REDIS_URL": redis_url})
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/health", timeout=5).read()
+                time.sleep(2)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the peer did not start")
+
+    def worker_peak_rss_mib(self) -> list[float]:
+        return [m for m in map(peak_rss_mib, child_pids(self.proc.pid) or [self.proc.pid]) if m is not None]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self):
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def post_hop(url: str, session_id: str, e164: str, text: str) -> str:
+    body = urllib.parse.urlencode({"sessionId": session_id, "serviceCode": "*384*1234#", "phoneNumber": e164,
+                                   "networkCode": "63902", "text": text}).encode()
+    return urllib.request.urlopen(urllib.request.Request(url + "/ussd", data=body), timeout=10).read().decode()
+
+
+def same_screens(url_a: str, url_b: str, borrowers: int, n: int = 20) -> list[str]:
+    """Both apps walk the same sessions; the screens that differ (none, if the peer is the same menu)."""
+    differ = []
+    for k in range(n):
+        i = 1 + (k * 7919) % borrowers
+        for text in ("", "1"):
+            a = post_hop(url_a, f"ATUid_check_a_{k}", phone(i), text)
+            b = post_hop(url_b, f"ATUid_check_b_{k}", phone(i), text)
+            if a != b:
+                differ.append(f"borrower {i} text {text!r}:\n{a}\n--- peer:\n{b}")
+    return differ
+
+
+def wrk_script(borrowers: int, walkers: int, fresh_sessions: bool = False, menu_paths: list[str] = MENU_PATHS) -> str:
     """Sessions as Africa's Talking sends them: a borrower dials (text ""), then each choice is one
     more hop of the same sessionId with the cumulative text ("3", "3*2", "3*2*500"), until the path
     is walked; then that walker dials again as another borrower. One walker per wrk connection.
     `fresh_sessions`: every hop is a new session (the worst case: every hop reads the database)."""
-    paths = ", ".join(json.dumps(p) for p in MENU_PATHS)
+    paths = ", ".join(json.dumps(p) for p in menu_paths)
     return f"""
 local paths = {{{paths}}}
 local fresh = {str(fresh_sessions).lower()}
@@ -65,15 +139,20 @@ end
 """
 
 
-def session_hops(rng: random.Random, borrowers: int, n: int, fresh_sessions: bool) -> list[tuple[str, str, str]]:
+def session_hops(rng: random.Random, borrowers: int, n: int, fresh_sessions: bool,
+                 menu_paths: list[str] = MENU_PATHS) -> list[tuple[str, str, str]]:
     """n hops (sessionId, phone, text), walked as `wrk_script` walks them, one session after another."""
     hops: list[tuple[str, str, str]] = []
     while len(hops) < n:
-        borrower, parts = rng.randint(1, borrowers), [p for p in rng.choice(MENU_PATHS).split("*") if p]
+        borrower, parts = rng.randint(1, borrowers), [p for p in rng.choice(menu_paths).split("*") if p]
         session_id = f"ATUid_{borrower}_{len(hops)}_{rng.randrange(10**9)}"
         for step in ([len(parts)] if fresh_sessions else range(len(parts) + 1)):
             hops.append((session_id, phone(borrower), "*".join(parts[:step])))
     return hops[:n]
+
+
+def _paths(args) -> list[str]:
+    return PEER_PATHS if args.peer else MENU_PATHS
 
 
 def _in_process(args, env: dict, n: int):
@@ -84,7 +163,7 @@ def _in_process(args, env: dict, n: int):
     from gateway.db import get_engine
     client = create_app().test_client()
     rng = random.Random(1)
-    for session_id, p, t in session_hops(rng, args.borrowers, 50, args.fresh_sessions):  # warm up caches, pool
+    for session_id, p, t in session_hops(rng, args.borrowers, 50, args.fresh_sessions, _paths(args)):  # warm up
         client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t})
     statements = []
     event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(1))
@@ -96,7 +175,7 @@ def in_process(args, env: dict) -> None:
     client, rng, statements = _in_process(args, env, args.in_process)
     timings, cpu, counted = [], [], 0
     for _ in range(5):
-        hops = session_hops(rng, args.borrowers, args.in_process, args.fresh_sessions)  # new sessions each round
+        hops = session_hops(rng, args.borrowers, args.in_process, args.fresh_sessions, _paths(args))  # new sessions
         started, cpu_started = time.perf_counter(), time.process_time()
         for session_id, p, t in hops:
             client.post("/ussd", data={"sessionId": session_id, "phoneNumber": p, "text": t})
@@ -117,7 +196,7 @@ def profile(args, env: dict) -> None:
     from pyinstrument import Profiler
 
     client, rng, _ = _in_process(args, env, args.profile)
-    hops = session_hops(rng, args.borrowers, args.profile, args.fresh_sessions)
+    hops = session_hops(rng, args.borrowers, args.profile, args.fresh_sessions, _paths(args))
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()
     with profiler:
@@ -147,6 +226,8 @@ def main() -> None:
     ap.add_argument("--profile", type=int, default=0, help="profile N in-process hops instead of the load test")
     ap.add_argument("--fresh-sessions", action="store_true",
                     help="every hop a new USSD session (worst case: every hop reads the database)")
+    ap.add_argument("--peer", action="store_true",
+                    help="main menu + balance only, and the same runs against the ussd-menu-builder peer (Node)")
     args = ap.parse_args()
 
     env = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
@@ -169,31 +250,52 @@ def main() -> None:
         return
 
     settings = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class)
-    results = {}
-    for name, app in (("gateway", "wsgi:app"), ("bare", "bench.bare_app:app")):
+    paths = _paths(args)
+    script = wrk_script(args.borrowers, args.connections, args.fresh_sessions, paths)
+    servers = {"gateway": lambda: Gunicorn("wsgi:app", env=env, **settings)}
+    if args.peer:
+        servers["peer"] = lambda: NodePeer(args.workers, args.database_url, args.redis_url)
+    servers["bare"] = lambda: Gunicorn("bench.bare_app:app", env=env, **settings)
+    if args.peer:  # both must show the same screens, or the comparison means nothing
+        with servers["gateway"]() as ours, servers["peer"]() as peer:
+            differ = same_screens(ours.url, peer.url, args.borrowers)
+        if differ:
+            raise SystemExit("the peer's screens differ from ours:\n" + "\n\n".join(differ[:3]))
+        print("the peer shows the same main menu and balance screens as ours (20 borrowers checked)")
+    results, memory = {}, {}
+    for name, start in servers.items():
         runs = []
-        with Gunicorn(app, env=env, **settings) as server:
-            script = wrk_script(args.borrowers, args.connections, args.fresh_sessions)
+        with start() as server:
             run_wrk(server.url, script, 3, args.connections)  # warm-up: pools, caches
             for _ in range(args.runs):
                 runs.append(run_wrk(server.url, script, args.duration, args.connections))
+            memory[name] = server.worker_peak_rss_mib()
         results[name] = {**median_of(runs), "runs": runs}
     g, b = results["gateway"], results["bare"]
     ratio = g["rps"] / b["rps"]
+    names = {"gateway": "USSD app", "peer": "peer (Node)", "bare": "bare Flask"}
     print(f"\ngunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads}; wrk -c {args.connections}, "
-          f"{args.runs} x {args.duration} s (medians); {args.borrowers:,} borrowers")
-    print(table([(n, f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", int(r["errors"]))
-                 for n, r in (("USSD app", g), ("bare Flask", b))],
-                ("", "hops/s", "p50 ms", "p99 ms", "max ms", "errors")))
-    print(f"app / bare = {ratio:.0%}   targets: >= 1,000 hops/s, p99 < 50 ms, >= 50 % of bare")
-    print(json.dumps({"bench": "ussd", "borrowers": args.borrowers, "load_seconds": load_s,
-                      "rate_limits": not args.no_rate_limits, "fresh_sessions": args.fresh_sessions,
-                      "gunicorn": f"-w {args.workers} -k {args.worker_class} --threads {args.threads}",
-                      "connections": args.connections, "duration_s": args.duration, "runs": args.runs,
-                      "hops_per_s": round(g["rps"], 1), "p50_ms": g["p50_ms"], "p99_ms": g["p99_ms"],
-                      "max_ms": g["max_ms"], "errors": int(g["errors"]), "bare_per_s": round(b["rps"], 1),
-                      "bare_p99_ms": b["p99_ms"], "ratio": round(ratio, 3),
-                      "all_runs": {"gateway": g["runs"], "bare": b["runs"]}}))
+          f"{args.runs} x {args.duration} s (medians); {args.borrowers:,} borrowers; paths {paths}")
+    print(table([(names[n], f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}",
+                  int(r["errors"]), " ".join(f"{m:.0f}" for m in memory[n]))
+                 for n, r in results.items()],
+                ("", "hops/s", "p50 ms", "p99 ms", "max ms", "errors", "peak RSS MiB per worker")))
+    print(f"app / bare = {ratio:.0%}   targets: >= 50 % of bare, p99 < 25 ms at 8 connections")
+    figures = {"bench": "ussd", "borrowers": args.borrowers, "load_seconds": load_s,
+               "rate_limits": not args.no_rate_limits, "fresh_sessions": args.fresh_sessions, "paths": paths,
+               "gunicorn": f"-w {args.workers} -k {args.worker_class} --threads {args.threads}",
+               "connections": args.connections, "duration_s": args.duration, "runs": args.runs,
+               "hops_per_s": round(g["rps"], 1), "p50_ms": g["p50_ms"], "p99_ms": g["p99_ms"],
+               "max_ms": g["max_ms"], "errors": int(g["errors"]), "bare_per_s": round(b["rps"], 1),
+               "bare_p99_ms": b["p99_ms"], "ratio": round(ratio, 3),
+               "web_worker_peak_rss_mib": memory["gateway"],
+               "all_runs": {n: r["runs"] for n, r in results.items()}}
+    if args.peer:
+        p = results["peer"]
+        figures.update(peer_per_s=round(p["rps"], 1), peer_p99_ms=p["p99_ms"], peer_errors=int(p["errors"]),
+                       ours_over_peer=round(g["rps"] / p["rps"], 3), peer_worker_peak_rss_mib=memory["peer"])
+        print(f"ours / peer = {g['rps'] / p['rps']:.0%}   target: >= 100 % (ours at least as fast)")
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
