@@ -15,7 +15,7 @@ is checked: total == sum of unique payments, every payment allocated in full, no
 
 The pgbench comparison runs in a scratch database (the bench database's name + "_pgbench", built
 by the project's migrations): per transaction the statements one new C2B confirmation commits
-(gateway.payments.service.receive_callback): the payment INSERT ... ON CONFLICT DO NOTHING on its
+(gateway.inbox.receive): the payment INSERT ... ON CONFLICT DO NOTHING on its
 unique (provider, provider_txn_id), its audit row, the raw callback, the callback's audit row,
 COMMIT with synchronous_commit on; 16 clients, prepared statements, for as long as the web tier
 took to acknowledge. Ratio = acknowledged/s / pgbench transactions/s (target >= 20 %).

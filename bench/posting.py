@@ -42,8 +42,9 @@ from rq import Queue  # noqa: E402
 
 from bench.common import (DEFAULT_DB, DEFAULT_REDIS, NOW, ROOT, account_ref, libpq_dsn, load_portfolio,  # noqa: E402
                           peak_rss_mib, phone, table)
-from gateway.outbox import job_id  # noqa: E402
-from gateway.payments.service import POST_JOB, QUEUE  # noqa: E402
+from gateway.jobs import POST_PAYMENT  # noqa: E402
+
+POST_JOB, QUEUE = POST_PAYMENT.func, POST_PAYMENT.queue
 
 
 def store_burst(dsn: str, redis_url: str, payments: int, borrowers: int, rng: random.Random) -> int:
@@ -62,7 +63,7 @@ def store_burst(dsn: str, redis_url: str, payments: int, borrowers: int, rng: ra
     queue = Queue(QUEUE, connection=redis.Redis.from_url(redis_url))
     for start in range(1, payments + 1, 1000):
         ids = range(start, min(start + 1000, payments + 1))
-        queue.enqueue_many([Queue.prepare_data(POST_JOB, args=(pid,), job_id=job_id(POST_JOB, pid)) for pid in ids])
+        queue.enqueue_many([Queue.prepare_data(POST_JOB, args=(pid,), job_id=POST_PAYMENT.id(pid)) for pid in ids])
     return total
 
 
