@@ -89,7 +89,8 @@ class Gunicorn:
         cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"127.0.0.1:{self.port}",
                "-w", str(workers), "-k", worker_class, "--threads", str(threads), "--backlog", "2048",
                "--log-level", "warning", app]
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
+        # DEMO_MODE: a bench needs no SECRET_KEY (a development key is kept in the instance folder)
+        self.proc = subprocess.Popen(cmd, env={"DEMO_MODE": "1", **os.environ, **env}, cwd=ROOT)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, path: str = "/health", timeout: float = 60) -> None:

@@ -78,6 +78,7 @@ def session_hops(rng: random.Random, borrowers: int, n: int, fresh_sessions: boo
 
 def _in_process(args, env: dict, n: int):
     os.environ.update(env)
+    os.environ.setdefault("DEMO_MODE", "1")
     from sqlalchemy import event
 
     from gateway.app import create_app

@@ -55,6 +55,7 @@ def settings(database_url, redis_url, tmp_path, monkeypatch) -> Settings:
     # Africa's Talking's callbacks (USSD, SMS, voice) are refused unless from an allowed address or
     # with AT's token: the test client, and the stand-ins, post from 127.0.0.1.
     monkeypatch.setenv("AT_ALLOWED_IPS", "127.0.0.1")
+    monkeypatch.setenv("DEMO_MODE", "1")  # no SECRET_KEY: a development key in the test's instance folder
     engine = engine_for(database_url)
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as conn:

@@ -103,7 +103,8 @@ ENDPOINTS = {
 def served_routes() -> set[tuple[str, str]]:
     """(method, rule) of every route, from the app's url_map (built here with no database or Redis)."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(redis_url="memory://", instance_path=tmp, database_url=f"sqlite:///{tmp}/none.db"))
+        app = create_app(Settings(redis_url="memory://", instance_path=tmp, database_url=f"sqlite:///{tmp}/none.db",
+                                    demo_mode=True))
     return {(method, rule.rule) for rule in app.url_map.iter_rules()
             for method in rule.methods - {"HEAD", "OPTIONS"}}
 
