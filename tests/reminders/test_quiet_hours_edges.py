@@ -7,15 +7,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from sqlmodel import Session, select
+from standins import at_server, run_jobs, scheduled_at  # noqa: F401, F811  (fixture)
 
 from gateway.config import Settings
 from gateway.models import Message, Reminder
 from gateway.reminders import rules
 from gateway.workers.reminders import plan_reminders
-from standins import at_server, run_jobs, scheduled_at  # noqa: F401  (fixture)
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DAY = dt.date(2026, 11, 28)  # D-3 of an installment due on 1 December: a reminder is due that day
 
 
