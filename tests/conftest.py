@@ -12,6 +12,7 @@ import os
 from decimal import Decimal
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
@@ -24,6 +25,12 @@ from gateway.models import FieldPartner
 from gateway.queue import _answers, redis_for, resolve_redis_url
 from gateway.borrowers import onboarding
 from gateway.ledger import schedule
+
+# CI runs reproducible property tests: the same examples every run (derandomize), no example
+# database carried between runs; a failure prints the blob that replays it (@reproduce_failure).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
