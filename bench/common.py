@@ -126,7 +126,9 @@ class Gunicorn:
                "-w", str(workers), "-k", worker_class, "--threads", str(threads), "--backlog", "2048",
                "--log-level", "warning", app]
         out = open(log, "w") if log else None
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=out)
+        # DEMO_MODE: a bench needs no SECRET_KEY (a development key is kept in the instance folder)
+        self.proc = subprocess.Popen(cmd, env={"DEMO_MODE": "1", **os.environ, **env}, cwd=ROOT, stdout=out,
+                                     stderr=out)
         if out:
             out.close()  # the child holds it
         self.url = f"http://127.0.0.1:{self.port}"

@@ -157,6 +157,7 @@ def _paths(args) -> list[str]:
 
 def _in_process(args, env: dict, n: int):
     os.environ.update(env)
+    os.environ.setdefault("DEMO_MODE", "1")
     from sqlalchemy import event
 
     from gateway.app import create_app

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from importlib.resources import files
+from pathlib import Path
 
 from flask import Flask, Response, jsonify
 from werkzeug.routing import IntegerConverter
@@ -20,10 +23,42 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=MAX_ID)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+class MissingSecretKey(RuntimeError):
+    def __init__(self):
+        super().__init__("SECRET_KEY is not set: it signs the console's login cookies. Set it to a long random value "
+                         "(python -c 'import secrets; print(secrets.token_hex(32))'), or run the demo with "
+                         "`gateway serve --stand-ins` (DEMO_MODE=1)")
+
+
+DEV_KEY_FILE = "secret_key"
+
+
+def secret_key(settings: Settings, serving: bool = True) -> str:
+    """SECRET_KEY; in demo mode without one, a random key generated once in the instance folder;
+    for a command that serves no browser (serving=False), a throwaway key. Else MissingSecretKey."""
+    if settings.secret_key:
+        return settings.secret_key
+    if not settings.demo_mode:
+        if serving:
+            raise MissingSecretKey
+        return secrets.token_hex(32)
+    path = Path(settings.instance_path) / DEV_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # O_EXCL: when several web processes start together, one writes the key, all read it
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None, serving: bool = True) -> Flask:
+    """The app; `serving=False` for CLI commands (no browser, so no SECRET_KEY needed)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=settings.instance_path)
-    app.config.update(SECRET_KEY=settings.secret_key, GATEWAY=settings)
+    app.config.update(SECRET_KEY=secret_key(settings, serving), GATEWAY=settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app.url_map.converters["id"] = IdConverter
 

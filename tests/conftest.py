@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
@@ -33,6 +34,12 @@ from gateway.queue import _answers, redis_for, resolve_redis_url
 from gateway.standins import africastalking as at_standin
 from gateway.standins.daraja import DarajaStandIn
 from tests.helpers import AT_TOKEN, NOW, PASSKEY, SHORTCODE, TOKEN
+
+# CI runs reproducible property tests: the same examples every run (derandomize), no example
+# database carried between runs; a failure prints the blob that replays it (@reproduce_failure).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +71,7 @@ def settings(database_url, redis_url, tmp_path, monkeypatch) -> Settings:
     # Africa's Talking's callbacks (USSD, SMS, voice) are refused unless from an allowed address or
     # with AT's token: the test client, and the stand-ins, post from 127.0.0.1.
     monkeypatch.setenv("AT_ALLOWED_IPS", "127.0.0.1")
+    monkeypatch.setenv("DEMO_MODE", "1")  # no SECRET_KEY: a development key in the test's instance folder
     engine = engine_for(database_url)
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as conn:

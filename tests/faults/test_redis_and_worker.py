@@ -1,6 +1,7 @@
 """Faults: Redis down while callbacks arrive, and a worker killed in the middle of a job.
 The database is the record: nothing acknowledged is lost, nothing is posted twice."""
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -97,9 +98,47 @@ def _hold_loan_lock(database_url, loan_id):
     return conn, tx
 
 
-def _children(pid) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(child) for child in f.read().split()]
+# nanosleep, clock_nanosleep: how SQLite's busy handler waits between tries for a lock
+NANOSLEEP_SYSCALLS = {"x86_64": {"35", "230"}, "aarch64": {"101", "115"}}.get(platform.machine(), set())
+
+
+def _kill_worker_and_horse(worker):
+    """SIGKILL the worker and its work horse (which RQ puts in a process group of its own)."""
+    horses = [int(pid) for pid in filter(str.isdigit, os.listdir("/proc")) if _parent(pid) == worker.pid]
+    os.killpg(worker.pid, signal.SIGKILL)
+    for pid in horses:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    worker.wait(timeout=10)
+
+
+def _parent(pid) -> int:
+    """The parent of process `pid` (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _waiting_for_the_write_lock(worker_pid, path):
+    """Whether the worker or its work horse (its child) has the SQLite file
+    open and sleeps in a nanosleep: inside the job's BEGIN IMMEDIATE, waiting on the test's lock."""
+    path = os.path.realpath(path)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if worker_pid not in (int(pid), _parent(pid)):
+                continue
+            if not any(os.path.realpath(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
+                continue
+            with open(f"/proc/{pid}/syscall") as fh:
+                if fh.read().split()[0] in NANOSLEEP_SYSCALLS:
+                    return True
+        except (OSError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+    return False
 
 
 def _wait_for(predicate, what, limit=60):
@@ -130,19 +169,14 @@ def test_worker_killed_mid_job_then_the_job_rerun_posts_exactly_once(settings, s
                     return probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                               "AND datname = current_database()")).scalar() >= 1
             _wait_for(blocked, "the job to block")
-        else:
-            time.sleep(1)
-        # The worker and its work horse, mid-job. RQ forks the horse into a process group of its own
-        # (os.setpgrp), out of reach of the worker's group: left alive, it would finish the job later,
-        # during other tests.
-        horses = _children(worker.pid)
-        os.killpg(worker.pid, signal.SIGKILL)
-        for horse in horses:
-            os.killpg(horse, signal.SIGKILL)
-        worker.wait(timeout=10)
+        else:  # SQLite: the job's BEGIN IMMEDIATE waits on the write lock held above, in SQLite's busy handler
+            assert NANOSLEEP_SYSCALLS, f"which syscalls sleep on {platform.machine()}?"
+            _wait_for(lambda: _waiting_for_the_write_lock(worker.pid, database_url.removeprefix("sqlite:///")),
+                      "the job to wait for the write lock")
+        _kill_worker_and_horse(worker)  # mid-job
     finally:
         if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
+            _kill_worker_and_horse(worker)
         tx.rollback()
         conn.close()
 

@@ -5,7 +5,7 @@ from flask import flash, g, redirect, render_template, request, session, url_for
 
 from gateway import phones
 from gateway.ops.console.base import bp, settings
-from gateway.web.console_session import LockedOut, log_in, login_required
+from gateway.web.console_session import LockedOut, LoginUnavailable, log_in, login_required
 from gateway.web.roles import ROLES, Role
 
 
@@ -14,7 +14,10 @@ def login():
     if request.method == "POST":
         phone = phones.try_normalize(request.form.get("phone", ""), settings().default_country)
         try:
-            agent = log_in(phone, request.form.get("password", ""))
+            agent = log_in(phone, request.form.get("password", ""), request.remote_addr or "")
+        except LoginUnavailable:
+            flash(g.speaker._("Logging in is not possible right now. Try again in a few minutes."), "error")
+            return render_template("login.html"), 503
         except LockedOut:
             flash(g.speaker._("Too many wrong passwords. Try again in 15 minutes."), "error")
             return render_template("login.html"), 429
