@@ -130,10 +130,11 @@ def _foreign_payers(session):
         .where(Payment.status == PaymentStatus.posted, Payment.payer_phone != "")
     ).all()
     for payment, borrower in rows:
-        payer = phones.try_normalize(payment.payer_phone, borrower.country)
-        if payer == borrower.phone:
+        fits = phones.same_number(payment.payer_phone, borrower.phone, borrower.country)
+        if fits is not False:  # the same number, or a mask that may be it: only a clear mismatch is a flag
             continue
-        shown = phones.mask(payer) if payer else payment.payer_phone[:4] + "..."
+        payer = phones.try_normalize(payment.payer_phone, borrower.country)
+        shown = phones.mask(payer) if payer else "".join(payment.payer_phone.split())
         yield raise_flag(session, "foreign_payer", str(payment.id), N_("paid from {phone}, not the borrower's number"),
                          {"phone": shown}, loan_id=payment.loan_id, borrower_id=borrower.id, payment_id=payment.id)
 
