@@ -16,7 +16,7 @@ from gateway.db import utcnow
 from gateway.models import Agent, FieldPartner, Loan, Payment
 from gateway.payg.demo import add_demo_device
 from gateway import ledger
-from gateway.borrowers import onboarding
+from gateway.borrowers import catalogue, onboarding
 from gateway.ledger import schedule
 
 DEMO_PASSWORD = "demo-password"  # every demo staff member's console password (demo data only)
@@ -26,10 +26,9 @@ LAST = ["Wanjiru", "Otieno", "Mwangi", "Achieng", "Njoroge", "Hassan", "Kiptoo",
 
 
 @dataclass(frozen=True)
-class Product:
+class DemoLoan:
+    """How the demo lends each catalogue product (its prefix, frequency and rounding come from the catalogue)."""
     name: str
-    prefix: str
-    frequency: str
     count: int
     principal: Decimal
     rate: Decimal
@@ -37,8 +36,8 @@ class Product:
 
 
 PRODUCTS = [
-    Product("business loan", "BIZ", "monthly", 6, Decimal("30000"), Decimal("0.04"), "declining"),
-    Product("solar home system", "SOL", "weekly", 26, Decimal("13000"), Decimal("0.01"), "flat"),
+    DemoLoan("business loan", 6, Decimal("30000"), Decimal("0.04"), "declining"),
+    DemoLoan("solar home system", 26, Decimal("13000"), Decimal("0.01"), "flat"),
 ]
 # How far the first due date lies from today, in days: due soon, due today, and late by every
 # arrears bucket (1-30, 31-60, 61-90, 90+), plus fully repaid loans.
@@ -64,6 +63,7 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
     partner = FieldPartner(name="Jirani Finance", help_line="0800 720 000", paybill="600966", country="KE")
     session.add(partner)
     session.flush()
+    catalogue_products = {p.code: p for p in catalogue.seed(session, partner)}
     tokens = {}
     for name, phone, role in [("Faith Field", "+254700100001", "field"), ("Samuel Field", "+254700100002", "field"),
                               ("Carol Calls", "+254700100003", "callcentre"), ("Moses Manager", "+254700100004", "manager"),
@@ -86,12 +86,13 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
             branch=rng.choice(["Kisumu", "Nakuru", "Machakos"]), agent_id=agent.id, actor=f"agent:{agent.id}")
         product = PRODUCTS[k % 2]
         principal = _principal(product.principal, rng)
+        listed = catalogue_products[product.name]
         rows = schedule.generate(principal, product.rate, product.count, _first_due(scenario, today, rng),
-                                 product.frequency, product.method)
-        loan = onboarding.create_loan(session, borrower, product.name, principal, "KES", rows,
+                                 listed.frequency, product.method, unit=catalogue.unit(listed))
+        loan = onboarding.create_loan(session, borrower, listed.code, principal, listed.currency, rows,
                                       disbursed_on=rows[0].due_date - dt.timedelta(days=14),
-                                      ref_prefix=product.prefix, actor=f"agent:{agent.id}")
-        if product.prefix == "SOL":  # solar loans get a PAYG device, so past payments bought codes
+                                      ref_prefix=listed.account_prefix, actor=f"agent:{agent.id}")
+        if listed.payg:  # solar loans get a PAYG device, so past payments bought codes
             add_demo_device(session, loan, f"SHS-DEMO-{k:04d}", daily_rate="60", restricted_digits=k % 4 == 1)
         _pay_history(session, loan, scenario, today, rng, k)
         numbers.setdefault(f"{scenario}/{language}", f"{phone}  {language}  {loan.account_ref}  {scenario}")

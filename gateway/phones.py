@@ -33,6 +33,12 @@ def try_normalize(raw: str, default_region: str = "KE") -> str | None:
         return None
 
 
+def is_mobile(e164: str) -> bool:
+    """Can it take an SMS, a USSD session and M-Pesa? phonenumbers' number type says (landlines cannot)."""
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def region_of(e164: str) -> str | None:
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
 

@@ -22,7 +22,7 @@ from gateway.config import Settings
 from gateway.db import engine_for
 from gateway.models import FieldPartner
 from gateway.queue import _answers, redis_for, resolve_redis_url
-from gateway.borrowers import onboarding
+from gateway.borrowers import catalogue, onboarding
 from gateway.ledger import schedule
 
 
@@ -91,6 +91,8 @@ class Factory:
         self.session = session
         self.partner = FieldPartner(name="Jirani Finance", help_line="0800 720 000", paybill="600966")
         session.add(self.partner)
+        session.flush()
+        catalogue.seed(session, self.partner)
         session.commit()
         self._phone = 712000000
 

@@ -11,6 +11,7 @@ from gateway.borrowers import accounts
 from gateway import audit, i18n, phones
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
 from gateway.ledger import schedule
+from gateway.payments import rails
 
 # Timezone of each country we serve; anything else must be given explicitly.
 COUNTRY_TIMEZONES = {"KE": "Africa/Nairobi", "TZ": "Africa/Dar_es_Salaam", "UG": "Africa/Kampala",
@@ -33,9 +34,15 @@ def create_borrower(session: Session, partner: FieldPartner, name: str, phone: s
         e164 = phones.normalize(phone, country or partner.country)
     except phones.PhoneError as exc:
         raise OnboardingError(str(exc)) from None
+    if not phones.is_mobile(e164):
+        raise OnboardingError(f"{phones.mask(e164)} is not a mobile number: borrowers need one (SMS, USSD, M-Pesa)")
     if language not in i18n.languages():
         raise OnboardingError(f"language must be one of {', '.join(i18n.languages())}")
     country = (country or phones.region_of(e164) or partner.country).upper()
+    currency = currency_for(country)
+    if rails.rail_for(country, currency) is None:
+        raise OnboardingError(f"no payment rail for a borrower in {country} paying in {currency}: "
+                              f"payments are taken in {rails.served()} only")
     timezone = timezone or COUNTRY_TIMEZONES.get(country)
     if timezone not in available_timezones():
         raise OnboardingError(f"unknown timezone for {country}: give one explicitly")
