@@ -125,9 +125,10 @@ def demo(borrowers: int, if_empty: bool) -> None:
                 return
             raise click.ClickException("the database already has data; demo data goes into an empty one")
         result = demo_data.seed(session, borrowers=borrowers)
-    click.echo(f"demo: {borrowers} borrowers loaded. Agents' API tokens (shown once):")
+    click.echo(f"demo: {borrowers} borrowers loaded. Staff: phone (console login), role, API token (shown once):")
     for name, token in result["tokens"].items():
-        click.echo(f"  {name}: {token}")
+        phone, role = result["staff"][name]
+        click.echo(f"  {name}: {phone}  {role}  {token}")
     click.echo(f"Operator console: /ops/login with an agent's phone number and the password {demo_data.DEMO_PASSWORD!r}")
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:

@@ -12,14 +12,16 @@ from gateway.config import Settings
 @click.option("--month", required=True, help="YYYY-MM (the current month: month to date)")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
 @click.option("-o", "--output", required=True, help="File to write, or - for standard output.")
-def report(name: str, month: str, fmt: str, output: str) -> None:
+@click.option("--language", default="en", show_default=True, help="Language of the XLSX headers (en, sw, ...).")
+def report(name: str, month: str, fmt: str, output: str, language: str) -> None:
     """Write a monthly collections-operations report (CSV or XLSX)."""
     from gateway.db import session_scope
     from gateway.ops import reports
 
     try:
         with session_scope() as session:
-            data = reports.render(reports.build(session, name, month, Settings.from_env()), fmt)
+            built = reports.build(session, name, month, Settings.from_env())
+            data = reports.render(built, fmt, language)
     except ValueError as exc:
         raise Refused(str(exc)) from None
     try:
@@ -28,7 +30,8 @@ def report(name: str, month: str, fmt: str, output: str) -> None:
     except OSError as exc:
         raise Refused(f"cannot write {output}: {exc.strerror}") from None
     if output != "-":
-        click.echo(f"{name} report for {month} written to {output}")
+        to_date = f" (month to date, as of {built.as_of})" if built.as_of else ""
+        click.echo(f"{name} report for {month}{to_date} written to {output}")
 
 
 @click.command("ops-daily")
