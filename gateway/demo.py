@@ -45,7 +45,7 @@ SCENARIOS = ["due_soon"] * 14 + ["due_today"] * 4 + ["late_10"] * 8 + ["late_45"
             ["late_120"] * 5 + ["repaid"] * 4 + ["paid_ahead"] * 4
 
 
-def _first_due(scenario: str, today: dt.date, rng: random.Random, loan: "DemoLoan", frequency: str) -> dt.date:
+def _first_due(scenario: str, today: dt.date, rng: random.Random, loan: DemoLoan, frequency: str) -> dt.date:
     if scenario == "due_soon":
         return today + dt.timedelta(days=rng.randint(1, 5))
     if scenario == "due_today":

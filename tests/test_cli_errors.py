@@ -10,7 +10,7 @@ from sqlmodel import select
 from gateway.cli import main
 from gateway.models import Flag, Payment, Promise
 
-from payments_support import pay_client, pay_app, pay_settings, run_payment_jobs  # noqa: F401  (fixtures)
+from payments_support import pay_app, pay_client, pay_settings, run_payment_jobs  # noqa: F401  (fixtures)
 
 
 def one_line_error(result, text):
@@ -57,7 +57,8 @@ def statement_rows(ref):
              "254708374149 - JOHN DOE"]]
 
 
-def test_an_xlsx_statement_is_imported_and_the_account_number_is_read(factory, session, pay_client, tmp_path):
+def test_an_xlsx_statement_is_imported_and_the_account_number_is_read(factory, session, pay_client,  # noqa: F811
+                                                                       tmp_path):
     loan = factory.loan(factory.borrower())
     book = openpyxl.Workbook()
     book.active.append(["Account Holder:", "Jirani Finance"])
@@ -74,7 +75,8 @@ def test_an_xlsx_statement_is_imported_and_the_account_number_is_read(factory, s
     assert (payment.amount, payment.status, payment.loan_id) == (50000, "posted", loan.id)
 
 
-def test_a_csv_statement_with_account_number_in_details_posts_to_the_loan(factory, session, pay_client, tmp_path):
+def test_a_csv_statement_with_account_number_in_details_posts_to_the_loan(factory, session, pay_client,  # noqa: F811
+                                                                           tmp_path):
     loan = factory.loan(factory.borrower())
     path = tmp_path / "statement.csv"
     path.write_text("\n".join(",".join(r) for r in [HEADER, *statement_rows(loan.account_ref)]) + "\n")
@@ -89,3 +91,32 @@ def test_a_file_that_is_no_statement_is_one_line(session, tmp_path):
     path = tmp_path / "photo.xlsx"
     path.write_bytes(b"\x89PNG not a workbook")
     one_line_error(CliRunner().invoke(main, ["payments", "import", str(path)]), "not a readable XLSX")
+
+
+def test_serve_waits_for_the_stand_ins_to_answer_before_starting_the_worker():
+    """`gateway serve --stand-ins`: the first demo SMS went out before the AT stand-in listened."""
+    import socket
+    import threading
+
+    from gateway import serve
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    assert serve.wait_until_answering([port], timeout=0.3) is False  # nobody there yet
+
+    def listen_later():
+        threading.Event().wait(0.5)
+        server.listen()
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    thread = threading.Thread(target=listen_later)
+    thread.start()
+    try:
+        assert serve.wait_until_answering([port], timeout=10) is True
+    finally:
+        thread.join()
+        server.close()

@@ -39,10 +39,6 @@ def create_borrower(session: Session, partner: FieldPartner, name: str, phone: s
     if language not in i18n.languages():
         raise OnboardingError(f"language must be one of {', '.join(i18n.languages())}")
     country = (country or phones.region_of(e164) or partner.country).upper()
-    currency = currency_for(country)
-    if rails.rail_for(country, currency) is None:
-        raise OnboardingError(f"no payment rail for a borrower in {country} paying in {currency}: "
-                              f"payments are taken in {rails.served()} only")
     timezone = timezone or COUNTRY_TIMEZONES.get(country)
     if timezone not in available_timezones():
         raise OnboardingError(f"unknown timezone for {country}: give one explicitly")
@@ -70,6 +66,13 @@ def create_loan(session: Session, borrower: Borrower, product: str, principal: i
     audit.record(session, actor, "loan.created", "loan", loan.id, borrower_id=borrower.id,
                  principal=principal, currency=currency, account_ref=loan.account_ref)
     return loan
+
+
+def check_rail(borrower: Borrower, currency: str) -> None:
+    """Refuse a loan its borrower could not repay: no payment rail serves their country in that currency."""
+    if rails.rail_for(borrower.country, currency) is None:
+        raise OnboardingError(f"no payment rail for a borrower in {borrower.country} paying in {currency}: "
+                              f"payments are taken in {rails.served()} only")
 
 
 def currency_for(country: str) -> str:

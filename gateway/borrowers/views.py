@@ -65,8 +65,10 @@ def onboard_borrower():
             if not code:
                 raise BadRequest("loan.product is required")
             product = catalogue.find(session, partner.id, code)
+            onboarding.check_rail(borrower, onboarding.currency_for(borrower.country))
             if product.currency != onboarding.currency_for(borrower.country):
-                raise BadRequest(f"a {product.code} is lent in {product.currency}, not to a borrower in {borrower.country}")
+                raise BadRequest(f"a {product.code} is lent in {product.currency}, "
+                                 f"not to a borrower in {borrower.country}")
             today = dt.datetime.now(ZoneInfo(borrower.timezone)).date()
             principal, rows = _loan_rows(spec, product, today)
             loan = onboarding.create_loan(session, borrower, product.code, principal, product.currency, rows,

@@ -90,6 +90,17 @@ def open_flags(session: Session, loan_id: int | None = None) -> list[Flag]:
     return list(session.exec(query))
 
 
+def subjects(session: Session, items: list[Flag]) -> dict[int, tuple[str, str]]:
+    """What each flag is about, as staff know it: flag id -> (account number, borrower's name)."""
+    loan_ids = {f.loan_id for f in items if f.loan_id}
+    borrower_ids = {f.borrower_id for f in items if f.borrower_id}
+    loans = {lid: (ref, name) for lid, ref, name in session.exec(
+        select(Loan.id, Loan.account_ref, Borrower.name).join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Loan.id.in_(loan_ids or {-1}))).all()}
+    people = dict(session.exec(select(Borrower.id, Borrower.name).where(Borrower.id.in_(borrower_ids or {-1}))).all())
+    return {f.id: loans.get(f.loan_id) or ("", people.get(f.borrower_id, "")) for f in items}
+
+
 def scan(session: Session, today: dt.date, settings: Settings | None = None) -> list[Flag]:
     """Look at the whole book and raise what is new. Safe to run as often as wanted."""
     settings = settings or Settings.from_env()

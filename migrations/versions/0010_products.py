@@ -19,7 +19,8 @@ depends_on: Union[str, Sequence[str], None] = None
 # The catalogue as it stood (gateway/borrowers/products.toml at this revision), amounts in cents of KES.
 PRODUCTS = [
     dict(code="business loan", account_prefix="BIZ", ladder="business loan", currency="KES",
-         names={"en": "business loan", "es": "préstamo para negocio", "fr": "prêt commercial", "sw": "mkopo wa biashara"},
+         names={"en": "business loan", "es": "préstamo para negocio", "fr": "prêt commercial",
+                "sw": "mkopo wa biashara"},
          principal_min=500000, principal_max=50000000, installments_min=1, installments_max=24, frequency="monthly",
          first_due_within_days=45, round_to=1, payg=False, active=True),
     dict(code="solar home system", account_prefix="SOL", ladder="solar home system", currency="KES",

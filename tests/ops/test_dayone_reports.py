@@ -54,10 +54,11 @@ def test_collection_rates_are_labelled_with_and_without_recoveries_in_percent(se
 
 def test_the_messaging_report_says_the_currency_of_its_cost(session, factory):
     session.add(Message(phone="+254712000001", kind="reminder", template="reminder_due", language="sw", text="x",
-                        encoding="GSM-7", status="delivered", cost_minor=80, created_at=dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc)))
+                        encoding="GSM-7", status="delivered", cost_minor=80,
+                        created_at=dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc)))
     session.commit()
     report = reports.messaging_report(session, "2026-11")
-    row = dict(zip(report.columns, report.rows[0]))
+    row = dict(zip(report.columns, report.rows[0], strict=True))
     assert (row["currency"], row["cost"]) == ("KES", Decimal("0.80"))
 
 
@@ -66,7 +67,7 @@ def test_the_demo_history_gives_believable_collection_rates(session):
         demo.seed(session, borrowers=50)
         session.commit()
         report = reports.build(session, "collections", "2026-11")
-    months = [dict(zip(report.columns, r)) for r in report.rows if r[0].startswith("month")]
+    months = [dict(zip(report.columns, r, strict=True)) for r in report.rows if r[0].startswith("month")]
     collected, expected = (sum(row[c] for row in months) for c in ("collected", "expected"))
     assert Decimal("0.3") <= collected / expected <= Decimal("1.1"), (collected, expected)  # not 1,100 %
     assert all(row["collection_rate_incl_recoveries"] <= Decimal("1.5") for row in months), months

@@ -79,7 +79,7 @@ def _read_table(table: list[list[str]]) -> list[Row]:
         return [Row(header_at + 1, problem=f"missing columns: {', '.join(sorted(missing))}")]
     rows = []
     for number, cells in enumerate(table[header_at + 1:], start=header_at + 2):
-        row = {k: (v or "").strip() for k, v in zip(header, cells)}
+        row = {k: (v or "").strip() for k, v in zip(header, cells, strict=False)}  # short rows: cells left empty
         receipt = row.get(RECEIPT, "").upper()
         if not receipt:
             continue
