@@ -8,6 +8,7 @@ from flask.cli import FlaskGroup
 
 from gateway import migrate
 from gateway.app import MissingSecretKey, create_app
+from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
@@ -33,28 +34,44 @@ def payments() -> None:
     """Mobile-money payments: statement imports, C2B registration, the Daraja stand-in."""
 
 
-@payments.command("import-csv")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--actor", default="cli", help="Who is importing (recorded in the audit trail).")
-def payments_import_csv(file, actor: str) -> None:
-    """Import an M-Pesa portal statement (CSV); receipts already received are skipped.
+def payments_import(file: str, actor: str) -> None:
+    """Import an M-Pesa portal statement (CSV or XLSX); receipts already received are skipped.
+    Also known as `import-csv`.
 
     Columns read: "Receipt No.", "Completion Time" (Nairobi time), "Paid In", and if present
-    "Transaction Status" (only "Completed" rows), "A/C No." (else "Acc. ..." in "Details"),
-    "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
+    "Transaction Status" (only "Completed" rows), "A/C No." (else "Acc. ..." or "Account Number ..."
+    in "Details"), "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
     """
     from gateway.db import session_scope
     from gateway.payments import statements
     from gateway.providers.mpesa import statements as mpesa_statements
 
+    with open(file, "rb") as fh:
+        data = fh.read()
+    try:
+        if data.startswith(b"PK") or file.lower().endswith((".xlsx", ".xlsm")):
+            rows = mpesa_statements.read_xlsx(data)
+        else:
+            rows = mpesa_statements.read(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise Refused(f"{file} is neither a CSV text file (UTF-8) nor an XLSX workbook") from None
+    except mpesa_statements.UnreadableStatement as exc:
+        raise Refused(f"{file} is {exc}") from None
     with session_scope() as session:
-        report = statements.import_rows(session, mpesa_statements.read(file.read()), actor=f"cli:{actor}")
+        report = statements.import_rows(session, rows, actor=f"cli:{actor}")
     click.echo(f"imported {report.imported}, already received {report.already_known}, "
                f"not paid in {report.not_paid_in}, errors {len(report.errors)}")
     for line, problem in report.errors:
         click.echo(f"  line {line}: {problem}", err=True)
     if report.errors:
         raise SystemExit(1)
+
+
+payments.add_command(payments_import)
+payments.add_command(payments_import, "import-csv")  # its first name, kept for scripts that use it
 
 
 @payments.command("register-c2b")
@@ -111,9 +128,10 @@ def demo(borrowers: int, if_empty: bool) -> None:
                 return
             raise click.ClickException("the database already has data; demo data goes into an empty one")
         result = demo_data.seed(session, borrowers=borrowers)
-    click.echo(f"demo: {borrowers} borrowers loaded. Agents' API tokens (shown once):")
+    click.echo(f"demo: {borrowers} borrowers loaded. Staff: phone (console login), role, API token (shown once):")
     for name, token in result["tokens"].items():
-        click.echo(f"  {name}: {token}")
+        phone, role = result["staff"][name]
+        click.echo(f"  {name}: {phone}  {role}  {token}")
     click.echo(f"Operator console: /ops/login with an agent's phone number and the password {demo_data.DEMO_PASSWORD!r}")
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:

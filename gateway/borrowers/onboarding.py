@@ -11,6 +11,7 @@ from gateway.borrowers import accounts
 from gateway import audit, i18n, phones
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
 from gateway.ledger import schedule
+from gateway.payments import rails
 
 # Timezone of each country we serve; anything else must be given explicitly.
 COUNTRY_TIMEZONES = {"KE": "Africa/Nairobi", "TZ": "Africa/Dar_es_Salaam", "UG": "Africa/Kampala",
@@ -33,6 +34,8 @@ def create_borrower(session: Session, partner: FieldPartner, name: str, phone: s
         e164 = phones.normalize(phone, country or partner.country)
     except phones.PhoneError as exc:
         raise OnboardingError(str(exc)) from None
+    if not phones.is_mobile(e164):
+        raise OnboardingError(f"{phones.mask(e164)} is not a mobile number: borrowers need one (SMS, USSD, M-Pesa)")
     if language not in i18n.languages():
         raise OnboardingError(f"language must be one of {', '.join(i18n.languages())}")
     country = (country or phones.region_of(e164) or partner.country).upper()
@@ -63,6 +66,13 @@ def create_loan(session: Session, borrower: Borrower, product: str, principal: i
     audit.record(session, actor, "loan.created", "loan", loan.id, borrower_id=borrower.id,
                  principal=principal, currency=currency, account_ref=loan.account_ref)
     return loan
+
+
+def check_rail(borrower: Borrower, currency: str) -> None:
+    """Refuse a loan its borrower could not repay: no payment rail serves their country in that currency."""
+    if rails.rail_for(borrower.country, currency) is None:
+        raise OnboardingError(f"no payment rail for a borrower in {borrower.country} paying in {currency}: "
+                              f"payments are taken in {rails.served()} only")
 
 
 def currency_for(country: str) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlmodel import select
@@ -10,23 +11,20 @@ from sqlmodel import select
 from gateway.web.auth import require_role
 from gateway.db import session_scope
 from gateway.messaging import welcome
-from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
+from gateway.models import Borrower, FieldPartner, Loan, LoanStatus, Product
 from gateway.money import MoneyError, to_minor
-from gateway.borrowers import onboarding
+from gateway.borrowers import catalogue, onboarding
 from gateway.ledger import schedule
 from gateway.text import TextError, text
 
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
 
-# Account reference prefix per product (what borrowers type in M-Pesa), 'LN' otherwise.
-REF_PREFIXES = {"solar home system": "SOL", "business loan": "BIZ"}
-
-
 class BadRequest(ValueError):
     pass
 
 
-def _loan_rows(spec: dict, currency: str) -> tuple[int, list[schedule.Row]]:
+def _loan_rows(spec: dict, product: Product, today: dt.date) -> tuple[int, list[schedule.Row]]:
+    currency = product.currency
     try:
         principal = to_minor(spec["principal"], currency)  # a float is refused there: money is never float
         rate = Decimal(str(spec.get("rate_per_period", "0")))
@@ -37,8 +35,10 @@ def _loan_rows(spec: dict, currency: str) -> tuple[int, list[schedule.Row]]:
         raise BadRequest(f"loan.{exc.args[0]} is required") from None
     except (ValueError, TypeError, OverflowError, InvalidOperation, MoneyError) as exc:
         raise BadRequest(f"invalid loan: {exc}") from None
-    rows = schedule.generate(principal, rate, count, first_due, spec.get("frequency", "monthly"),
-                             spec.get("method", "flat"), fee)
+    catalogue.check(product, principal, count, first_due, today)
+    rows = schedule.generate(principal, rate, count, first_due, spec.get("frequency") or product.frequency,
+                             spec.get("method", "flat"), fee,
+                             unit=catalogue.unit(product))
     return principal, rows
 
 
@@ -46,7 +46,8 @@ def _loan_rows(spec: dict, currency: str) -> tuple[int, list[schedule.Row]]:
 @require_role("field", "admin")
 def onboard_borrower():
     """JSON: {name, phone, language, national_id?, branch?, timezone?, loan: {product, principal,
-    installments, first_due_date, frequency?, method?, rate_per_period?, fee_per_installment?}}."""
+    installments, first_due_date, frequency?, method?, rate_per_period?, fee_per_installment?}}.
+    The product is one of the lender's catalogue; its bounds and rounding apply (gateway/openapi.json)."""
     settings = current_app.config["GATEWAY"]
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("loan"), dict):
@@ -60,18 +61,22 @@ def onboard_borrower():
                 national_id=text(body.get("national_id"), "national_id", limit=40, default=None),
                 branch=text(body.get("branch"), "branch", limit=80), agent_id=g.agent.id, actor=g.actor)
             spec = body["loan"]
-            product = text(spec.get("product"), "loan.product", limit=60)
-            if not product:
+            code = text(spec.get("product"), "loan.product", limit=60)
+            if not code:
                 raise BadRequest("loan.product is required")
-            currency = onboarding.currency_for(borrower.country)
-            principal, rows = _loan_rows(spec, currency)
-            loan = onboarding.create_loan(session, borrower, product, principal, currency, rows,
-                                          disbursed_on=dt.date.today(), ref_prefix=REF_PREFIXES.get(product, "LN"),
-                                          actor=g.actor)
+            product = catalogue.find(session, partner.id, code)
+            onboarding.check_rail(borrower, onboarding.currency_for(borrower.country))
+            if product.currency != onboarding.currency_for(borrower.country):
+                raise BadRequest(f"a {product.code} is lent in {product.currency}, "
+                                 f"not to a borrower in {borrower.country}")
+            today = dt.datetime.now(ZoneInfo(borrower.timezone)).date()
+            principal, rows = _loan_rows(spec, product, today)
+            loan = onboarding.create_loan(session, borrower, product.code, principal, product.currency, rows,
+                                          disbursed_on=today, ref_prefix=product.account_prefix, actor=g.actor)
             message, call = welcome.start(session, borrower, loan, settings, actor=g.actor)
             answer = dict(borrower_id=borrower.id, loan_id=loan.id, account_ref=loan.account_ref,
                           welcome=dict(message_id=message.id, call_id=call.id))
-    except (BadRequest, TextError, onboarding.OnboardingError, schedule.ScheduleError) as exc:
+    except (BadRequest, TextError, onboarding.OnboardingError, catalogue.ProductError, schedule.ScheduleError) as exc:
         return jsonify(error="bad_request", detail=str(exc)), 400
     return jsonify(answer), 201
 

@@ -47,14 +47,18 @@ def due_dates(first_due: dt.date, count: int, frequency: str) -> list[dt.date]:
     raise ScheduleError(f"frequency must be one of {FREQUENCIES}")
 
 
-def _round(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def _round(value: Decimal, unit: int = 1) -> int:
+    return int((value / unit).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * unit
 
 
 def generate(principal: int, rate_per_period: Decimal, count: int, first_due: dt.date,
-             frequency: str = "monthly", method: str = "flat", fee_per_installment: int = 0) -> list[Row]:
+             frequency: str = "monthly", method: str = "flat", fee_per_installment: int = 0,
+             unit: int = 1) -> list[Row]:
     """Amounts in minor units. `rate_per_period` is the interest rate of one period (e.g.
-    Decimal('0.03') a month). Rounding lands on the last installment so principal sums exactly."""
+    Decimal('0.03') a month). Each installment but the last is a multiple of `unit` minor units
+    (100: whole shillings, what a paybill takes); the last absorbs the remainder, so principal sums exactly."""
+    if unit < 1:
+        raise ScheduleError("the rounding unit must be positive")
     if principal <= 0 or count <= 0:
         raise ScheduleError("principal and installment count must be positive")
     if count > MAX_INSTALLMENTS:
@@ -66,7 +70,7 @@ def generate(principal: int, rate_per_period: Decimal, count: int, first_due: dt
     dates = due_dates(first_due, count, frequency)
     rows: list[Row] = []
     if method == "flat":
-        share, interest = principal // count, _round(Decimal(principal) * rate_per_period)
+        share, interest = principal // count // unit * unit, _round(Decimal(principal) * rate_per_period, unit)
         for k, day in enumerate(dates):
             p = principal - share * (count - 1) if k == count - 1 else share
             rows.append(Row(day, p, interest, fee_per_installment))
@@ -76,7 +80,7 @@ def generate(principal: int, rate_per_period: Decimal, count: int, first_due: dt
         left = principal
         for k, day in enumerate(dates):
             interest = _round(Decimal(left) * r)
-            p = left if k == count - 1 else min(left, _round(payment) - interest)
+            p = left if k == count - 1 else min(left, _round(payment, unit) - interest)
             rows.append(Row(day, p, interest, fee_per_installment))
             left -= p
     else:

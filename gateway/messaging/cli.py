@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli_support import Refused
 from gateway.config import Settings
 
 
@@ -20,13 +21,19 @@ def list_messages(limit: int, phone: str) -> None:
     from gateway.models import Borrower, Message
 
     settings = Settings.from_env()
+    if limit < 1:
+        raise Refused(f"--limit must be at least 1, not {limit}")
+    try:
+        e164 = phones.normalize(phone, settings.default_country) if phone else ""
+    except phones.PhoneError as exc:
+        raise Refused(str(exc)) from None
     with session_scope(settings) as session:
         query = select(Message, Borrower.timezone).join(Borrower, Borrower.id == Message.borrower_id, isouter=True)
-        if phone:
-            query = query.where(Message.phone == phones.normalize(phone, settings.default_country))
+        if e164:
+            query = query.where(Message.phone == e164)
         rows = session.exec(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
     if not rows:
-        click.echo("no messages yet")
+        click.echo(f"no messages to {phones.mask(e164)}" if e164 else "no messages yet")
         return
     click.echo(f"{'when (local)':<22} {'phone':<15} {'kind':<13} {'template':<22} {'lang':<4} {'status':<11} text")
     for message, timezone in rows:

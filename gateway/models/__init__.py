@@ -2,6 +2,7 @@
 from gateway.models.audit import AuditEvent
 from gateway.models.people import Agent, Borrower, FieldPartner
 from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
+from gateway.models.products import Product
 from gateway.models.ledger import LedgerEntry
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
@@ -16,7 +17,8 @@ from gateway.models.messaging import (
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
-    "InstallmentStatus", "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
+    "InstallmentStatus", "Product",
+    "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",

@@ -113,17 +113,19 @@ def open_promise(loan_id: int):
         return jsonify(loan_id=loan_id, date=on.isoformat(), open_promise=promises.has_open_promise(s, loan_id, on))
 
 
-def _flag_json(f: Flag) -> dict:
-    return plain({"id": f.id, "kind": f.kind, "loan_id": f.loan_id, "borrower_id": f.borrower_id,
-                  "payment_id": f.payment_id, "reason": f.reason, "status": f.status, "created_at": f.created_at,
-                  "resolved_by": f.resolved_by, "resolution": f.resolution})
+def _flags_json(s, items: list[Flag]) -> list[dict]:
+    about = flags.subjects(s, items)
+    return [plain({"id": f.id, "kind": f.kind, "loan_id": f.loan_id, "account_ref": about[f.id][0] or None,
+                   "borrower_id": f.borrower_id, "borrower_name": about[f.id][1] or None,
+                   "payment_id": f.payment_id, "reason": f.reason, "status": f.status, "created_at": f.created_at,
+                   "resolved_by": f.resolved_by, "resolution": f.resolution}) for f in items]
 
 
 @bp.get("/flags")
 @staff(*CALLERS)
 def list_flags():
     with session_scope() as s:
-        return jsonify(flags=[_flag_json(f) for f in flags.open_flags(s)])
+        return jsonify(flags=_flags_json(s, flags.open_flags(s)))
 
 
 @bp.post("/flags/scan")
@@ -131,7 +133,7 @@ def list_flags():
 def scan_flags():
     with session_scope() as s:
         raised = flags.scan(s, _today(), _settings())
-        return jsonify(raised=[_flag_json(f) for f in raised])
+        return jsonify(raised=_flags_json(s, raised))
 
 
 @bp.post("/flags/<id:flag_id>/resolve")
@@ -141,7 +143,7 @@ def resolve_flag(flag_id: int):
     with session_scope() as s:
         if s.get(Flag, flag_id) is None:
             return bad(f"no flag {flag_id}", 404)
-        return jsonify(_flag_json(flags.resolve(s, flag_id, g.actor, note)))
+        return jsonify(_flags_json(s, [flags.resolve(s, flag_id, g.actor, note)])[0])
 
 
 @bp.post("/loans/<id:loan_id>/write-off")

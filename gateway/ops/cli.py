@@ -3,36 +3,49 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli_support import Refused, parse_date
 from gateway.config import Settings
 
 
 @click.command("report")
 @click.argument("name", type=click.Choice(["collections", "funders", "commissions", "messaging"]))
-@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--month", required=True, help="YYYY-MM (the current month: month to date)")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
-def report(name: str, month: str, fmt: str, output: str) -> None:
+@click.option("-o", "--output", required=True, help="File to write, or - for standard output.")
+@click.option("--language", default="en", show_default=True, help="Language of the XLSX headers (en, sw, ...).")
+def report(name: str, month: str, fmt: str, output: str, language: str) -> None:
     """Write a monthly collections-operations report (CSV or XLSX)."""
     from gateway.db import session_scope
     from gateway.ops import reports
 
     try:
         with session_scope() as session:
-            data = reports.render(reports.build(session, name, month, Settings.from_env()), fmt)
+            built = reports.build(session, name, month, Settings.from_env())
+            data = reports.render(built, fmt, language)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    with open(output, "wb") as fh:
-        fh.write(data)
-    click.echo(f"{name} report for {month} written to {output}")
+        raise Refused(str(exc)) from None
+    try:
+        with click.open_file(output, "wb") as fh:  # "-": standard output
+            fh.write(data)
+    except OSError as exc:
+        raise Refused(f"cannot write {output}: {exc.strerror}") from None
+    if output != "-":
+        to_date = f" (month to date, as of {built.as_of})" if built.as_of else ""
+        click.echo(f"{name} report for {month}{to_date} written to {output}")
 
 
 @click.command("ops-daily")
-@click.option("--date", "day", default=None, help="YYYY-MM-DD (default: today in DEFAULT_TIMEZONE)")
+@click.option("--date", "day", default=None, help="YYYY-MM-DD, today or earlier (default: today in DEFAULT_TIMEZONE)")
 def ops_daily(day: str | None) -> None:
     """Daily collections housekeeping: decide kept/broken promises, raise new flags."""
-    from gateway.workers.ops import daily_collections
+    from gateway.workers.ops import FutureDate, daily_collections
 
-    result = daily_collections(day)
+    if day is not None:
+        day = parse_date(day, "--date").isoformat()
+    try:
+        result = daily_collections(day)
+    except FutureDate as exc:
+        raise Refused(str(exc)) from None
     click.echo(f"{result['date']}: {len(result['promises'])} promises evaluated, {len(result['flags'])} flags raised")
 
 

@@ -90,6 +90,17 @@ def open_flags(session: Session, loan_id: int | None = None) -> list[Flag]:
     return list(session.exec(query))
 
 
+def subjects(session: Session, items: list[Flag]) -> dict[int, tuple[str, str]]:
+    """What each flag is about, as staff know it: flag id -> (account number, borrower's name)."""
+    loan_ids = {f.loan_id for f in items if f.loan_id}
+    borrower_ids = {f.borrower_id for f in items if f.borrower_id}
+    loans = {lid: (ref, name) for lid, ref, name in session.exec(
+        select(Loan.id, Loan.account_ref, Borrower.name).join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Loan.id.in_(loan_ids or {-1}))).all()}
+    people = dict(session.exec(select(Borrower.id, Borrower.name).where(Borrower.id.in_(borrower_ids or {-1}))).all())
+    return {f.id: loans.get(f.loan_id) or ("", people.get(f.borrower_id, "")) for f in items}
+
+
 def scan(session: Session, today: dt.date, settings: Settings | None = None) -> list[Flag]:
     """Look at the whole book and raise what is new. Safe to run as often as wanted."""
     settings = settings or Settings.from_env()
@@ -130,10 +141,11 @@ def _foreign_payers(session):
         .where(Payment.status == PaymentStatus.posted, Payment.payer_phone != "")
     ).all()
     for payment, borrower in rows:
-        payer = phones.try_normalize(payment.payer_phone, borrower.country)
-        if payer == borrower.phone:
+        fits = phones.same_number(payment.payer_phone, borrower.phone, borrower.country)
+        if fits is not False:  # the same number, or a mask that may be it: only a clear mismatch is a flag
             continue
-        shown = phones.mask(payer) if payer else payment.payer_phone[:4] + "..."
+        payer = phones.try_normalize(payment.payer_phone, borrower.country)
+        shown = phones.mask(payer) if payer else "".join(payment.payer_phone.split())
         yield raise_flag(session, "foreign_payer", str(payment.id), N_("paid from {phone}, not the borrower's number"),
                          {"phone": shown}, loan_id=payment.loan_id, borrower_id=borrower.id, payment_id=payment.id)
 

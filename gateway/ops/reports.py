@@ -1,7 +1,17 @@
 """Monthly reports as tables, written as CSV or XLSX (openpyxl).
 
 Every report is computed from the ledger and the message log, so running it again later for
-the same month gives the same figures. Money columns are in major units (Decimal).
+the same month gives the same figures. Money columns are in major units (Decimal). A report of
+the month not yet over is "month to date": its figures (arrears, days past due, outstanding) are
+as of the day it is pulled, and its title says so.
+
+Collection rate: what was collected in the period over what fell due in it. "Excluding
+recoveries" leaves out money from loans already more than 90 days late or written off when the
+month began; "including recoveries" counts all money in. Both are shown, labelled. A rate over
+100 % means borrowers also paid arrears from earlier periods.
+
+CSV keeps machine-readable column names; XLSX has the staff member's language for headers, money and
+percent number formats, a frozen header row and columns wide enough for their contents.
 """
 from __future__ import annotations
 
@@ -10,11 +20,13 @@ import datetime as dt
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from gateway.config import Settings
+from gateway.i18n import N_, Speaker
 from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
@@ -25,15 +37,49 @@ from gateway.ops.portfolio import end_of
 FORMATS = ("csv", "xlsx")
 
 
+# XLSX headers (msgids); CSV keeps the column names.
+LABELS = {
+    "period": N_("Period"), "branch": N_("Branch"), "agent": N_("Agent"), "currency": N_("Currency"),
+    "expected": N_("Due in period"), "collected": N_("Collected"), "recoveries": N_("Recoveries"),
+    "collection_rate_excl_recoveries": N_("Collection rate excl. recoveries"),
+    "collection_rate_incl_recoveries": N_("Collection rate incl. recoveries"),
+    "account": N_("Account"), "borrower": N_("Borrower"), "product": N_("Product"), "principal": N_("Principal"),
+    "repaid_in_month": N_("Repaid in period"), "outstanding_at_month_end": N_("Outstanding at end of period"),
+    "outstanding_principal": N_("Outstanding principal"), "days_past_due": N_("Days past due"),
+    "role": N_("Role"), "rule": N_("Rule"), "base": N_("Base"), "commission": N_("Commission"),
+    "template": N_("Template"), "language": N_("Language"), "messages": N_("Messages"), "sent": N_("Sent"),
+    "delivered": N_("Delivered"), "failed": N_("Failed"), "cost": N_("Cost"),
+}
+MONEY = {"expected", "collected", "recoveries", "principal", "repaid_in_month", "outstanding_at_month_end",
+         "outstanding_principal", "base", "commission", "cost"}
+PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries"}
+
+
 @dataclass
 class Report:
     name: str
-    title: str
+    title: tuple[str, dict]  # msgid and its values, told in the reader's language
     columns: list[str]
     rows: list[list] = field(default_factory=list)
+    as_of: dt.date | None = None  # the month is not over: month to date, figures as of this day
 
     def filename(self, month: str, fmt: str) -> str:
-        return f"{self.name}-{month}.{fmt}"
+        to_date = f"-to-{self.as_of.isoformat()}" if self.as_of else ""
+        return f"{self.name}-{month}{to_date}.{fmt}"
+
+    def heading(self, speaker: Speaker) -> str:
+        title = speaker._(self.title[0], **self.title[1])
+        if self.as_of:
+            title += " (" + speaker._("month to date, as of {day}", day=speaker.date(self.as_of)) + ")"
+        return title
+
+
+def _period(month: str, today: dt.date | None) -> tuple[dt.date, dt.date, dt.date | None]:
+    """The month's first and last day; for the month under way, its last day is today (month to date)."""
+    first, last = month_bounds(month)
+    if today is not None and first <= today < last:
+        return first, today, today
+    return first, last, None
 
 
 def _start(day: dt.date) -> dt.datetime:
@@ -57,11 +103,11 @@ def _loan_groups(session: Session) -> dict[int, tuple]:
         .join(Borrower, Borrower.id == Loan.borrower_id)).all()}
 
 
-def collections_report(session: Session, month: str) -> Report:
+def collections_report(session: Session, month: str, today: dt.date | None = None) -> Report:
     """Expected vs collected per week and for the month, by branch and agent. Recoveries: money
-    from loans that were more than 90 days late or written off when the month began; the
-    collection rate leaves them out (collected - recoveries) / expected."""
-    first, last = month_bounds(month)
+    from loans that were more than 90 days late or written off when the month began. Collection
+    rates with and without them (the module's docstring)."""
+    first, last, as_of = _period(month, today)
     groups = _loan_groups(session)
     end = end_of(last)
     due = session.exec(select(Installment).where(
@@ -85,29 +131,31 @@ def collections_report(session: Session, month: str) -> Report:
                 row[1] += e.amount
                 if e.loan_id in bad_loans:
                     row[2] += e.amount
-    report = Report("collections", f"Collections and recoveries {month}",
-                    ["period", "branch", "agent", "currency", "expected", "collected", "collection_rate", "recoveries"])
+    report = Report("collections", (N_("Collections and recoveries {month}"), {"month": month}),
+                    ["period", "branch", "agent", "currency", "expected", "collected", "recoveries",
+                     "collection_rate_excl_recoveries", "collection_rate_incl_recoveries"], as_of=as_of)
     order = {label: k for k, (label, _, _) in enumerate(_weeks(first, last))}
     for (label, branch, agent, cur), (expected, collected, recovered) in sorted(
             table.items(), key=lambda kv: (order[kv[0][0]], kv[0][1:])):
         report.rows.append([label, branch, agent, cur, from_minor(expected, cur), from_minor(collected, cur),
+                            from_minor(recovered, cur),
                             portfolio.ratio(collected - recovered, expected) if expected else "",
-                            from_minor(recovered, cur)])
+                            portfolio.ratio(collected, expected) if expected else ""])
     return report
 
 
-def funders_report(session: Session, month: str) -> Report:
-    """Per loan: what was repaid in the month and what is still owed at its end."""
-    first, last = month_bounds(month)
+def funders_report(session: Session, month: str, today: dt.date | None = None) -> Report:
+    """Per loan: what was repaid in the month and what is still owed at its end (month to date: today)."""
+    first, last, as_of = _period(month, today)
     repaid = defaultdict(int)
     for loan_id, amount in session.exec(select(LedgerEntry.loan_id, LedgerEntry.amount).where(
             LedgerEntry.payment_id.is_not(None), LedgerEntry.created_at >= _start(first),
             LedgerEntry.created_at < end_of(last))).all():
         repaid[loan_id] += amount
     at_end = {r.loan_id: r for r in portfolio.loan_arrears(session, last)}
-    report = Report("funders", f"Monthly repayment per loan {month}",
+    report = Report("funders", (N_("Monthly repayment per loan {month}"), {"month": month}),
                     ["account", "borrower", "product", "currency", "principal", "repaid_in_month",
-                     "outstanding_at_month_end", "outstanding_principal", "days_past_due"])
+                     "outstanding_at_month_end", "outstanding_principal", "days_past_due"], as_of=as_of)
     for loan, borrower in session.exec(select(Loan, Borrower).join(Borrower, Borrower.id == Loan.borrower_id)
                                        .where(Loan.id.in_(list(at_end))).order_by(Loan.account_ref)):
         r, cur = at_end[loan.id], loan.currency
@@ -118,9 +166,10 @@ def funders_report(session: Session, month: str) -> Report:
 
 
 def commissions_report(session: Session, month: str, settings: Settings | None = None,
-                       agent_id: int | None = None) -> Report:
-    report = Report("commissions", f"Agent commissions {month}",
-                    ["agent", "role", "rule", "account", "borrower", "currency", "base", "commission"])
+                       agent_id: int | None = None, today: dt.date | None = None) -> Report:
+    report = Report("commissions", (N_("Agent commissions {month}"), {"month": month}),
+                    ["agent", "role", "rule", "account", "borrower", "currency", "base", "commission"],
+                    as_of=_period(month, today)[2])
     for agent in commission_rules.commissions(session, month, settings, agent_id):
         for line in agent["lines"]:
             cur = line["currency"]
@@ -137,10 +186,10 @@ DELIVERED = {"delivered"}
 FAILED = {"failed", "undelivered"}  # refused when sent, or not delivered in the end
 
 
-def messaging_report(session: Session, month: str) -> Report:
+def messaging_report(session: Session, month: str, today: dt.date | None = None) -> Report:
     """SMS created in the month by template and language: sent (accepted by the provider),
     delivered, failed (refused or undelivered), cost (KES, as Africa's Talking charged it)."""
-    first, last = month_bounds(month)
+    first, last, as_of = _period(month, today)
     table = defaultdict(lambda: [0, 0, 0, 0, 0])
     for m in session.exec(select(Message).where(Message.created_at >= _start(first), Message.created_at < end_of(last))):
         row = table[(m.template, m.language)]
@@ -150,10 +199,11 @@ def messaging_report(session: Session, month: str) -> Report:
         row[2] += status in DELIVERED
         row[3] += status in FAILED
         row[4] += m.cost_minor
-    report = Report("messaging", f"Messaging {month}",
-                    ["template", "language", "messages", "sent", "delivered", "failed", "cost"])
+    report = Report("messaging", (N_("Messaging {month}"), {"month": month}),
+                    ["template", "language", "messages", "sent", "delivered", "failed", "currency", "cost"],
+                    as_of=as_of)
     for (template, lang), (n, sent, delivered, failed, cost) in sorted(table.items()):
-        report.rows.append([template, lang, n, sent, delivered, failed, from_minor(cost, "KES")])
+        report.rows.append([template, lang, n, sent, delivered, failed, "KES", from_minor(cost, "KES")])
     return report
 
 
@@ -165,9 +215,11 @@ def build(session: Session, name: str, month: str, settings: Settings | None = N
     if name not in REPORTS:
         raise ValueError(f"report must be one of {', '.join(REPORTS)}")
     month_bounds(month)  # a clear error for a bad month
+    settings = settings or Settings.from_env()
+    today = Speaker("en", timezone=settings.default_timezone).today()
     if name == "commissions":
-        return commissions_report(session, month, settings, **kw)
-    return REPORTS[name](session, month)
+        return commissions_report(session, month, settings, today=today, **kw)
+    return REPORTS[name](session, month, today)
 
 
 def to_csv(report: Report) -> bytes:
@@ -178,26 +230,39 @@ def to_csv(report: Report) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def to_xlsx(report: Report) -> bytes:
+def to_xlsx(report: Report, language: str = "en") -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
+    speaker = Speaker(language)
     wb = Workbook()
     ws = wb.active
     ws.title = report.name[:31]
-    ws.append(report.columns)
-    for cell in ws[1]:
+    ws.append([report.heading(speaker)])
+    ws["A1"].font = Font(bold=True, size=12)
+    headers = [speaker._(LABELS.get(c, c)) for c in report.columns]
+    ws.append(headers)
+    for cell in ws[2]:
         cell.font = Font(bold=True)
+    ws.freeze_panes = "A3"  # title and headers stay in view
     for row in report.rows:
         ws.append(row)
     for k, column in enumerate(report.columns, start=1):
-        ws.column_dimensions[ws.cell(1, k).column_letter].width = max(12, len(column) + 2)
+        fmt = "#,##0.00" if column in MONEY else "0.0%" if column in PERCENT else None
+        values = [ws.cell(r, k).value for r in range(3, ws.max_row + 1)]
+        if fmt:
+            for r in range(3, ws.max_row + 1):
+                ws.cell(r, k).number_format = fmt
+        shown = [len(f"{v:,.2f}") if column in MONEY and isinstance(v, (int, Decimal)) else len(str(v or ""))
+                 for v in values]
+        ws.column_dimensions[get_column_letter(k)].width = min(60, max([len(headers[k - 1]), *shown, 6]) + 2)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
-def render(report: Report, fmt: str) -> bytes:
+def render(report: Report, fmt: str, language: str = "en") -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    return to_csv(report) if fmt == "csv" else to_xlsx(report)
+    return to_csv(report) if fmt == "csv" else to_xlsx(report, language)

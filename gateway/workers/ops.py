@@ -9,11 +9,19 @@ from gateway.i18n import Speaker
 from gateway.ops import flags, promises
 
 
+class FutureDate(ValueError):
+    pass
+
+
 def daily_collections(day: str | None = None) -> dict:
     """Decide kept/broken for promises whose date has passed and raise new flags. Both steps
-    only act on what is not done yet, so running it twice is harmless."""
+    only act on what is not done yet, so running it twice is harmless. A day still to come is
+    refused: it would break promises and raise flags that cannot be taken back."""
     settings = Settings.from_env()
-    today = dt.date.fromisoformat(day) if day else Speaker("en", timezone=settings.default_timezone).today()
+    now = Speaker("en", timezone=settings.default_timezone).today()
+    today = dt.date.fromisoformat(day) if day else now
+    if today > now:
+        raise FutureDate(f"--date {today} is in the future (today is {now} in {settings.default_timezone})")
     with session_scope(settings) as session:
         evaluated = promises.evaluate_due(session, today)
         raised = flags.scan(session, today, settings)

@@ -164,7 +164,8 @@ def test_daily_job_runs_on_a_real_worker_and_is_safe_to_run_twice(factory, sessi
     queue = Queue("default", connection=get_redis())
     first = queue.enqueue("gateway.workers.ops.daily_collections", "2027-03-05")
     second = queue.enqueue("gateway.workers.ops.daily_collections", "2027-03-05")
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    with time_machine.travel(dt.datetime(2027, 3, 5, 9, tzinfo=UTC), tick=False):  # a day to come is refused
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
     assert first.return_value()["promises"] == {1: "broken"}
     assert first.return_value()["flags"] == [f"default_eligible:{loan.id}"]
     assert second.return_value() == {"date": "2027-03-05", "promises": {}, "flags": []}

@@ -120,14 +120,14 @@ def test_resolve_suspense_log_a_promise_and_download_a_report(page, live, book, 
     item = page.locator("li", has_text="Repayment per loan (funders)")
     with page.expect_download() as download:
         item.get_by_role("link", name="XLSX").click()
-    assert download.value.suggested_filename == "funders-2027-01.xlsx"
+    assert download.value.suggested_filename == "funders-2027-01-to-2027-01-15.xlsx"  # month to date
     path = tmp_path / "funders.xlsx"
     download.value.save_as(path)
     rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
-    assert rows[0][:3] == ("account", "borrower", "product")
-    assert {r[0]: float(r[5]) for r in rows[1:]}[book.account_ref] == 500.0  # the suspense money, repaid in January
+    assert rows[1][:3] == ("Account", "Borrower", "Product")  # a title row, then the headers
+    assert {r[0]: float(r[5]) for r in rows[2:]}[book.account_ref] == 500.0  # the suspense money, repaid in January
     with page.expect_download() as download:
         item.get_by_role("link", name="CSV").click()
     download.value.save_as(tmp_path / "funders.csv")
     with open(tmp_path / "funders.csv", newline="") as fh:
-        assert len(list(csv.reader(fh))) == len(rows)
+        assert len(list(csv.reader(fh))) == len(rows) - 1

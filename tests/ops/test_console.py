@@ -168,11 +168,14 @@ def test_report_downloads(client, session, factory, book):
     html = client.get("/ops/reports?month=2027-01").get_data(as_text=True)
     assert html.count("download>CSV</a>") == 4
     csv = client.get("/ops/reports/funders.csv?month=2027-01")
-    assert csv.headers["Content-Disposition"] == "attachment; filename=funders-2027-01.csv"
+    # pulled on 15 January: January is month to date, and says so
+    assert csv.headers["Content-Disposition"] == "attachment; filename=funders-2027-01-to-2027-01-15.csv"
     assert csv.get_data(as_text=True).splitlines()[0].startswith("account,borrower,product")
     xlsx = client.get("/ops/reports/collections.xlsx?month=2027-01")
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.data)).active
-    assert next(sheet.iter_rows(values_only=True))[:3] == ("period", "branch", "agent")
+    title, headers = list(sheet.iter_rows(values_only=True))[:2]
+    assert title[0] == "Collections and recoveries 2027-01 (month to date, as of 15 Jan 2027)"
+    assert headers[:3] == ("Period", "Branch", "Agent")
 
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "gateway" / "ops" / "templates"

@@ -3,7 +3,10 @@ the CSRF check on every form, the helpers templates use, and small helpers for t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+
+from babel.dates import get_date_format, parse_date
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session
 
@@ -26,6 +29,7 @@ SHOWN_VALUES = (
     N_("onboarding"), N_("recovery"),
     N_("allocation"), N_("reversal"), N_("writeoff"), N_("restructure"),
     N_("fees"), N_("interest"), N_("principal"), N_("credit"),
+    N_("add_time"), N_("disable"), N_("counter_sync"),
     N_("collections report"), N_("funders report"), N_("commissions report"), N_("messaging report"),
 )
 
@@ -76,4 +80,25 @@ def _helpers():
             "operator": g.operator, "is_manager": is_manager(),
             "is_caller": g.operator is not None and g.operator.role in CALLERS,
             "lang": sp.lang, "languages": i18n.languages(), "language_name": i18n.language_name,
-            "pct": lambda r: f"{(r * 100):.1f}%", "flag_reason": lambda f: flags.reason_text(f, sp)}
+            "pct": lambda r: f"{(r * 100):.1f}%", "flag_reason": lambda f: flags.reason_text(f, sp),
+            "date_hint": date_hint(sp)}
+
+
+def date_hint(sp: Speaker) -> str:
+    """How the staff member writes a date in their locale ('dd/mm/yyyy' in Kenya), for date fields'
+    placeholders: the browser's own date picker shows its UI locale's format (mm/dd/yyyy), not theirs."""
+    pattern = get_date_format("short", locale=sp.locale).pattern
+    return re.sub("y+", "yyyy", re.sub("M+", "mm", re.sub("d+", "dd", pattern)))
+
+
+def parse_day(text: str) -> dt.date:
+    """A date typed in the staff member's locale (or ISO, YYYY-MM-DD); ValueError otherwise."""
+    text = (text or "").strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return parse_date(text, locale=g.speaker.locale)
+    except (ValueError, IndexError):
+        raise ValueError(f"not a date: {text!r} (write it as {date_hint(g.speaker)})") from None

@@ -2,7 +2,6 @@
 there: log a call, write off, restructure."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
@@ -10,10 +9,13 @@ from sqlmodel import select
 
 from gateway import ledger
 from gateway.db import session_scope
-from gateway.models import Agent, Borrower, CallLog, Flag, Installment, LedgerEntry, Loan, Message, Payment, Promise
+from gateway.models import (
+    Agent, Borrower, CallLog, Device, Flag, Installment, LedgerEntry, Loan, Message, Payment, PaygToken, Promise,
+)
 from gateway.money import MoneyError, to_minor
-from gateway.ops import callcentre, loan_ops, portfolio
-from gateway.ops.console.base import actor, back, bp, today
+from gateway.ops import callcentre, flags as flag_rules, loan_ops, portfolio
+from gateway.payg import service as payg
+from gateway.ops.console.base import actor, back, bp, parse_day, today
 from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS, ROLES
 
@@ -41,9 +43,17 @@ def loan_page(loan_id: int):
             promises=db.exec(select(Promise).where(Promise.loan_id == loan_id).order_by(Promise.created_at.desc())).all(),
             flags=db.exec(select(Flag).where((Flag.loan_id == loan_id) | (Flag.borrower_id == borrower.id))
                           .order_by(Flag.created_at.desc())).all(),
+            device=db.exec(select(Device).where(Device.loan_id == loan_id)).first(),
             agents=dict(db.exec(select(Agent.id, Agent.name)).all()),
             outcomes=callcentre.OUTCOMES,
         )
+        data["flag_subjects"] = flag_rules.subjects(db, data["flags"])
+        device = data["device"]
+        if device is not None:  # a PAYG loan: the device, its light and its latest codes
+            data["light"] = payg.light_of(device.credit_until, device.payg_disabled, day)
+            data["codes"] = db.exec(select(PaygToken).where(PaygToken.device_id == device.id)
+                                    .order_by(PaygToken.count.desc()).limit(20)).all()
+            data["group_code"] = payg.group_code
     return render_template("loan.html", **data)
 
 
@@ -59,7 +69,7 @@ def log_call(loan_id: int):
             date = amount = None
             if form.get("outcome") == "promise":
                 try:
-                    date = dt.date.fromisoformat(form.get("promise_date", ""))
+                    date = parse_day(form.get("promise_date", ""))
                     amount = to_minor(form.get("promise_amount", ""), loan.currency)
                 except (ValueError, MoneyError):
                     raise callcentre.CallCentreError(g.speaker._("A promise needs a date and an amount.")) from None
@@ -91,7 +101,7 @@ def restructure(loan_id: int):
     form = request.form
     try:
         try:
-            count, first_due = int(form.get("count", "")), dt.date.fromisoformat(form.get("first_due", ""))
+            count, first_due = int(form.get("count", "")), parse_day(form.get("first_due", ""))
             rate = Decimal(form.get("rate") or "0")
         except (ValueError, ArithmeticError):
             raise loan_ops.LoanOpError(g.speaker._("Give the number of installments, the first due date and the rate.")) from None

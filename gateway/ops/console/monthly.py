@@ -36,7 +36,7 @@ def download(name: str, fmt: str):
         flash(str(exc), "error")
         return redirect(url_for("ops_console.reports_page"))
     mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return send_file(io.BytesIO(reports.render(report, fmt)), mimetype=mimetype, as_attachment=True,
+    return send_file(io.BytesIO(reports.render(report, fmt, g.speaker.lang)), mimetype=mimetype, as_attachment=True,
                      download_name=report.filename(month, fmt))
 
 

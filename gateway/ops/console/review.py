@@ -16,7 +16,8 @@ from gateway.web.roles import MANAGERS
 def flags_page():
     with session_scope() as db:
         items = flags.open_flags(db)
-    return render_template("flags.html", flags=items)
+        about = flags.subjects(db, items)
+    return render_template("flags.html", flags=items, flag_subjects=about)
 
 
 @bp.post("/flags/scan")

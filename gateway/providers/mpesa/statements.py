@@ -1,4 +1,4 @@
-"""The M-Pesa organisation portal's statement export (CSV): its columns turned into payments
+"""The M-Pesa organisation portal's statement export (CSV or XLSX): its columns turned into payments
 events. Only these columns are read; others are ignored."""
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
+from decimal import Decimal
+
+import openpyxl
 
 from gateway.inbox import CallbackRejected
 from gateway.payments.events import Incoming
@@ -16,7 +19,13 @@ from gateway.providers.parsing import amount, payer_phone
 RECEIPT, TIME, PAID_IN = "Receipt No.", "Completion Time", "Paid In"
 STATUS, ACCOUNT, DETAILS, OTHER_PARTY = "Transaction Status", "A/C No.", "Details", "Other Party Info"
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M")
-_ACC_IN_DETAILS = re.compile(r"Acc(?:ount)?\.?\s*(?:No\.?)?\s*[:\-]?\s*([A-Za-z0-9 \-]+)$", re.IGNORECASE)
+# "... Acc. BIZ86992", "... Acc. No. BIZ86992", "... Account Number BIZ86992"
+_ACC_IN_DETAILS = re.compile(r"\bAcc(?:ount)?\.?\s*(?:No\.?|Number|Num\.?)?\s*[:\-]?\s*([A-Za-z0-9 \-]+)$",
+                             re.IGNORECASE)
+
+
+class UnreadableStatement(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -39,18 +48,38 @@ def _time(value: str) -> dt.datetime | None:
 
 
 def read(text: str) -> list[Row]:
-    """Lines before the header are skipped; a file without the columns we need is one problem."""
-    lines = text.lstrip("\ufeff").splitlines()
-    header_at = next((i for i, line in enumerate(lines) if RECEIPT in line), None)
+    """The CSV export. Lines before the header are skipped; a file without the columns we need is one problem."""
+    return _read_table(list(csv.reader(io.StringIO(text.lstrip("\ufeff")))))
+
+
+def _cell(value) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):  # the workbook's number, written back as the text it showed
+        return str(Decimal(repr(value)))
+    return "" if value is None else str(value)
+
+
+def read_xlsx(data: bytes) -> list[Row]:
+    """The same export as an XLSX workbook (its first sheet)."""
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # zipfile, XML and openpyxl errors alike: the file is not a workbook we can read
+        raise UnreadableStatement(f"not a readable XLSX workbook ({type(exc).__name__})") from None
+    return _read_table([[_cell(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)])
+
+
+def _read_table(table: list[list[str]]) -> list[Row]:
+    header_at = next((i for i, cells in enumerate(table) if RECEIPT in (c.strip() for c in cells)), None)
     if header_at is None:
         return [Row(0, problem=f"no header row with a {RECEIPT!r} column")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines[header_at:])))
-    missing = {RECEIPT, TIME, PAID_IN} - set(h.strip() for h in reader.fieldnames or [])
+    header = [c.strip() for c in table[header_at]]
+    missing = {RECEIPT, TIME, PAID_IN} - set(header)
     if missing:
         return [Row(header_at + 1, problem=f"missing columns: {', '.join(sorted(missing))}")]
     rows = []
-    for number, row in enumerate(reader, start=header_at + 2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+    for number, cells in enumerate(table[header_at + 1:], start=header_at + 2):
+        row = {k: (v or "").strip() for k, v in zip(header, cells, strict=False)}  # short rows: cells left empty
         receipt = row.get(RECEIPT, "").upper()
         if not receipt:
             continue

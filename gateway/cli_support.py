@@ -1,0 +1,19 @@
+"""What every `gateway` command shares: bad input is one line on standard error and exit code 2."""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+
+class Refused(click.ClickException):
+    """Bad input or an impossible request: `Error: ...`, one line, exit code 2 (as click's usage errors)."""
+
+    exit_code = 2
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise Refused(f"{option} must be a date YYYY-MM-DD, not {value!r}") from None
