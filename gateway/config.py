@@ -53,6 +53,9 @@ class Settings:
     mpesa_timeout_seconds: float = 10.0
     mpesa_push_retries: int = 2  # STK push jobs whose OAuth step failed are tried this many more times...
     mpesa_retry_base_seconds: int = 5  # ...after 5 s, 10 s, ... (the borrower is waiting for the prompt)
+    # A provider's reversal of a payment we have not received waits for it; still unmatched after
+    # this many hours, it is flagged for an operator (flag kind reversal_unmatched).
+    reversal_match_hours: int = 24
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
     # Africa's Talking's callbacks to us (USSD, SMS reports/inbound/opt-out, voice): the same rule,

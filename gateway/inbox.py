@@ -45,11 +45,6 @@ class CallbackError(ValueError):
     """A form callback (SMS reports, inbound SMS, voice) is malformed: answered 400, kept for review."""
 
 
-class NotYet(Exception):
-    """The callback cannot be processed yet (e.g. a reversal of a payment not received yet): it is
-    answered, kept as failed and retried by the sweeper, without a stack trace in the log."""
-
-
 @dataclass(frozen=True)
 class Handler:
     """How one kind of callback is processed: `process(session, raw, settings)` returns the reply
@@ -125,9 +120,8 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
             log.info("rejected %s %s callback: %s", provider, kind, exc.detail)
             _store(settings, provider, kind, source_ip, body, CallbackStatus.rejected, exc.detail)
             return Reply(exc.status, exc.body)
-        except Exception as exc:  # a bug or a callback that is early: kept, retried by the sweeper
-            if not isinstance(exc, NotYet):
-                log.exception("could not process %s %s callback; storing it for retry", provider, kind)
+        except Exception as exc:  # a bug: kept, retried by the sweeper (RAW_RETRY_LIMIT times)
+            log.exception("could not process %s %s callback; storing it for retry", provider, kind)
             _store(settings, provider, kind, source_ip, body, CallbackStatus.failed, f"{type(exc).__name__}: {exc}")
             return Reply(200, handler.ack)
     except (SQLAlchemyError, OSError):
