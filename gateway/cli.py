@@ -40,12 +40,14 @@ def payments_import_csv(file, actor: str) -> None:
     "Transaction Status" (only "Completed" rows), "A/C No." (else "Acc. ..." in "Details"),
     "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
     """
+    from gateway.config import Settings
     from gateway.db import session_scope
     from gateway.payments import statements
     from gateway.providers.mpesa import statements as mpesa_statements
 
+    rows = mpesa_statements.read(file.read(), Settings.from_env().mpesa_max_amount)
     with session_scope() as session:
-        report = statements.import_rows(session, mpesa_statements.read(file.read()), actor=f"cli:{actor}")
+        report = statements.import_rows(session, rows, actor=f"cli:{actor}")
     click.echo(f"imported {report.imported}, already received {report.already_known}, "
                f"not paid in {report.not_paid_in}, errors {len(report.errors)}")
     for line, problem in report.errors:

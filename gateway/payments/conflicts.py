@@ -9,11 +9,11 @@ from sqlmodel import Session
 
 from gateway import audit
 from gateway.borrowers.accounts import normalize_account_ref
+from gateway.i18n import N_
 from gateway.inbox import insert_once
 from gateway.models import Payment, PaymentConflict
 from gateway.money import from_minor
 from gateway.ops import flags
-from gateway.i18n import N_
 from gateway.payments import matching
 from gateway.payments.events import Incoming
 

@@ -3,6 +3,7 @@ back the moment it arrives: no receipt, no PAYG code. One left waiting too long 
 reversal of a payment the borrower was already told about gets them a short SMS."""
 import datetime as dt
 import json
+import threading
 
 import time_machine
 from sqlmodel import select
@@ -129,3 +130,31 @@ def test_the_reversed_payment_sms_names_no_secret_and_the_raw_body_is_kept(facto
     post_callback(pay_client, REVERSAL, body)
     [raw] = read(session, select(RawCallback))
     assert raw.body == body and "waiting" in raw.error
+
+
+def test_a_reversal_and_its_payment_racing_never_leave_the_payment_posted(factory, session, pay_app):
+    """Each pair fired at the same instant from two threads (two web processes in production): the
+    per-receipt lock makes one see the other, whichever commits first."""
+    loan = factory.loan(factory.borrower())
+    receipts = [f"RKRACE{k:04d}" for k in range(8)]
+
+    def fire(path, body, barrier, answers):
+        client = pay_app.test_client()
+        barrier.wait()
+        answers.append(post_callback(client, path, body).status_code)
+
+    for receipt in receipts:
+        barrier, answers = threading.Barrier(2), []
+        threads = [threading.Thread(target=fire, args=(REVERSAL, reversal_result(original=receipt,
+                                                                                 reversal_id=f"RV{receipt[2:]}"),
+                                                        barrier, answers)),
+                   threading.Thread(target=fire, args=(CONFIRM, c2b(trans_id=receipt, bill_ref=loan.account_ref),
+                                                       barrier, answers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [200, 200]
+    run_payment_jobs()
+    assert {p.provider_txn_id: p.status for p in payments(session)} == {r: "reversed" for r in receipts}
+    assert messages(session) == [] and all(ledger_of(session, p.id) == [] for p in payments(session))

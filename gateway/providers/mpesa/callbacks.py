@@ -41,7 +41,8 @@ def receipt(value, name: str) -> str:
 def _c2b_incoming(body: dict, settings: Settings) -> Incoming:
     required(body, "TransID", "TransAmount")
     return Incoming(provider=PROVIDER, txn_id=receipt(body["TransID"], "TransID"),
-                    amount=amount(body["TransAmount"], "KES", settings.mpesa_max_amount), currency="KES", payer_phone=payer_phone(body.get("MSISDN")),
+                    amount=amount(body["TransAmount"], "KES", settings.mpesa_max_amount), currency="KES",
+                    payer_phone=payer_phone(body.get("MSISDN")),
                     account_ref=str(body.get("BillRefNumber") or ""), paid_at=nairobi_time(body.get("TransTime")))
 
 

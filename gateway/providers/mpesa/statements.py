@@ -8,8 +8,10 @@ import io
 import re
 from dataclasses import dataclass
 
+from gateway.config import Settings
 from gateway.inbox import CallbackRejected
 from gateway.payments.events import Incoming
+from gateway.providers.mpesa.callbacks import receipt as mpesa_receipt
 from gateway.providers.mpesa.client import NAIROBI
 from gateway.providers.parsing import amount, payer_phone
 
@@ -38,8 +40,9 @@ def _time(value: str) -> dt.datetime | None:
     return None
 
 
-def read(text: str) -> list[Row]:
-    """Lines before the header are skipped; a file without the columns we need is one problem."""
+def read(text: str, max_amount: int = Settings.mpesa_max_amount) -> list[Row]:
+    """Lines before the header are skipped; a file without the columns we need is one problem.
+    Receipts and amounts are held to the callbacks' rules (`max_amount`: MPESA_MAX_AMOUNT)."""
     lines = text.lstrip("\ufeff").splitlines()
     header_at = next((i for i, line in enumerate(lines) if RECEIPT in line), None)
     if header_at is None:
@@ -51,15 +54,15 @@ def read(text: str) -> list[Row]:
     rows = []
     for number, row in enumerate(reader, start=header_at + 2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        receipt = row.get(RECEIPT, "").upper()
-        if not receipt:
+        if not row.get(RECEIPT):
             continue
-        paid_in = row.get(PAID_IN, "").replace(",", "")
+        paid_in = row.get(PAID_IN, "").replace(",", "")  # the portal writes "1,000.00"
         if paid_in in ("", "0", "0.00") or row.get(STATUS, "Completed").lower() != "completed":
             rows.append(Row(number))
             continue
         try:
-            minor = amount(paid_in, "KES")
+            receipt = mpesa_receipt(row[RECEIPT], RECEIPT)
+            minor = amount(paid_in, "KES", max_amount)
         except CallbackRejected as exc:
             rows.append(Row(number, problem=exc.detail))
             continue
