@@ -42,8 +42,9 @@ def keep_conflict(session: Session, payment: Payment, incoming: Incoming, actor:
                           account_ref=incoming.account_ref[:40], payer_phone=incoming.payer_phone[:32])
     if not insert_once(session, row):
         return None
-    log.warning("payment %s %s reported again as %s %s (kept %s %s): flagged", payment.provider,
-                payment.provider_txn_id, incoming.amount, incoming.currency, payment.amount, payment.currency)
+    log.warning("payment %s %s seen again with other details: %s %s for %r (kept %s %s for %r): flagged",
+                payment.provider, payment.provider_txn_id, incoming.amount, incoming.currency, row.account_ref,
+                payment.amount, payment.currency, payment.account_ref)
     audit.record(session, actor, "payment.conflict", "payment", payment.id, conflict_id=row.id,
                  provider_txn_id=payment.provider_txn_id, amount=incoming.amount, currency=incoming.currency,
                  account_ref=row.account_ref, kept_amount=payment.amount, kept_currency=payment.currency,
