@@ -45,17 +45,19 @@ def payments_import(file: str, actor: str) -> None:
     "Transaction Status" (only "Completed" rows), "A/C No." (else "Acc. ..." or "Account Number ..."
     in "Details"), "Other Party Info" ("2547... - NAME"). Lines before the header row are ignored.
     """
+    from gateway.config import Settings
     from gateway.db import session_scope
     from gateway.payments import statements
     from gateway.providers.mpesa import statements as mpesa_statements
 
+    max_amount = Settings.from_env().mpesa_max_amount
     with open(file, "rb") as fh:
         data = fh.read()
     try:
         if data.startswith(b"PK") or file.lower().endswith((".xlsx", ".xlsm")):
-            rows = mpesa_statements.read_xlsx(data)
+            rows = mpesa_statements.read_xlsx(data, max_amount)
         else:
-            rows = mpesa_statements.read(data.decode("utf-8-sig"))
+            rows = mpesa_statements.read(data.decode("utf-8-sig"), max_amount)
     except UnicodeDecodeError:
         raise Refused(f"{file} is neither a CSV text file (UTF-8) nor an XLSX workbook") from None
     except mpesa_statements.UnreadableStatement as exc:

@@ -55,11 +55,20 @@ class Settings:
     mpesa_callback_token: str = ""
     mpesa_allowed_ips: tuple[str, ...] = ()  # empty: any source IP (the token still applies)
     mpesa_strict_validation: bool = False  # C2B validation rejects unknown account numbers
+    # Largest M-Pesa payment accepted, in KES: Safaricom's per-transaction limit (KES 250,000).
+    # A callback above it is refused (422) and kept for review, never posted.
+    mpesa_max_amount: int = 250_000
     mpesa_timeout_seconds: float = 10.0
     mpesa_push_retries: int = 2  # STK push jobs whose OAuth step failed are tried this many more times...
     mpesa_retry_base_seconds: int = 5  # ...after 5 s, 10 s, ... (the borrower is waiting for the prompt)
+    # A provider's reversal of a payment we have not received waits for it; still unmatched after
+    # this many hours, it is flagged for an operator (flag kind reversal_unmatched).
+    reversal_match_hours: int = 24
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
+    # Largest AT payment accepted, in major units of its currency (KES, UGX, TZS...): 5,000,000
+    # covers the mobile-money per-transaction limits of AT's countries; lower it for a KES-only book.
+    at_payments_max_amount: int = 5_000_000
     # Africa's Talking's callbacks to us (USSD, SMS reports/inbound/opt-out, voice): the same rule,
     # token (`?token=` in the URLs set in AT's dashboard) and/or allowlist; neither: refused.
     at_callback_token: str = ""

@@ -6,7 +6,7 @@
   caused, committed, then answered. A handler turns the provider's wire format into domain calls
   (gateway/providers/); the inbox only knows "processed", "rejected" and "failed".
 - `retry`: the sweeper processes again what failed (bounded by RAW_RETRY_LIMIT).
-- `reject_form`: an Africa's Talking form callback we could not accept, kept for review.
+- `read_form`, `reject_form`: an Africa's Talking form callback we could not accept, kept for review.
 """
 from __future__ import annotations
 
@@ -45,11 +45,6 @@ class CallbackError(ValueError):
     """A form callback (SMS reports, inbound SMS, voice) is malformed: answered 400, kept for review."""
 
 
-class NotYet(Exception):
-    """The callback cannot be processed yet (e.g. a reversal of a payment not received yet): it is
-    answered, kept as failed and retried by the sweeper, without a stack trace in the log."""
-
-
 @dataclass(frozen=True)
 class Handler:
     """How one kind of callback is processed: `process(session, raw, settings)` returns the reply
@@ -82,8 +77,7 @@ def insert_once(session: Session, row) -> bool:
 
 
 def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: str, status: str, error: str) -> None:
-    # PostgreSQL text cannot hold NUL: kept for review with each NUL written out as "\x00".
-    body = body.replace("\x00", "\\x00")
+    body = _visible(body)  # PostgreSQL text cannot hold NUL: kept with each NUL written out as "\x00"
     with session_scope(settings) as session:
         raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body, status=status,
                           error=error[:500], processed_at=utcnow() if status == CallbackStatus.rejected else None)
@@ -125,9 +119,8 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
             log.info("rejected %s %s callback: %s", provider, kind, exc.detail)
             _store(settings, provider, kind, source_ip, body, CallbackStatus.rejected, exc.detail)
             return Reply(exc.status, exc.body)
-        except Exception as exc:  # a bug or a callback that is early: kept, retried by the sweeper
-            if not isinstance(exc, NotYet):
-                log.exception("could not process %s %s callback; storing it for retry", provider, kind)
+        except Exception as exc:  # a bug: kept, retried by the sweeper (RAW_RETRY_LIMIT times)
+            log.exception("could not process %s %s callback; storing it for retry", provider, kind)
             _store(settings, provider, kind, source_ip, body, CallbackStatus.failed, f"{type(exc).__name__}: {exc}")
             return Reply(200, handler.ack)
     except (SQLAlchemyError, OSError):
@@ -171,8 +164,22 @@ def for_review(session: Session, status: str, limit: int = 100) -> list[RawCallb
                              .order_by(RawCallback.id.desc()).limit(limit)))
 
 
+def read_form(form: dict) -> dict:
+    """An Africa's Talking form callback's fields, refused (CallbackError: 400, kept) if they hold
+    NUL characters, which no provider sends and PostgreSQL text cannot store."""
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        raise CallbackError("form contains NUL characters")
+    return form
+
+
+def _visible(text: str) -> str:
+    return text.replace("\x00", "\\x00")
+
+
 def reject_form(session: Session, source: str, reason: str, payload: dict) -> RejectedCallback:
-    """A form callback (SMS reports, inbound SMS, voice) we could not accept, kept for review."""
+    """A form callback (SMS reports, inbound SMS, voice) we could not accept, kept for review
+    (NULs written out as in `_store`)."""
+    payload = {_visible(str(k)): _visible(v) if isinstance(v, str) else v for k, v in payload.items()}
     row = RejectedCallback(source=source, reason=reason[:200], payload=payload)
     session.add(row)
     audit.record(session, "africastalking", "callback.rejected", "callback", source, reason=reason[:200])

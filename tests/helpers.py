@@ -186,6 +186,24 @@ def stk_failure(checkout_id="ws_CO_191220191020363925", code=1032, desc="Request
                                                 "ResultDesc": desc}}})
 
 
+
+def reversal_result(original="RKL51ZDR4F", reversal_id="RKM61ZDR9X", code=0):
+    """Daraja Reversal API result, sent to our ResultURL."""
+    return {"Result": {
+        "ResultType": 0, "ResultCode": code, "ResultDesc": "The service request is processed successfully.",
+        "OriginatorConversationID": "f1e2-4b95-a71d-b30d3cdbb7a7942864",
+        "ConversationID": "AG_20261121_20106f1d2f1a3d4b5c6d",
+        "TransactionID": reversal_id,
+        "ResultParameters": {"ResultParameter": [
+            {"Key": "DebitAccountBalance", "Value": "Utility Account|KES|51661.00|51661.00|0.00|0.00"},
+            {"Key": "Amount", "Value": 3000.00}, {"Key": "TransCompletedTime", "Value": 20261122063845},
+            {"Key": "OriginalTransactionID", "Value": original}, {"Key": "Charge", "Value": 0.00},
+            {"Key": "CreditPartyPublicName", "Value": "254708374149 - John Doe"},
+            {"Key": "DebitPartyPublicName", "Value": "600966 - Jirani Finance"}]},
+        "ReferenceData": {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": "https://internalsandbox.safaricom.co.ke/mpesa/reversalresults/v1/submit"}},
+    }}
+
+
 def post_callback(client, path, body, token=TOKEN, **kw):
     data = body if isinstance(body, str) else json.dumps(body)
     headers = {"X-Callback-Token": token} if token else {}

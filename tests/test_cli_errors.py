@@ -52,7 +52,7 @@ HEADER = ["Receipt No.", "Completion Time", "Initiation Time", "Details", "Trans
 
 
 def statement_rows(ref):
-    return [["RKX1", "2026-11-21 12:13:25", "2026-11-21 12:13:25",
+    return [["RKX1STMT01", "2026-11-21 12:13:25", "2026-11-21 12:13:25",
              f"Pay Bill from 254708374149 - JOHN DOE Account Number {ref}", "Completed", "500.00", "", "25500.00",
              "254708374149 - JOHN DOE"]]
 

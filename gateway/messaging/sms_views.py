@@ -20,6 +20,7 @@ def _handle(source: str, handler):
     settings = current_app.config["GATEWAY"]
     form = request.form.to_dict()
     try:
+        inbox.read_form(form)
         with session_scope(settings) as session:
             result = handler(session, form, settings)
     except inbox.CallbackError as exc:

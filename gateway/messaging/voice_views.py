@@ -27,7 +27,7 @@ def welcome():
     settings = current_app.config["GATEWAY"]
     form = request.form.to_dict()
     try:
-        event = at_voice.read_event(form)
+        event = at_voice.read_event(inbox.read_form(form))
         with session_scope(settings) as session:
             step, call = voice_callbacks.on_call_event(session, event, settings)
             script = voice_callbacks.script_values(session, call, settings) if call else None

@@ -7,7 +7,8 @@ from gateway.models.ledger import LedgerEntry
 from gateway.models.callcentre import CallbackRequest
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
 from gateway.models.payments import (
-    CallbackStatus, IntentStatus, Payment, PaymentIntent, PaymentReversal, PaymentStatus, RawCallback,
+    CallbackStatus, IntentStatus, Payment, PaymentConflict, PaymentIntent, PaymentReversal, PaymentStatus,
+    PendingReversal, RawCallback, ReversalStatus,
 )
 from gateway.models.payg import Device, PaygToken
 from gateway.models.messaging import (
@@ -20,7 +21,7 @@ __all__ = [
     "InstallmentStatus", "Product",
     "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "CallLog", "CollectionAssignment", "Flag", "Promise",
-    "PaymentReversal", "RawCallback", "Device", "PaygToken",
+    "PaymentReversal", "PendingReversal", "ReversalStatus", "PaymentConflict", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
     "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus",
 ]

@@ -12,7 +12,7 @@ class Flag(SQLModel, table=True):
     per `dedupe_key` (a database rule), resolved with a note; never deleted."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=30, index=True)  # default_eligible | foreign_payer | reversals | overpayment | bad_number
+    kind: str = Field(max_length=30, index=True)  # gateway.ops.flags.KINDS
     loan_id: Optional[int] = Field(default=None, foreign_key="loan.id", index=True)
     borrower_id: Optional[int] = Field(default=None, foreign_key="borrower.id", index=True)
     payment_id: Optional[int] = Field(default=None, foreign_key="payment.id")

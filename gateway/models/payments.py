@@ -104,3 +104,40 @@ class PaymentReversal(SQLModel, table=True):
     actor: str = Field(max_length=120)
     reason: str = Field(default="", max_length=200)
     created_at: dt.datetime = utc_field()
+
+
+class ReversalStatus(StrEnum):
+    waiting = "waiting"  # its payment has not reached us (yet): no attempt cap, flagged after REVERSAL_MATCH_HOURS
+    matched = "matched"  # the payment arrived and was recorded reversed, in the same transaction
+
+
+class PendingReversal(SQLModel, table=True):
+    """A provider reversed a payment we have not received (yet). It waits here, once per
+    (provider, original transaction id), and takes the payment back the moment it arrives."""
+
+    __table_args__ = (UniqueConstraint("provider", "original_txn_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    original_txn_id: str = Field(max_length=64)  # the payment it takes back
+    reversal_txn_id: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=200)
+    status: str = Field(default=ReversalStatus.waiting, max_length=12, index=True)
+    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id")
+    received_at: dt.datetime = utc_field()
+    matched_at: Optional[dt.datetime] = utc_field(default_now=False)
+
+
+class PaymentConflict(SQLModel, table=True):
+    """The same receipt reported again with a different amount, currency or account: the first
+    version stays the payment, this one is kept (once per distinct version) for an operator."""
+
+    __table_args__ = (UniqueConstraint("payment_id", "amount", "currency", "account_ref"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    amount: int = money_field()
+    currency: str = Field(max_length=3)
+    account_ref: str = Field(default="", max_length=40)
+    payer_phone: str = Field(default="", max_length=32)
+    received_at: dt.datetime = utc_field()

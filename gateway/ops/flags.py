@@ -13,10 +13,13 @@ from gateway import audit, phones
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.i18n import N_, Speaker
-from gateway.models import Borrower, Flag, LedgerEntry, Loan, Message, Payment, PaymentStatus
+from gateway.models import (
+    Borrower, Flag, LedgerEntry, Loan, Message, Payment, PaymentStatus, PendingReversal, ReversalStatus,
+)
 from gateway.ops import portfolio
 
-KINDS = ("default_eligible", "foreign_payer", "reversals", "overpayment", "bad_number")
+KINDS = ("default_eligible", "foreign_payer", "reversals", "overpayment", "bad_number", "reversal_unmatched",
+         "conflicting_duplicate")
 # Delivery outcomes that say the number itself is wrong: retrying will not help.
 BAD_NUMBER_REASONS = {"invalidphonenumber", "unsupportednumbertype", "userinblacklist", "userdoesnotexist",
                       "notnetworksubscriber", "notnetworksubcriber", "userisinactive", "useraccountsuspended"}
@@ -105,7 +108,8 @@ def scan(session: Session, today: dt.date, settings: Settings | None = None) -> 
     """Look at the whole book and raise what is new. Safe to run as often as wanted."""
     settings = settings or Settings.from_env()
     raised = [*_default_eligible(session, today, settings), *_foreign_payers(session),
-              *_reversals(session, settings), *_overpayments(session, settings), *_bad_numbers(session)]
+              *_reversals(session, settings), *_overpayments(session, settings), *_bad_numbers(session),
+              *_unmatched_reversals(session, settings)]
     return [f for f in raised if f is not None]
 
 
@@ -191,3 +195,16 @@ def _bad_numbers(session):
                              N_("messages to {phone} fail permanently ({reason})"),
                              {"phone": phones.mask(msg.phone), "reason": sorted(hits)[0]},
                              borrower_id=msg.borrower_id, message_id=msg.id)
+
+
+def _unmatched_reversals(session, settings):
+    """A provider reversed a payment that has not reached us after REVERSAL_MATCH_HOURS: the
+    money may have been receipted under another id, or the reversal is wrong."""
+    cutoff = utcnow() - dt.timedelta(hours=settings.reversal_match_hours)
+    rows = session.exec(select(PendingReversal).where(PendingReversal.status == ReversalStatus.waiting,
+                                                      PendingReversal.received_at < cutoff)).all()
+    for row in rows:
+        yield raise_flag(session, "reversal_unmatched", str(row.id),
+                         N_("reversal {reversal} of {receipt} ({provider}) has had no payment for {hours} hours"),
+                         {"reversal": row.reversal_txn_id, "receipt": row.original_txn_id, "provider": row.provider,
+                          "hours": settings.reversal_match_hours}, pending_reversal_id=row.id)

@@ -6,8 +6,6 @@ allocation and the receipt SMS happen in the job, enqueued only after that commi
 sweeper re-enqueues anything left behind (Redis down)."""
 from __future__ import annotations
 
-import logging
-
 from sqlmodel import Session, select
 
 from gateway import audit, jobs, ledger, outbox
@@ -15,34 +13,31 @@ from gateway.i18n import Speaker
 from gateway.inbox import insert_once
 from gateway.messaging import payment_message_key, queue_sms
 from gateway.models import Borrower, Loan, Payment, PaymentStatus
-from gateway.payments import matching
+from gateway.payments import conflicts, matching
 from gateway.payments.events import Incoming
-
-log = logging.getLogger(__name__)
+from gateway.payments.reversals import lock_receipt, locked_payment, take_back_on_arrival
 
 
 def record_payment(session: Session, incoming: Incoming, actor: str) -> tuple[Payment, bool]:
     """Store the payment once per (provider, transaction id); (payment, True) the first time.
-    Allocation is queued for after the commit."""
+    Allocation is queued for after the commit, unless a reversal was waiting for this payment: it
+    is then recorded reversed, in this transaction."""
+    lock_receipt(session, incoming.provider, incoming.txn_id)
     payment = Payment(provider=incoming.provider, provider_txn_id=incoming.txn_id, amount=incoming.amount,
                       currency=incoming.currency, payer_phone=incoming.payer_phone[:32],
                       account_ref=incoming.account_ref[:40], paid_at=incoming.paid_at)
     if not insert_once(session, payment):
         payment = session.exec(select(Payment).where(Payment.provider == incoming.provider,
                                                      Payment.provider_txn_id == incoming.txn_id)).one()
-        if (payment.amount, payment.currency) != (incoming.amount, incoming.currency):
-            log.warning("payment %s %s seen again with a different amount: %s %s (kept %s %s)", incoming.provider,
-                        incoming.txn_id, incoming.amount, incoming.currency, payment.amount, payment.currency)
+        if conflicts.conflicts(payment, incoming):
+            conflicts.keep_conflict(session, payment, incoming, actor)
         return payment, False
     audit.record(session, actor, "payment.received", "payment", payment.id, provider=payment.provider,
                  provider_txn_id=payment.provider_txn_id, amount=payment.amount, currency=payment.currency,
                  account_ref=payment.account_ref)
-    outbox.after_commit(session, jobs.POST_PAYMENT, payment.id)
+    if not take_back_on_arrival(session, payment):
+        outbox.after_commit(session, jobs.POST_PAYMENT, payment.id)
     return payment, True
-
-
-def locked_payment(session: Session, payment_id: int) -> Payment | None:
-    return session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one_or_none()
 
 
 def settle(session: Session, payment_id: int) -> Payment | None:

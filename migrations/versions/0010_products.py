@@ -1,7 +1,7 @@
 """product catalogue per lender, seeded for the lenders there are with today's two products
 
 Revision ID: 0010_products
-Revises: 0006_ops
+Revises: 0007_payment_faults
 Create Date: 2026-12-01 15:30:00
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlmodel
 
 
 revision: str = '0010_products'
-down_revision: Union[str, None] = '0006_ops'
+down_revision: Union[str, None] = '0007_payment_faults'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

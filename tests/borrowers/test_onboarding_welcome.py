@@ -3,13 +3,12 @@ English (<Say>) or plays recorded prompts (<Play>: Kiswahili, or any language re
 calls retry, then fall back to SMS. A language with no voice (French, Spanish until recorded) gets the SMS."""
 import datetime as dt
 import shutil
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from gateway.models import Agent, AuditEvent, Borrower, CallbackRequest, Message, VoiceCall
+from gateway.models import AuditEvent, Borrower, CallbackRequest, Message, VoiceCall
 from gateway.providers.africastalking import voice as voice_script
 from tests.helpers import NAIROBI, read, run_jobs, scheduled_at, staff
 

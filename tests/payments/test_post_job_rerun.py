@@ -1,7 +1,7 @@
 """The post job runs again (an RQ retry, the sweeper, an operator's "retry") after the payment
 was posted, reversed, put in suspense or refunded: nothing changes, not the ledger, not the
 installments, not the payment, and no second receipt goes out."""
-from tests.helpers import c2b, ledger_of, messages, payments, post_callback, read, run_payment_jobs
+from tests.helpers import c2b, reversal_result, ledger_of, messages, payments, post_callback, read, run_payment_jobs
 from sqlmodel import select
 
 from gateway import jobs, ledger
@@ -12,18 +12,6 @@ CONFIRM = "/payments/mpesa/c2b/confirmation"
 REVERSAL = "/payments/mpesa/reversal/result"
 
 
-def reversal_result(original="RKL51ZDR4F", reversal_id="RKM61ZDR9X"):
-    """Daraja Reversal API result (success), sent to our ResultURL."""
-    return {"Result": {
-        "ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
-        "OriginatorConversationID": "f1e2-4b95-a71d-b30d3cdbb7a7942864",
-        "ConversationID": "AG_20261121_20106f1d2f1a3d4b5c6d", "TransactionID": reversal_id,
-        "ResultParameters": {"ResultParameter": [
-            {"Key": "Amount", "Value": 3000.00}, {"Key": "TransCompletedTime", "Value": 20261122063845},
-            {"Key": "OriginalTransactionID", "Value": original}, {"Key": "Charge", "Value": 0.00},
-            {"Key": "CreditPartyPublicName", "Value": "254708374149 - John Doe"},
-            {"Key": "DebitPartyPublicName", "Value": "600966 - Jirani Finance"}]},
-    }}
 
 
 def books(session, loan):

@@ -12,27 +12,12 @@ from gateway.models import Installment, Loan, RawCallback
 from gateway import jobs
 from gateway.queue import get_redis
 from gateway.workers import sweeper
-from tests.helpers import c2b, ledger_of, messages, payments, post_callback, read, run_payment_jobs
+from tests.helpers import c2b, ledger_of, messages, payments, post_callback, read, reversal_result, run_payment_jobs
 
 CONFIRM = "/payments/mpesa/c2b/confirmation"
 REVERSAL = "/payments/mpesa/reversal/result"
 
 
-def reversal_result(original="RKL51ZDR4F", reversal_id="RKM61ZDR9X", code=0):
-    """Daraja Reversal API result, sent to our ResultURL."""
-    return {"Result": {
-        "ResultType": 0, "ResultCode": code, "ResultDesc": "The service request is processed successfully.",
-        "OriginatorConversationID": "f1e2-4b95-a71d-b30d3cdbb7a7942864",
-        "ConversationID": "AG_20261121_20106f1d2f1a3d4b5c6d",
-        "TransactionID": reversal_id,
-        "ResultParameters": {"ResultParameter": [
-            {"Key": "DebitAccountBalance", "Value": "Utility Account|KES|51661.00|51661.00|0.00|0.00"},
-            {"Key": "Amount", "Value": 3000.00}, {"Key": "TransCompletedTime", "Value": 20261122063845},
-            {"Key": "OriginalTransactionID", "Value": original}, {"Key": "Charge", "Value": 0.00},
-            {"Key": "CreditPartyPublicName", "Value": "254708374149 - John Doe"},
-            {"Key": "DebitPartyPublicName", "Value": "600966 - Jirani Finance"}]},
-        "ReferenceData": {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": "https://internalsandbox.safaricom.co.ke/mpesa/reversalresults/v1/submit"}},
-    }}
 
 
 def installment_rows(session, loan_id):
@@ -89,43 +74,38 @@ def test_failed_reversal_result_changes_nothing(factory, session, pay_client):
     assert payment.status == "posted"
 
 
-def test_reversal_before_its_payment_is_kept_and_retried_by_the_sweeper(factory, session, pay_client):
-    loan = factory.loan(factory.borrower())
-    res = post_callback(pay_client, REVERSAL, reversal_result(original="RKL51ZDR4F"))
-    assert res.status_code == 200  # stored; we retry it ourselves
-    [raw] = read(session, select(RawCallback))
-    assert raw.status == "failed" and "have not received" in raw.error
-
-    post_callback(pay_client, CONFIRM, c2b(bill_ref=loan.account_ref))
-    run_payment_jobs()
-    result = sweeper.sweep(older_than_seconds=0)
-    assert result["callbacks_retried"] == 1
-    [payment] = payments(session)
-    assert payment.status == "reversed" and sum(a for _, a, _ in ledger_of(session, payment.id)) == 0
-
-
 def test_operators_review_rejected_and_failed_callbacks_and_retry_one(factory, session, pay_client, manager_token):
     auth = {"Authorization": f"Bearer {manager_token}"}
     post_callback(pay_client, CONFIRM, "not json")
-    post_callback(pay_client, REVERSAL, reversal_result(original="RKL51ZDR4F"))
+    loan = factory.loan(factory.borrower())
+    # A confirmation whose processing failed (a bug since fixed): stored as failed, as the inbox does.
+    session.add(RawCallback(provider="mpesa", kind="c2b_confirmation", status="failed", error="KeyError: 'x'",
+                            body=json.dumps(c2b(bill_ref=loan.account_ref))))
+    session.commit()
     assert pay_client.get("/api/payments/callbacks").status_code == 401
     [rejected] = pay_client.get("/api/payments/callbacks?status=rejected", headers=auth).get_json()["callbacks"]
     assert (rejected["body"], rejected["kind"]) == ("not json", "c2b_confirmation")
     [failed] = pay_client.get("/api/payments/callbacks?status=failed", headers=auth).get_json()["callbacks"]
-    assert failed["kind"] == "reversal_result"
+    assert failed["kind"] == "c2b_confirmation"
 
-    # still unknown: stays failed, attempt counted
-    res = pay_client.post(f"/api/payments/callbacks/{failed['id']}/retry", headers=auth)
-    assert res.get_json() == {"outcome": "failed"}
-    loan = factory.loan(factory.borrower())
-    post_callback(pay_client, CONFIRM, c2b(bill_ref=loan.account_ref))
-    run_payment_jobs()
     res = pay_client.post(f"/api/payments/callbacks/{failed['id']}/retry", headers=auth)
     assert res.get_json() == {"outcome": "processed"}
     assert pay_client.post(f"/api/payments/callbacks/{failed['id']}/retry", headers=auth).status_code == 409
-    assert payments(session)[0].status == "reversed"
+    run_payment_jobs()
+    assert payments(session)[0].status == "posted"
     [raw] = read(session, select(RawCallback).where(RawCallback.id == failed["id"]))
-    assert (raw.status, raw.attempts) == ("processed", 2)
+    assert (raw.status, raw.attempts) == ("processed", 1)
+
+
+def test_sweeper_retries_a_failed_callback(factory, session, pay_client):
+    loan = factory.loan(factory.borrower())
+    session.add(RawCallback(provider="mpesa", kind="c2b_confirmation", status="failed", error="KeyError: 'x'",
+                            body=json.dumps(c2b(bill_ref=loan.account_ref))))
+    session.commit()
+    assert sweeper.sweep(older_than_seconds=0)["callbacks_retried"] == 1
+    run_payment_jobs()
+    assert payments(session)[0].status == "posted"
+    assert sweeper.sweep(older_than_seconds=0)["callbacks_retried"] == 0
 
 
 def test_sweeper_posts_payments_whose_job_was_lost(factory, session, pay_client):

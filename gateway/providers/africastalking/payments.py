@@ -12,12 +12,13 @@ from gateway.inbox import CallbackRejected, Handler
 from gateway.models import RawCallback
 from gateway.payments import posting, reversals
 from gateway.payments.events import Incoming, Reversal
-from gateway.providers.parsing import amount, json_body, payer_phone, required
+from gateway.providers.parsing import amount, json_body, payer_phone, provider_id, required
 
 PROVIDER = "africastalking"
 ACCEPTED = {"status": "accepted"}
-_VALUE = re.compile(r"^\s*([A-Z]{3})\s+([0-9]+(?:\.[0-9]+)?)\s*$")
+_VALUE = re.compile(r"\s*([A-Z]{3})\s+(\S+)\s*", re.ASCII)  # "KES 375.0000": the amount is read by parsing.amount
 PAYMENT_CATEGORIES = ("MobileC2B", "MobileCheckout")
+TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,50}")  # "ATPid_SampleTxnId123"
 
 
 def _at_time(value) -> dt.datetime | None:
@@ -32,7 +33,7 @@ def notification(session: Session, raw: RawCallback, settings: Settings) -> dict
     body = json_body(raw)
     required(body, "transactionId", "status")
     status = str(body["status"]).strip().lower()
-    txn_id = str(body["transactionId"]).strip()
+    txn_id = provider_id(body["transactionId"], "transactionId", TRANSACTION_ID)
     if status == "reversed":
         reversals.reverse_reported(session, raw, Reversal(PROVIDER, txn_id, f"reversed:{txn_id}",
                                                           "Africa's Talking reported the payment reversed"))
@@ -44,13 +45,14 @@ def notification(session: Session, raw: RawCallback, settings: Settings) -> dict
         raw.error = f"category {body.get('category')!r} is not a payment to us: ignored"
         return {"status": "ignored"}
     required(body, "value")
-    value = _VALUE.match(str(body["value"]))
+    value = _VALUE.fullmatch(str(body["value"]))
     if not value:
         raise CallbackRejected(422, "bad_amount", f"value must look like 'KES 100.0000', not {body['value']!r}")
     currency = value.group(1)
     metadata = body.get("requestMetadata") if isinstance(body.get("requestMetadata"), dict) else {}
     account_ref = str(body.get("clientAccount") or metadata.get("account_ref") or metadata.get("accountRef") or "")
-    incoming = Incoming(provider=PROVIDER, txn_id=txn_id, amount=amount(value.group(2), currency),
+    incoming = Incoming(provider=PROVIDER, txn_id=txn_id,
+                        amount=amount(value.group(2), currency, settings.at_payments_max_amount, places=4),
                         currency=currency, payer_phone=payer_phone(body.get("source")), account_ref=account_ref,
                         paid_at=_at_time(body.get("transactionDate")))
     payment, _ = posting.record_payment(session, incoming, actor=PROVIDER)

@@ -4,6 +4,7 @@ Daraja's format. Wire format: shared/providers.md."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlmodel import Session, select
 
@@ -13,7 +14,7 @@ from gateway.models import CallbackStatus, PaymentIntent, RawCallback
 from gateway.payments import intents, matching, posting, reversals
 from gateway.payments.events import Incoming, PromptResult, Reversal
 from gateway.providers.mpesa.client import NAIROBI
-from gateway.providers.parsing import amount, json_body, payer_phone, required
+from gateway.providers.parsing import amount, json_body, obj, payer_phone, provider_id, required
 
 PROVIDER = "mpesa"
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
@@ -29,14 +30,19 @@ def nairobi_time(value) -> dt.datetime | None:
     return local.replace(tzinfo=NAIROBI).astimezone(dt.timezone.utc)
 
 
-def receipt(value) -> str:
-    return str(value).strip().upper()
+RECEIPT = re.compile(r"[A-Z0-9]{10}")  # M-Pesa receipt numbers: "RKL51ZDR4F"
 
 
-def _c2b_incoming(body: dict) -> Incoming:
+def receipt(value, name: str) -> str:
+    """An M-Pesa receipt (or reversal) number: ten ASCII letters and digits, kept upper-case."""
+    return provider_id(value.upper() if isinstance(value, str) and value.isascii() else value, name, RECEIPT)
+
+
+def _c2b_incoming(body: dict, settings: Settings) -> Incoming:
     required(body, "TransID", "TransAmount")
-    return Incoming(provider=PROVIDER, txn_id=receipt(body["TransID"]), amount=amount(body["TransAmount"], "KES"),
-                    currency="KES", payer_phone=payer_phone(body.get("MSISDN")),
+    return Incoming(provider=PROVIDER, txn_id=receipt(body["TransID"], "TransID"),
+                    amount=amount(body["TransAmount"], "KES", settings.mpesa_max_amount), currency="KES",
+                    payer_phone=payer_phone(body.get("MSISDN")),
                     account_ref=str(body.get("BillRefNumber") or ""), paid_at=nairobi_time(body.get("TransTime")))
 
 
@@ -44,7 +50,7 @@ def c2b_validation(session: Session, raw: RawCallback, settings: Settings) -> di
     """Safaricom asks whether to accept a paybill payment before it completes."""
     body = json_body(raw)
     try:
-        incoming = _c2b_incoming(body)
+        incoming = _c2b_incoming(body, settings)
     except CallbackRejected as exc:
         raw.error = exc.detail
         code = "C2B00013" if exc.error == "bad_amount" else "C2B00016"
@@ -56,20 +62,20 @@ def c2b_validation(session: Session, raw: RawCallback, settings: Settings) -> di
 
 
 def c2b_confirmation(session: Session, raw: RawCallback, settings: Settings) -> dict:
-    payment, _ = posting.record_payment(session, _c2b_incoming(json_body(raw)), actor=PROVIDER)
+    payment, _ = posting.record_payment(session, _c2b_incoming(json_body(raw), settings), actor=PROVIDER)
     raw.payment_id = payment.id
     return ACCEPTED
 
 
 def _metadata(callback: dict) -> dict:
     """CallbackMetadata.Item[] -> {Name: Value}; items without a Value (e.g. Balance) are skipped."""
-    items = ((callback.get("CallbackMetadata") or {}).get("Item")) or []
+    items = obj(callback.get("CallbackMetadata"), "CallbackMetadata").get("Item") or []
     if not isinstance(items, list):
         raise CallbackRejected(422, "bad_metadata", "CallbackMetadata.Item must be a list")
     return {str(i.get("Name")): i.get("Value") for i in items if isinstance(i, dict) and i.get("Value") is not None}
 
 
-def _prompt_result(body: dict) -> PromptResult:
+def _prompt_result(body: dict, settings: Settings) -> PromptResult:
     callback = (body.get("Body") or {}).get("stkCallback") if isinstance(body.get("Body"), dict) else None
     if not isinstance(callback, dict):
         raise CallbackRejected(422, "not_stk_callback", "expected Body.stkCallback")
@@ -82,8 +88,8 @@ def _prompt_result(body: dict) -> PromptResult:
     if result_code == "0":
         meta = _metadata(callback)
         required(meta, "MpesaReceiptNumber", "Amount")
-        payment = Incoming(provider=PROVIDER, txn_id=receipt(meta["MpesaReceiptNumber"]),
-                           amount=amount(meta["Amount"], "KES"), currency="KES",
+        payment = Incoming(provider=PROVIDER, txn_id=receipt(meta["MpesaReceiptNumber"], "MpesaReceiptNumber"),
+                           amount=amount(meta["Amount"], "KES", settings.mpesa_max_amount), currency="KES",
                            payer_phone=payer_phone(meta.get("PhoneNumber")),
                            paid_at=nairobi_time(meta.get("TransactionDate")))
     return PromptResult(str(callback["CheckoutRequestID"]), result_code, str(callback.get("ResultDesc") or ""),
@@ -92,7 +98,7 @@ def _prompt_result(body: dict) -> PromptResult:
 
 def stk_callback(session: Session, raw: RawCallback, settings: Settings) -> dict:
     """Settles the payment intent: paid with a payment, or failed with an SMS to the borrower."""
-    intents.settle_prompt(session, raw, _prompt_result(json_body(raw)))
+    intents.settle_prompt(session, raw, _prompt_result(json_body(raw), settings))
     return ACCEPTED
 
 
@@ -119,15 +125,17 @@ def reversal_result(session: Session, raw: RawCallback, settings: Settings) -> d
     if str(result["ResultCode"]) != "0":
         raw.error = f"reversal not done by M-Pesa: {result.get('ResultDesc', '')}"[:500]
         return ACCEPTED
-    params = (result.get("ResultParameters") or {}).get("ResultParameter") or []
+    params = obj(result.get("ResultParameters"), "ResultParameters").get("ResultParameter") or []
     if isinstance(params, dict):
         params = [params]
-    values = {str(p.get("Key")): p.get("Value") for p in params if isinstance(p, dict)}
-    original = receipt(values.get("OriginalTransactionID") or "")
-    if not original:
-        raise CallbackRejected(422, "missing_fields", "missing ResultParameters OriginalTransactionID")
-    reversals.reverse_reported(session, raw, Reversal(PROVIDER, original, str(result["TransactionID"]),
-                                                      f"M-Pesa reversal {result['TransactionID']}"))
+    if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
+        raise CallbackRejected(422, "bad_field", "ResultParameters.ResultParameter must be objects")
+    values = {str(p.get("Key")): p.get("Value") for p in params}
+    required(values, "OriginalTransactionID")
+    original = receipt(values["OriginalTransactionID"], "OriginalTransactionID")
+    reversal_id = receipt(result["TransactionID"], "TransactionID")
+    reversals.reverse_reported(session, raw, Reversal(PROVIDER, original, reversal_id,
+                                                      f"M-Pesa reversal {reversal_id}"))
     return ACCEPTED
 
 

@@ -11,8 +11,10 @@ from decimal import Decimal
 
 import openpyxl
 
+from gateway.config import Settings
 from gateway.inbox import CallbackRejected
 from gateway.payments.events import Incoming
+from gateway.providers.mpesa.callbacks import receipt as mpesa_receipt
 from gateway.providers.mpesa.client import NAIROBI
 from gateway.providers.parsing import amount, payer_phone
 
@@ -47,9 +49,10 @@ def _time(value: str) -> dt.datetime | None:
     return None
 
 
-def read(text: str) -> list[Row]:
-    """The CSV export. Lines before the header are skipped; a file without the columns we need is one problem."""
-    return _read_table(list(csv.reader(io.StringIO(text.lstrip("\ufeff")))))
+def read(text: str, max_amount: int = Settings.mpesa_max_amount) -> list[Row]:
+    """The CSV export. Lines before the header are skipped; a file without the columns we need is one
+    problem. Receipts and amounts are held to the callbacks' rules (`max_amount`: MPESA_MAX_AMOUNT)."""
+    return _read_table(list(csv.reader(io.StringIO(text.lstrip("\ufeff")))), max_amount)
 
 
 def _cell(value) -> str:
@@ -60,16 +63,17 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def read_xlsx(data: bytes) -> list[Row]:
+def read_xlsx(data: bytes, max_amount: int = Settings.mpesa_max_amount) -> list[Row]:
     """The same export as an XLSX workbook (its first sheet)."""
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl errors alike: the file is not a workbook we can read
         raise UnreadableStatement(f"not a readable XLSX workbook ({type(exc).__name__})") from None
-    return _read_table([[_cell(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)])
+    return _read_table([[_cell(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)],
+                       max_amount)
 
 
-def _read_table(table: list[list[str]]) -> list[Row]:
+def _read_table(table: list[list[str]], max_amount: int) -> list[Row]:
     header_at = next((i for i, cells in enumerate(table) if RECEIPT in (c.strip() for c in cells)), None)
     if header_at is None:
         return [Row(0, problem=f"no header row with a {RECEIPT!r} column")]
@@ -80,15 +84,15 @@ def _read_table(table: list[list[str]]) -> list[Row]:
     rows = []
     for number, cells in enumerate(table[header_at + 1:], start=header_at + 2):
         row = {k: (v or "").strip() for k, v in zip(header, cells, strict=False)}  # short rows: cells left empty
-        receipt = row.get(RECEIPT, "").upper()
-        if not receipt:
+        if not row.get(RECEIPT):
             continue
-        paid_in = row.get(PAID_IN, "").replace(",", "")
+        paid_in = row.get(PAID_IN, "").replace(",", "")  # the portal writes "1,000.00"
         if paid_in in ("", "0", "0.00") or row.get(STATUS, "Completed").lower() != "completed":
             rows.append(Row(number))
             continue
         try:
-            minor = amount(paid_in, "KES")
+            receipt = mpesa_receipt(row[RECEIPT], RECEIPT)
+            minor = amount(paid_in, "KES", max_amount)
         except CallbackRejected as exc:
             rows.append(Row(number, problem=exc.detail))
             continue
