@@ -31,8 +31,8 @@ JOURNEYS = {
         next="CON Prochain paiement : 31 250 FCFA à payer le 1 déc. 2026.\n0 Menu 00 Retour",
         reminder="Jirani Finance : Bonjour Mireille, 31 250 FCFA à payer le 1 déc. 2026. Payez par M-Pesa "
                  "Paybill 600966, compte {ref}. Merci !",
-        receipt="Nous avons recu 40 000 FCFA pour le pret {ref}. Solde 85 000 FCFA. Prochaine échéance le "
-                "1 janvier.",
+        receipt="Jirani Finance : Nous avons recu 40 000 FCFA pour le pret {ref}. Solde 85 000 FCFA. Prochaine "
+                "échéance le 01/01.",
         console=["Échéancier", "Encours</span><b>85 000 FCFA</b>", "Mireille Ngono"]),
     "es": dict(
         name="Ana Obiang", key="2", phone="+240222001122", country="GQ", tz="Africa/Malabo",
@@ -42,7 +42,7 @@ JOURNEYS = {
         next="CON Proximo pago: 31.250 FCFA a pagar el 1 dic 2026.\n0 Menu 00 Atras",
         reminder="Jirani Finance: Hola Ana, 31.250 FCFA vence el 1 dic 2026. Pague por M-Pesa Paybill 600966, "
                  "cuenta {ref}. ¡Gracias!",
-        receipt="Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. Proximo vencimiento 1 ene.",
+        receipt="Jirani Finance: Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. Proximo vencimiento 1 ene.",
         console=["Calendario de pagos", "Saldo pendiente</span><b>85.000 XAF</b>", "Ana Obiang"]),
 }
 

@@ -60,7 +60,9 @@ def test_balance_shows_outstanding_arrears_and_credit(client, amina, john):
 
 def test_next_payment_in_borrower_language_and_timezone(client, amina, john):
     assert dial(client, "+254712345678", "2") == "CON Malipo yajayo: Ksh 1,200 kufikia 1 Des 2026.\n0 Menyu 00 Rudi"
-    assert dial(client, "+254722000111", "2") == "CON Ksh1,200 was due on 1 Nov 2026. Please pay now.\n0 Menu 00 Back"
+    assert dial(client, "+254722000111", "2") == (
+        "CON Overdue since 1 Nov 2026: Ksh1,200. Please pay now.\nNext payment: Ksh1,200 due on 1 Dec 2026.\n"
+        "0 Menu 00 Back")
 
 
 def test_balance_after_payments_and_credit(client, session, john):

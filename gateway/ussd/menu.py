@@ -95,14 +95,14 @@ def _balance_text(ctx: Ctx) -> str:
 
 def _next_payment_text(ctx: Ctx) -> str:
     b = ctx.balance()
-    if b.next_due_date is None:
-        return ctx._("Nothing is due. Thank you for paying!")
-    due = ctx.speaker.date(b.next_due_date)
-    if b.next_due_date < ctx.today:
-        text = ctx._("{amount} was due on {date}. Please pay now.", amount=ctx.money(b.next_due_amount), date=due)
-    else:
-        text = ctx._("Next payment: {amount} due on {date}.", amount=ctx.money(b.next_due_amount), date=due)
-    return text
+    lines = []
+    if b.arrears:  # what is late, then the next date still to come (never a past date as "next")
+        lines.append(ctx._("Overdue since {date}: {amount}. Please pay now.", date=ctx.speaker.date(b.overdue_since),
+                           amount=ctx.money(b.arrears)))
+    if b.next_due_date is not None:
+        lines.append(ctx._("Next payment: {amount} due on {date}.", amount=ctx.money(b.next_due_amount),
+                           date=ctx.speaker.date(b.next_due_date)))
+    return "\n".join(lines) or ctx._("Nothing is due. Thank you for paying!")
 
 
 def _pay_options(ctx: Ctx) -> list[Option]:
@@ -111,7 +111,8 @@ def _pay_options(ctx: Ctx) -> list[Option]:
         return []
     # Mobile money takes whole units: round up, the few cents over are kept as credit.
     unit = to_minor(1, ctx.loan.currency)
-    suggested = -(-min(b.arrears or b.next_due_amount, b.net_outstanding) // unit) * unit
+    due = b.arrears + b.due_today if b.arrears else b.next_due_amount  # late: the arrears and what is due today
+    suggested = -(-min(due, b.net_outstanding) // unit) * unit
 
     def pay_suggested(c: Ctx):
         c.amount = suggested
