@@ -133,7 +133,7 @@ class Flow:
         footer = ctx._("0 Menu 00 Back") if not screen.end and screen.footer and screen.name not in (
             self.home, self.start) else ""
         lines = [gsm7(line) for line in lines if line]  # accents outside GSM-7 would halve a screen
-        footer, more = gsm7(footer), gsm7(f"{MORE} {ctx._('More')}")
+        footer, more = gsm7(footer), gsm7(MORE + " " + ctx._("More"))
         budget = MAX_SCREEN - 4
         if len("\n".join(lines + [footer] if footer else lines)) <= budget:
             return ["\n".join(lines + [footer] if footer else lines)]

@@ -1,5 +1,5 @@
 """The borrower's USSD menu: balance, next payment, pay now, last payments, language, promise to
-pay (only while in arrears), call back."""
+pay (only while in arrears), my last code (PAYG), call back (8, confirmed first)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -256,7 +256,7 @@ MAIN_OPTIONS = [
     Option("5", N_("Language"), "language"),
     Option("6", N_("Promise to pay"), "promise_date", visible=_in_arrears),
     payg_ussd.LAST_CODE_OPTION,  # "7 My last code", for loans with a PAYG device
-    Option("0", N_("Call me back"), "callback"),
+    Option("8", N_("Call me back"), "callback_confirm"),  # not "0": that is "Menu" on every other screen
 ]
 
 SCREENS = [
@@ -280,6 +280,8 @@ SCREENS = [
     Screen("promise_made", lambda c: c._("Thank you. No reminders until {date}. Please pay {amount} by then.",
                                          date=c.speaker.date(c.promise_date), amount=c.money(c.amount)),
            on_show=_make_promise, end=True),
+    Screen("callback_confirm", lambda c: c._("Do you want us to call you back?"),
+           options=[Option("1", N_("Yes, call me"), "callback"), Option("2", N_("Cancel"), "home")]),
     Screen("callback", lambda c: c._("Thank you. We will call you back within one working day."),
            on_show=_request_callback, end=True),
     *payg_ussd.SCREENS,
