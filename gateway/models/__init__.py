@@ -3,7 +3,7 @@ from gateway.models.audit import AuditEvent
 from gateway.models.people import Agent, Borrower, FieldPartner
 from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
 from gateway.models.ledger import LedgerEntry
-from gateway.models.callcentre import CallbackRequest
+from gateway.models.callcentre import CallbackRequest, TaskStatus
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
 from gateway.models.payments import (
     CallbackStatus, IntentStatus, Payment, PaymentIntent, PaymentReversal, PaymentStatus, RawCallback,
@@ -20,5 +20,5 @@ __all__ = [
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
-    "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus",
+    "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus", "TaskStatus",
 ]
