@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.config import Settings
-from gateway.i18n import N_
 from gateway.db import utcnow
+from gateway.i18n import N_
 from gateway.models import Agent, Borrower, CallbackRequest, CallLog, CollectionAssignment, Loan, Promise, TaskStatus
 from gateway.ops import flags, portfolio, promises
 from gateway.web.roles import Role

@@ -12,14 +12,11 @@ never cut: each page but the last ends with "98 More", and `98` shows the next p
 """
 from __future__ import annotations
 
-import logging
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gateway.messaging import gsm7
-
-log = logging.getLogger(__name__)
 
 MAX_SCREEN = 182  # USSD protocol limit for GSM-7 text, "CON "/"END " included
 BACK, HOME, MORE = "00", "0", "98"
@@ -130,14 +127,14 @@ class Flow:
         for o in screen.options_for(ctx):
             label = o.label(ctx) if callable(o.label) else ctx._(o.label)
             lines.append(f"{o.key} {label}")
-        footer = ctx._("0 Menu 00 Back") if not screen.end and screen.footer and screen.name not in (
-            self.home, self.start) else ""
+        footed = not screen.end and screen.footer and screen.name not in (self.home, self.start)
+        tail = [gsm7(ctx._("0 Menu 00 Back"))] if footed else []  # ends every page
         lines = [gsm7(line) for line in lines if line]  # accents outside GSM-7 would halve a screen
-        footer, more = gsm7(footer), gsm7(MORE + " " + ctx._("More"))
-        budget = MAX_SCREEN - 4
-        if len("\n".join(lines + [footer] if footer else lines)) <= budget:
-            return ["\n".join(lines + [footer] if footer else lines)]
-        room = budget - len(more) - 1 - (len(footer) + 1 if footer else 0)  # a page with "98 More"
+        budget = MAX_SCREEN - len("CON ")
+        if len("\n".join(lines + tail)) <= budget:
+            return ["\n".join(lines + tail)]
+        more = gsm7(MORE + " " + ctx._("More"))
+        room = budget - len("\n".join([more] + tail)) - 1  # what a page with "98 More" has for its lines
         pages, current = [], []
         for line in lines:
             for part in textwrap.wrap(line, room, break_long_words=False, break_on_hyphens=False) or [line]:
@@ -146,9 +143,7 @@ class Flow:
                     current = []
                 current.append(part)
         pages.append(current)
-        texts = ["\n".join(p + [more] + ([footer] if footer else [])) for p in pages[:-1]]
-        texts.append("\n".join(pages[-1] + ([footer] if footer else [])))
-        return texts
+        return ["\n".join(p + [more] + tail) for p in pages[:-1]] + ["\n".join(pages[-1] + tail)]
 
 
 def split_inputs(text: str) -> list[str]:
