@@ -105,6 +105,7 @@ class Settings:
     # Fernet key(s) for PAYG device keys at rest, comma-separated to rotate; empty: a development
     # key in the instance folder (gateway/payg/keys.py)
     payg_key_encryption_key: str = ""
+    payg_code_resend_minutes: int = 60  # USSD "My last code" texts the code again at most once in this many minutes
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

@@ -23,6 +23,7 @@ from gateway.payg.demo import add_demo_device, demo_secret_key
 from gateway import jobs
 from gateway.queue import get_redis
 from gateway.web.auth import issue_token
+from gateway.web.console_session import set_password
 from gateway.workers.reminders import plan_reminders
 
 UTC = dt.UTC
@@ -252,3 +253,25 @@ def sms_for(session, payment: Payment) -> Message:
 
 def codes_in(text: str) -> list[str]:
     return CODE.findall(text)
+
+
+# -- the operator console ---------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+def make_staff(session, factory, role, name, phone):
+    agent = Agent(name=name, phone=phone, role=role, field_partner_id=factory.partner.id)
+    set_password(agent, PASSWORD)
+    session.add(agent)
+    session.commit()
+    return agent
+
+
+def token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(client, phone, password=PASSWORD):
+    page = client.get("/ops/login").get_data(as_text=True)
+    return client.post("/ops/login", data={"phone": phone, "password": password, "csrf_token": token(page)})

@@ -58,7 +58,7 @@ def test_demo_refuses_a_database_with_data_unless_if_empty(settings):
 def test_ussd_simulator_walks_the_menu_by_typing(settings, factory):
     b = factory.borrower("Amina Wanjiru", "+254712345678", language="sw")
     factory.loan(b)
-    out = run("ussd", "0712345678", input="5\n1\n1\n0\n0\n").output
+    out = run("ussd", "0712345678", input="5\n1\n1\n0\n8\n1\n").output
     assert "Habari Amina." in out and "Choose your language:" not in out
     assert "Chagua lugha yako:" in out
     assert "Hello Amina." in out and "Loan " in out  # switched to English mid-session

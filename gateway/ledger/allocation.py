@@ -137,12 +137,18 @@ class Balance:
     outstanding: int  # everything still owed on the schedule
     arrears: int  # owed on installments already past due
     credit: int  # overpayment kept on the loan
-    next_due_date: dt.date | None
-    next_due_amount: int  # what is left to pay on the next unpaid installment
+    next_due_date: dt.date | None  # the next unpaid installment due today or later (never a past date)
+    next_due_amount: int  # what is left to pay on that installment
+    overdue_since: dt.date | None = None  # due date of the oldest unpaid installment past due
+    due_today: int = 0  # owed on installments due today (not yet arrears)
 
     @property
     def net_outstanding(self) -> int:
         return max(self.outstanding - self.credit, 0)
+
+    def days_late(self, today: dt.date) -> int:
+        """How late the loan is: days since the oldest unpaid installment fell due."""
+        return (today - self.overdue_since).days if self.overdue_since else 0
 
 
 # What is still owed on an installment, as SQL (the same sum as `Installment.outstanding`).
@@ -159,14 +165,17 @@ def credit_of(loan_id_column):
 def balance_of(currency: str, credit: int, unpaid: list[tuple[dt.date, int]], today: dt.date) -> Balance:
     """The balance from the loan's credit and its unpaid installments, as (due date, still owed),
     oldest first. The one place the balance rules live: `balance` and the USSD menu use it."""
-    nxt = unpaid[0] if unpaid else None
+    late = [(due, owed) for due, owed in unpaid if due < today]
+    nxt = next(((due, owed) for due, owed in unpaid if due >= today), None)
     return Balance(
         currency=currency,
         outstanding=sum(owed for _, owed in unpaid),
-        arrears=sum(owed for due, owed in unpaid if due < today),
+        arrears=sum(owed for _, owed in late),
         credit=int(credit),
         next_due_date=nxt[0] if nxt else None,
         next_due_amount=nxt[1] if nxt else 0,
+        overdue_since=late[0][0] if late else None,
+        due_today=sum(owed for due, owed in unpaid if due == today),
     )
 
 

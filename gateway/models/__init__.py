@@ -4,7 +4,7 @@ from gateway.models.people import Agent, Borrower, FieldPartner
 from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
 from gateway.models.products import Product
 from gateway.models.ledger import LedgerEntry
-from gateway.models.callcentre import CallbackRequest
+from gateway.models.callcentre import CallbackRequest, TaskStatus
 from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
 from gateway.models.payments import (
     CallbackStatus, IntentStatus, Payment, PaymentConflict, PaymentIntent, PaymentReversal, PaymentStatus,
@@ -23,5 +23,5 @@ __all__ = [
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "PendingReversal", "ReversalStatus", "PaymentConflict", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
-    "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus",
+    "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus", "TaskStatus",
 ]

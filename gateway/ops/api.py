@@ -9,7 +9,7 @@ from decimal import Decimal
 from flask import Blueprint, g, jsonify, request
 
 from gateway.db import MAX_ID, session_scope
-from gateway.models import Agent, Flag, Loan
+from gateway.models import Agent, CallbackRequest, Flag, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
 from gateway.i18n import Speaker
@@ -185,8 +185,10 @@ def queue():
     today = _today()
     mine = g.agent.role == Role.CALLCENTRE
     with session_scope() as s:
+        callbacks = callcentre.callback_tasks(s)  # borrowers who asked to be called: first, oldest first
         items = callcentre.work_queue(s, today, g.agent.id, only_agent=mine)
-        return jsonify(plain({"date": today, "items": [{**dataclasses.asdict(i), "priority": i.priority} for i in items]}))
+        return jsonify(plain({"date": today, "callbacks": callbacks,
+                              "items": [{**dataclasses.asdict(i), "priority": i.priority} for i in items]}))
 
 
 @bp.post("/queue/assign")
@@ -204,25 +206,47 @@ def assign():
         return jsonify(assigned=callcentre.assign(s, ids, agent_id, g.actor), agent_id=agent_id)
 
 
+def _call_outcome(body: dict, currency: str | None) -> dict:
+    """outcome, note and (for a promise) its date and amount, from a call's JSON body."""
+    outcome, note = text(body.get("outcome"), "outcome"), text(body.get("note"), "note")
+    args = dict(outcome=outcome, note=note, promise_date=None, promise_amount=None)
+    if outcome == "promise" and currency:
+        args["promise_date"] = _date_arg("promise_date")
+        try:
+            args["promise_amount"] = to_minor(body.get("promise_amount", ""), currency)
+        except MoneyError as exc:
+            raise ValueError(f"promise_amount: {exc}") from None
+    return args
+
+
 @bp.post("/loans/<id:loan_id>/calls")
 @staff(*CALLERS)
 def log_call(loan_id: int):
     body = _body()
-    outcome, note = text(body.get("outcome"), "outcome"), text(body.get("note"), "note")
     with session_scope() as s:
         loan = s.get(Loan, loan_id)
         if loan is None:
             return bad(f"no loan {loan_id}", 404)
-        promise_date = _date_arg("promise_date") if outcome == "promise" else None
-        amount = None
-        if outcome == "promise":
-            try:
-                amount = to_minor(body.get("promise_amount", ""), loan.currency)
-            except MoneyError as exc:
-                return bad(f"promise_amount: {exc}")
-        call = callcentre.log_call(s, loan_id, s.get(Agent, g.agent.id), outcome, note,
-                                   promise_date=promise_date, promise_amount=amount, today=_today())
+        args = _call_outcome(body, loan.currency)
+        call = callcentre.log_call(s, loan_id, s.get(Agent, g.agent.id), args.pop("outcome"), args.pop("note"),
+                                   today=_today(), **args)
         return jsonify(id=call.id, loan_id=loan_id, outcome=call.outcome, promise_id=call.promise_id), 201
+
+
+@bp.post("/callbacks/<id:request_id>/outcome")
+@staff(*CALLERS)
+def callback_outcome(request_id: int):
+    body = _body()
+    with session_scope() as s:
+        request_row = s.get(CallbackRequest, request_id)
+        if request_row is None:
+            return bad(f"no call-back request {request_id}", 404)
+        loan = s.get(Loan, request_row.loan_id) if request_row.loan_id else None
+        args = _call_outcome(body, loan.currency if loan else None)
+        done = callcentre.handle_callback(s, request_id, s.get(Agent, g.agent.id), args.pop("outcome"),
+                                          args.pop("note"), today=_today(), **args)
+        return jsonify(plain({"id": done.id, "status": done.status, "outcome": done.outcome,
+                              "call_id": done.call_id, "handled_at": done.handled_at}))
 
 
 @bp.get("/team")

@@ -1,4 +1,7 @@
-"""The call-centre work queue: who to call first, who calls whom, what came of each call."""
+"""The call-centre work queue: who to call first, who calls whom, what came of each call.
+
+Borrowers who asked to be called back (USSD "Call me back", the welcome call's "press 2", an SMS
+the gateway could not answer) come first, oldest request first; then loans in arrears."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +13,9 @@ from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.config import Settings
+from gateway.db import utcnow
 from gateway.i18n import N_
-from gateway.models import Agent, Borrower, CallLog, CollectionAssignment, Loan, Promise
+from gateway.models import Agent, Borrower, CallbackRequest, CallLog, CollectionAssignment, Loan, Promise, TaskStatus
 from gateway.ops import flags, portfolio, promises
 from gateway.web.roles import Role
 
@@ -70,6 +74,64 @@ def work_queue(session: Session, today: dt.date, agent_id: int | None = None, on
                                latest_promise.get(r.loan_id) == "broken", owner, last_call.get(r.loan_id)))
     items.sort(key=lambda i: (not i.broken_promise, -i.priority, i.loan_id))
     return items
+
+
+SOURCES = {"ussd": "ussd", "voice": "voice", "sms": "sms"}  # source_ref prefix -> where the request came from
+# Shown translated in the console: the reasons and sources of call-back requests.
+LABELS = (N_("ussd_request"), N_("welcome_call"), N_("inbound_sms"), N_("ussd"), N_("voice"), N_("sms"), N_("other"))
+
+
+@dataclass(frozen=True)
+class CallbackTask:
+    id: int
+    borrower_id: int
+    borrower_name: str
+    phone: str
+    loan_id: int | None
+    account_ref: str | None
+    reason: str  # ussd_request | welcome_call | inbound_sms
+    source: str  # ussd | voice | sms
+    note: str  # what the borrower wrote, for an SMS
+    requested_at: dt.datetime
+    age_hours: int
+
+
+def callback_tasks(session: Session, now: dt.datetime | None = None) -> list[CallbackTask]:
+    """Open call-back requests, oldest first: the top of the call-centre queue."""
+    now = now or utcnow()
+    rows = session.exec(select(CallbackRequest, Borrower, Loan).join(Borrower, Borrower.id == CallbackRequest.borrower_id)
+                        .outerjoin(Loan, Loan.id == CallbackRequest.loan_id)
+                        .where(CallbackRequest.status == TaskStatus.open)
+                        .order_by(CallbackRequest.created_at, CallbackRequest.id)).all()
+    return [CallbackTask(r.id, b.id, b.name, b.phone, r.loan_id, loan.account_ref if loan else None, r.reason,
+                         SOURCES.get((r.source_ref or "").split(":")[0], "other"), r.note, r.created_at,
+                         int((now - r.created_at).total_seconds() // 3600)) for r, b, loan in rows]
+
+
+def handle_callback(session: Session, request_id: int, agent: Agent, outcome: str, note: str = "", *,
+                    promise_date: dt.date | None = None, promise_amount: int | None = None,
+                    today: dt.date | None = None) -> CallbackRequest:
+    """Close a call-back task with the outcome of the call; with a loan the call is logged on it too
+    (a promise is recorded as from any call)."""
+    if outcome not in OUTCOMES:
+        raise CallCentreError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    request = session.exec(select(CallbackRequest).where(CallbackRequest.id == request_id).with_for_update()).first()
+    if request is None:
+        raise CallCentreError(f"no call-back request {request_id}")
+    if request.status != TaskStatus.open:
+        raise CallCentreError(f"call-back request {request_id} was already handled ({request.outcome})")
+    if request.loan_id is not None:
+        call = log_call(session, request.loan_id, agent, outcome, note, promise_date=promise_date,
+                        promise_amount=promise_amount, today=today)
+        request.call_id = call.id
+    elif outcome == "promise":
+        raise CallCentreError("a promise needs a loan; this borrower has none open")
+    request.status, request.outcome = TaskStatus.done, outcome
+    request.handled_at, request.handled_by = utcnow(), agent.id
+    session.add(request)
+    session.flush()
+    audit.record(session, f"agent:{agent.id}", "callback.handled", "callback_request", request.id, outcome=outcome)
+    return request
 
 
 def assign(session: Session, loan_ids: list[int], agent_id: int, actor: str) -> int:

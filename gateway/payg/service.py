@@ -16,6 +16,7 @@ from openpaygo import TokenType
 from sqlmodel import Session, select
 
 from gateway import audit, signals
+from gateway.db import utcnow
 from gateway.i18n import Speaker
 from gateway.messaging import payment_message_key, queue_sms, render
 from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, Payment, PaygToken
@@ -254,15 +255,30 @@ def last_code(session: Session, loan: Loan) -> PaygToken | None:
                         .order_by(PaygToken.count.desc())).first()
 
 
-def resend_last_code(session: Session, loan: Loan, request_ref: str) -> PaygToken | None:
-    """Send the last code again by SMS; once per request (e.g. the USSD session id)."""
+@dataclass(frozen=True)
+class Resend:
+    token: PaygToken | None  # the last code, None if none was ever made
+    sent: bool  # texted now
+    last_sent_at: dt.datetime | None  # when it was last texted (now, if sent)
+
+
+def resend_last_code(session: Session, loan: Loan, request_ref: str, *, every: dt.timedelta = dt.timedelta(0),
+                     now: dt.datetime | None = None) -> Resend:
+    """Text the last code again, at most once per request (e.g. the USSD session id) and once per
+    `every` (PAYG_CODE_RESEND_MINUTES): pressing "My last code" again and again sends one SMS."""
     token = last_code(session, loan)
-    if token is not None:
-        borrower = session.get(Borrower, loan.borrower_id)
-        queue_sms(session, borrower, "payg_last_code", kind="transactional",
-                  dedupe_key=f"payg-resend:{token.id}:{request_ref}"[:160], lender=_lender(session, borrower),
-                  code=group_code(token.token), unlocked=token.kind == "disable")
-    return token
+    if token is None:
+        return Resend(None, False, None)
+    borrower = session.get(Borrower, loan.borrower_id)
+    last = session.exec(select(Message.created_at).where(
+        Message.borrower_id == borrower.id, Message.template == "payg_last_code")
+        .order_by(Message.created_at.desc())).first()
+    if last is not None and (now or utcnow()) - last < every:
+        return Resend(token, False, last)
+    message = queue_sms(session, borrower, "payg_last_code", kind="transactional",
+                        dedupe_key=f"payg-resend:{token.id}:{request_ref}"[:160], lender=_lender(session, borrower),
+                        code=group_code(token.token), unlocked=token.kind == "disable")
+    return Resend(token, True, message.created_at)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ option (shown only for loans with a device) and the days of light on the balance
 gateway.ussd.menu imports this module: import gateway.flows, not this module, first."""
 from __future__ import annotations
 
+import datetime as dt
+
 from gateway.ussd.engine import Option, Screen
 from gateway.i18n import N_
 from gateway.payg import service
@@ -31,11 +33,18 @@ def _last_code_text(ctx) -> str:
         text = ctx._("Your solar system is unlocked for good. Last code: {code}", code=code)
     else:
         text = ctx._("Your last code: {code}", code=code)
-    return text + "\n" + ctx._("We have sent it to you by SMS too.")
+    resend = ctx.memo("payg_resend", lambda: None)  # set by on_show on the hop that shows this screen
+    if resend is None or resend.sent:
+        return text + "\n" + ctx._("We have sent it to you by SMS too.")
+    return text + "\n" + ctx._("Sent by SMS at {time}. One SMS every {minutes} min.",
+                                 time=ctx.speaker.time(resend.last_sent_at),
+                                 minutes=ctx.settings.payg_code_resend_minutes)
 
 
 def _resend_last_code(ctx) -> None:
-    service.resend_last_code(ctx.session, ctx.loan, f"ussd:{ctx.session_id}")
+    ctx._memo["payg_resend"] = service.resend_last_code(
+        ctx.session, ctx.loan, f"ussd:{ctx.session_id}",
+        every=dt.timedelta(minutes=ctx.settings.payg_code_resend_minutes), now=ctx.now)
 
 
 LAST_CODE_OPTION = Option("7", N_("My last code"), "payg_last_code", visible=has_device)

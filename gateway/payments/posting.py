@@ -12,6 +12,7 @@ from gateway import audit, jobs, ledger, outbox
 from gateway.i18n import Speaker
 from gateway.inbox import insert_once
 from gateway.messaging import payment_message_key, queue_sms
+from gateway.messaging.context import borrower_vars
 from gateway.models import Borrower, Loan, Payment, PaymentStatus
 from gateway.payments import conflicts, matching
 from gateway.payments.events import Incoming
@@ -70,11 +71,13 @@ def post_to_loan(session: Session, payment: Payment, loan: Loan, actor: str, rul
 
 
 def queue_receipt(session: Session, payment: Payment, loan: Loan):
-    """'We received KSh 500 for loan SOL12345. Balance KSh 4,500. Next due 12 Dec.' One SMS per
+    """'Jirani: We received KSh 500 for loan SOL12345. Balance KSh 4,500. Overdue KSh 500 since 12 Nov.
+    Next due 12 Dec.' (what is late, then the next date still to come). One SMS per
     payment: a subscriber of payment_posted (a PAYG code) that already texted about this payment
     under the same key has said the money arrived, and this returns that message."""
     borrower = session.get(Borrower, loan.borrower_id)
     bal = ledger.balance(session, loan, Speaker.for_borrower(borrower).today())
     return queue_sms(session, borrower, "payment_receipt", kind="transactional",
                      dedupe_key=payment_message_key(payment.id), amount=payment.amount, currency=payment.currency,
-                     account_ref=loan.account_ref, balance=bal.net_outstanding, next_due=bal.next_due_date)
+                     account_ref=loan.account_ref, balance=bal.net_outstanding, arrears=bal.arrears,
+                     overdue_since=bal.overdue_since, next_due=bal.next_due_date, **borrower_vars(session, borrower))

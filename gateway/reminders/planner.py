@@ -142,7 +142,7 @@ def send(settings: Settings, reminder_id: int) -> str:
             message = queue_sms(session, borrower, reminder.template, kind="reminder",
                                 dedupe_key=f"reminder:{reminder.id}", amount=installment.outstanding,
                                 currency=loan.currency, due_date=installment.due_date, account_ref=loan.account_ref,
-                                arrears=bal.arrears, days_late=max((today - installment.due_date).days, 0),
+                                arrears=bal.arrears, days_late=bal.days_late(today),  # the loan's, not the step's
                                 **borrower_vars(session, borrower))
             reminder.status, reminder.message_id = ReminderStatus.sent, message.id
         session.add(reminder)

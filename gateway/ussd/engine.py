@@ -7,19 +7,19 @@ replays them from the first screen on each hop. No session state is kept between
 
 Navigation: `00` goes back one screen; `0` on a sub-menu goes to the home screen (unless the
 screen itself offers a `0` option); anything invalid re-shows the screen with a short error.
+A screen longer than a USSD screen (MAX_SCREEN) is split into pages at line and word boundaries,
+never cut: each page but the last ends with "98 More", and `98` shows the next page.
 """
 from __future__ import annotations
 
-import logging
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gateway.messaging import gsm7
 
-log = logging.getLogger(__name__)
-
 MAX_SCREEN = 182  # USSD protocol limit for GSM-7 text, "CON "/"END " included
-BACK, HOME = "00", "0"
+BACK, HOME, MORE = "00", "0", "98"
 
 
 class Invalid(Exception):
@@ -74,11 +74,16 @@ class Flow:
     def respond(self, ctx, inputs: list[str]) -> Reply:
         stack = [self.start]
         error: Invalid | None = None
+        page = 0
         for k, raw in enumerate(inputs):
             ctx.live = k == len(inputs) - 1
-            screen, error = self.screens[stack[-1]], None
+            screen = self.screens[stack[-1]]
+            if raw.strip() == MORE and page + 1 < len(self.pages(ctx, screen, error)):
+                page += 1  # the same screen (and its error, which only the first page shows), next page
+                continue
             if screen.end:
                 break
+            error, page = None, 0
             try:
                 target = self._next(ctx, screen, raw.strip(), stack)
             except Invalid as exc:
@@ -92,7 +97,12 @@ class Flow:
             else:
                 stack.append(target)
         ctx.live = True
-        return self.render(ctx, self.screens[stack[-1]], error)
+        screen = self.screens[stack[-1]]
+        if screen.on_show and page == 0:
+            screen.on_show(ctx)
+        pages = self.pages(ctx, screen, error)
+        page = min(page, len(pages) - 1)
+        return Reply(pages[page], screen.end and page == len(pages) - 1)
 
     def _next(self, ctx, screen: Screen, raw: str, stack: list[str]) -> str:
         options = screen.options_for(ctx)
@@ -109,23 +119,31 @@ class Flow:
             return screen.on_input(ctx, raw)
         raise Invalid("Invalid choice. Try again.")
 
-    def render(self, ctx, screen: Screen, error: Invalid | None) -> Reply:
-        if screen.on_show and ctx.live:
-            screen.on_show(ctx)
-        lines = []
-        if error:
-            lines.append(ctx._(error.msgid, **error.values))
-        lines.append(screen.text(ctx))
+    def pages(self, ctx, screen: Screen, error: Invalid | None) -> list[str]:
+        """The screen's text in pages that each fit MAX_SCREEN with "CON "/"END ": lines are kept whole
+        where they fit, a longer line is wrapped at spaces; the footer ends every page."""
+        lines = [ctx._(error.msgid, **error.values)] if error else []
+        lines += screen.text(ctx).split("\n")
         for o in screen.options_for(ctx):
             label = o.label(ctx) if callable(o.label) else ctx._(o.label)
             lines.append(f"{o.key} {label}")
-        if not screen.end and screen.footer and screen.name not in (self.home, self.start):
-            lines.append(ctx._("0 Menu 00 Back"))
-        text = gsm7("\n".join(line for line in lines if line))  # French/Spanish accents outside GSM-7 halve a screen
-        if len(text) + 4 > MAX_SCREEN:
-            log.error("USSD screen %s is %d characters; cut to %d", screen.name, len(text) + 4, MAX_SCREEN)
-            text = text[: MAX_SCREEN - 4]
-        return Reply(text, screen.end)
+        footed = not screen.end and screen.footer and screen.name not in (self.home, self.start)
+        tail = [gsm7(ctx._("0 Menu 00 Back"))] if footed else []  # ends every page
+        lines = [gsm7(line) for line in lines if line]  # accents outside GSM-7 would halve a screen
+        budget = MAX_SCREEN - len("CON ")
+        if len("\n".join(lines + tail)) <= budget:
+            return ["\n".join(lines + tail)]
+        more = gsm7(MORE + " " + ctx._("More"))
+        room = budget - len("\n".join([more] + tail)) - 1  # what a page with "98 More" has for its lines
+        pages, current = [], []
+        for line in lines:
+            for part in textwrap.wrap(line, room, break_long_words=False, break_on_hyphens=False) or [line]:
+                if current and len("\n".join(current + [part])) > room:
+                    pages.append(current)
+                    current = []
+                current.append(part)
+        pages.append(current)
+        return ["\n".join(p + [more] + tail) for p in pages[:-1]] + ["\n".join(pages[-1] + tail)]
 
 
 def split_inputs(text: str) -> list[str]:

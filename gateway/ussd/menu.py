@@ -1,5 +1,5 @@
 """The borrower's USSD menu: balance, next payment, pay now, last payments, language, promise to
-pay (only while in arrears), call back."""
+pay (only while in arrears), my last code (PAYG), call back (8, confirmed first)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -95,14 +95,14 @@ def _balance_text(ctx: Ctx) -> str:
 
 def _next_payment_text(ctx: Ctx) -> str:
     b = ctx.balance()
-    if b.next_due_date is None:
-        return ctx._("Nothing is due. Thank you for paying!")
-    due = ctx.speaker.date(b.next_due_date)
-    if b.next_due_date < ctx.today:
-        text = ctx._("{amount} was due on {date}. Please pay now.", amount=ctx.money(b.next_due_amount), date=due)
-    else:
-        text = ctx._("Next payment: {amount} due on {date}.", amount=ctx.money(b.next_due_amount), date=due)
-    return text
+    lines = []
+    if b.arrears:  # what is late, then the next date still to come (never a past date as "next")
+        lines.append(ctx._("Overdue since {date}: {amount}. Please pay now.", date=ctx.speaker.date(b.overdue_since),
+                           amount=ctx.money(b.arrears)))
+    if b.next_due_date is not None:
+        lines.append(ctx._("Next payment: {amount} due on {date}.", amount=ctx.money(b.next_due_amount),
+                           date=ctx.speaker.date(b.next_due_date)))
+    return "\n".join(lines) or ctx._("Nothing is due. Thank you for paying!")
 
 
 def _pay_options(ctx: Ctx) -> list[Option]:
@@ -111,7 +111,8 @@ def _pay_options(ctx: Ctx) -> list[Option]:
         return []
     # Mobile money takes whole units: round up, the few cents over are kept as credit.
     unit = to_minor(1, ctx.loan.currency)
-    suggested = -(-min(b.arrears or b.next_due_amount, b.net_outstanding) // unit) * unit
+    due = b.arrears + b.due_today if b.arrears else b.next_due_amount  # late: the arrears and what is due today
+    suggested = -(-min(due, b.net_outstanding) // unit) * unit
 
     def pay_suggested(c: Ctx):
         c.amount = suggested
@@ -255,7 +256,7 @@ MAIN_OPTIONS = [
     Option("5", N_("Language"), "language"),
     Option("6", N_("Promise to pay"), "promise_date", visible=_in_arrears),
     payg_ussd.LAST_CODE_OPTION,  # "7 My last code", for loans with a PAYG device
-    Option("0", N_("Call me back"), "callback"),
+    Option("8", N_("Call me back"), "callback_confirm"),  # not "0": that is "Menu" on every other screen
 ]
 
 SCREENS = [
@@ -279,6 +280,8 @@ SCREENS = [
     Screen("promise_made", lambda c: c._("Thank you. No reminders until {date}. Please pay {amount} by then.",
                                          date=c.speaker.date(c.promise_date), amount=c.money(c.amount)),
            on_show=_make_promise, end=True),
+    Screen("callback_confirm", lambda c: c._("Do you want us to call you back?"),
+           options=[Option("1", N_("Yes, call me"), "callback"), Option("2", N_("Cancel"), "home")]),
     Screen("callback", lambda c: c._("Thank you. We will call you back within one working day."),
            on_show=_request_callback, end=True),
     *payg_ussd.SCREENS,

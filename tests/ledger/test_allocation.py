@@ -48,7 +48,8 @@ def test_balance_separates_arrears_from_not_yet_due(factory, session):
     bal = ledger.balance(session, loan, dt.date(2026, 11, 15))  # Oct 1 and Nov 1 are past due
     assert bal.outstanding == 90000
     assert bal.arrears == 50000
-    assert bal.next_due_date == dt.date(2026, 10, 1) and bal.next_due_amount == 10000
+    assert bal.overdue_since == dt.date(2026, 10, 1) and bal.days_late(dt.date(2026, 11, 15)) == 45
+    assert bal.next_due_date == dt.date(2026, 12, 1) and bal.next_due_amount == 40000  # never a past date
 
 
 def test_currency_mismatch_is_refused_and_nothing_is_allocated(factory, session):

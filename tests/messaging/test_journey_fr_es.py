@@ -25,23 +25,23 @@ JOURNEYS = {
     "fr": dict(
         name="Mireille Ngono", key="3", phone="+237677001122", country="CM", tz="Africa/Douala",
         main="CON Bonjour Mireille. Pret {ref}\n1 Solde\n2 Prochain paiement\n3 Payer maintenant\n"
-             "4 Derniers paiements\n5 Langue\n0 Rappelez-moi",
+             "4 Derniers paiements\n5 Langue\n8 Rappelez-moi",
         balance="CON Pret {ref}\nSolde : 125 000 FCFA\n0 Menu 00 Retour",
         next="CON Prochain paiement : 31 250 FCFA à payer le 1 déc. 2026.\n0 Menu 00 Retour",
         reminder="Jirani Finance : Bonjour Mireille, 31 250 FCFA à payer le 1 déc. 2026. Payez par M-Pesa "
                  "Paybill 600966, compte {ref}. Merci !",
-        receipt="Nous avons recu 40 000 FCFA pour le pret {ref}. Solde 85 000 FCFA. Prochaine échéance le "
-                "1 janvier.",
+        receipt="Jirani Finance : Nous avons recu 40 000 FCFA pour le pret {ref}. Solde 85 000 FCFA. Prochaine "
+                "échéance le 01/01.",
         console=["Échéancier", "Encours</span><b>85 000 FCFA</b>", "Mireille Ngono"]),
     "es": dict(
         name="Ana Obiang", key="2", phone="+240222001122", country="GQ", tz="Africa/Malabo",
         main="CON Hola Ana. Préstamo {ref}\n1 Saldo\n2 Proximo pago\n3 Pagar ahora\n4 Ultimos pagos\n"
-             "5 Idioma\n0 Llamenme",
+             "5 Idioma\n8 Llamenme",
         balance="CON Préstamo {ref}\nSaldo: 125.000 FCFA\n0 Menu 00 Atras",
         next="CON Proximo pago: 31.250 FCFA a pagar el 1 dic 2026.\n0 Menu 00 Atras",
         reminder="Jirani Finance: Hola Ana, 31.250 FCFA vence el 1 dic 2026. Pague por M-Pesa Paybill 600966, "
                  "cuenta {ref}. ¡Gracias!",
-        receipt="Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. Proximo vencimiento 1 ene.",
+        receipt="Jirani Finance: Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. Proximo vencimiento 1 ene.",
         console=["Calendario de pagos", "Saldo pendiente</span><b>85.000 XAF</b>", "Ana Obiang"]),
 }
 

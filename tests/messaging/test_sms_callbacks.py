@@ -116,8 +116,8 @@ def test_balance_reply_in_kiswahili_with_arrears(at_server, factory, session, cl
         inbound(client, b.phone, "salio", "in-1")
         run_jobs()
     assert at_server.sms[0]["message"] == (
-        f"Jirani Finance: Salio la mkopo {loan.account_ref} ni Ksh 12,000, deni lililochelewa Ksh 3,000. Malipo "
-        f"yajayo Ksh 3,000 tarehe 1 Nov 2026. Paybill 600966, akaunti {loan.account_ref}.")
+        f"Jirani Finance: Salio la mkopo {loan.account_ref} ni Ksh 12,000, deni lililochelewa Ksh 3,000 tangu 1 Nov. "
+        f"Malipo yajayo Ksh 3,000 tarehe 1 Des 2026. Paybill 600966, akaunti {loan.account_ref}.")
 
 
 def test_inbound_is_idempotent_on_at_id(at_server, factory, session, client):

@@ -15,11 +15,12 @@ from gateway.reminders import ladders
 COMMON = dict(lender="Jirani Finance", help_line="0800 720 000", paybill="600966", name="Wanjiku",
               account_ref="BIZ48215", currency="KES")
 BALANCE = Balance(currency="KES", outstanding=12_345_600, arrears=1_234_500, credit=0,
-                  next_due_date=dt.date(2026, 12, 31), next_due_amount=1_234_500)
+                  next_due_date=dt.date(2026, 12, 31), next_due_amount=1_234_500,
+                  overdue_since=dt.date(2026, 9, 30))
 SAMPLES = {
     "reminder": dict(amount=1_234_550, due_date=dt.date(2026, 12, 31), arrears=12_345_650, days_late=30),
     "welcome": dict(product="mfumo wa sola wa nyumbani", first_amount=1_234_550, first_due_date=dt.date(2026, 12, 31)),
-    "payments": dict(balance=12_345_600, next_due=dt.date(2026, 12, 31), code="1037"),
+    "payments": dict(balance=12_345_600, next_due=dt.date(2026, 12, 31), overdue_since=dt.date(2026, 9, 30), code="1037"),
     "payg": dict(serial="SHS-000123456", code="123 456 789 012 345", codes=["123 456 789"], days=995,
                  until=dt.date(2029, 8, 31), daily_rate=6_000, short=5_950, token_kind="add_time", unlocked=False),
 }

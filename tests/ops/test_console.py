@@ -13,35 +13,17 @@ from jinja2.ext import babel_extract
 from sqlmodel import select
 
 from gateway import i18n
-from gateway.models import Agent, CallLog, LedgerEntry, Payment, Promise
-from gateway.web.console_session import set_password
+from gateway.models import CallLog, LedgerEntry, Payment, Promise
+from tests.helpers import PASSWORD, login, make_staff, token
 
 UTC = dt.UTC
 NOW = dt.datetime(2027, 1, 15, 9, tzinfo=UTC)
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(autouse=True)
 def frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-def make_staff(session, factory, role, name, phone):
-    agent = Agent(name=name, phone=phone, role=role, field_partner_id=factory.partner.id)
-    set_password(agent, PASSWORD)
-    session.add(agent)
-    session.commit()
-    return agent
-
-
-def token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def login(client, phone, password=PASSWORD):
-    page = client.get("/ops/login").get_data(as_text=True)
-    return client.post("/ops/login", data={"phone": phone, "password": password, "csrf_token": token(page)})
 
 
 @pytest.fixture

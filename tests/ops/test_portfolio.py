@@ -157,4 +157,4 @@ def test_with_reversals_the_ledger_view_matches_the_balance_columns(factory, ses
     row = portfolio.arrears_of(session, loan.id, as_of)
     bal = ledger.balance(session, session.get(type(loan), loan.id), as_of)
     assert (row.arrears, row.outstanding) == (bal.arrears, bal.outstanding)
-    assert row.days_past_due == ((as_of - bal.next_due_date).days if bal.arrears else 0)
+    assert row.days_past_due == bal.days_late(as_of)

@@ -170,7 +170,7 @@ def test_last_code_is_resent_by_sms_once_per_request(factory, session):
     borrower, loan, device = payg_loan(factory, language="sw")
     pay(session, loan, 10000, "TXL1")
     second = pay(session, loan, 5000, "TXL2")
-    token = service.resend_last_code(session, loan, "ussd-session-1")
+    token = service.resend_last_code(session, loan, "ussd-session-1").token
     service.resend_last_code(session, loan, "ussd-session-1")
     session.commit()
     assert token.payment_id == second.id

@@ -1,9 +1,13 @@
 """PAYG loans in the borrower's USSD menu: "My last code" and days of light on the balance screen."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 from openpaygo import TokenType
 from sqlmodel import select
 
+from gateway.i18n import Speaker
 from gateway.models import Message
 from gateway.payg import service
 from tests.helpers import codes_in, dial, pay, payg_loan
@@ -16,10 +20,10 @@ def test_main_menu_offers_my_last_code_for_payg_loans(client, factory):
     en, en_loan, _ = payg_loan(factory, language="en", serial="SOL-EN")
     assert dial(client, sw.phone) == (
         f"CON Habari Amina. Mkopo {sw_loan.account_ref}\n1 Salio\n2 Malipo yajayo\n3 Lipa sasa\n"
-        "4 Malipo ya mwisho\n5 Lugha\n7 Msimbo wangu wa mwisho\n0 Nipigie simu")
+        "4 Malipo ya mwisho\n5 Lugha\n7 Msimbo wangu wa mwisho\n8 Nipigie simu")
     assert dial(client, en.phone) == (
         f"CON Hello Amina. Loan {en_loan.account_ref}\n1 Balance\n2 Next payment\n3 Pay now\n"
-        "4 Last payments\n5 Language\n7 My last code\n0 Call me back")
+        "4 Last payments\n5 Language\n7 My last code\n8 Call me back")
     plain = factory.loan(factory.borrower(language="en"))
     menu = dial(client, factory.session.get(type(en), plain.borrower_id).phone)
     assert "7 My last code" not in menu
@@ -66,6 +70,11 @@ def test_my_last_code_shows_it_and_resends_it_by_sms_once_per_session(client, fa
     # the code shown is the one the device needs next
     assert device.enter(codes_in(resent[0].text)[0]) == (TokenType.ADD_TIME, 3)
     assert service.last_code(session, loan).payment_id == payment.id
-    dial(client, en.phone, "7", session_id="ATUid_other")  # a new session may ask again
+    # a new session within PAYG_CODE_RESEND_MINUTES (60) is shown the code, not sent another SMS
+    sent_at = Speaker.for_borrower(en).time(resent[0].created_at)
+    assert dial(client, en.phone, "7", session_id="ATUid_other") == (
+        f"CON Your last code: {code}\nSent by SMS at {sent_at}. One SMS every 60 min.\n0 Menu 00 Back")
+    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=61)):
+        dial(client, en.phone, "7", session_id="ATUid_later")  # an hour later it may be sent again
     session.commit()
     assert len(session.exec(select(Message).where(Message.template == "payg_last_code")).all()) == 2

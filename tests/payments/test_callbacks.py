@@ -52,7 +52,7 @@ def test_c2b_confirmation_is_stored_answered_then_posted_with_a_receipt(factory,
     assert (payment.status, payment.loan_id) == ("posted", loan.id)
     assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
     [receipt] = messages(session)
-    assert receipt.text == f"We received Ksh500 for loan {ref}. Balance Ksh11,500. Next due 1 Dec."
+    assert receipt.text == f"Jirani Finance: We received Ksh500 for loan {ref}. Balance Ksh11,500. Next due 1 Dec."
     assert (receipt.kind, receipt.dedupe_key, receipt.segments) == ("transactional", f"payment:{payment.id}", 1)
     assert queued_sms_ids() == [receipt.id]
     actions = [a.action for a in read(session, select(AuditEvent).order_by(AuditEvent.id))]
@@ -67,9 +67,9 @@ def test_receipt_in_kiswahili_and_when_the_loan_is_paid_off(factory, session, pa
     post_callback(pay_client, CONFIRM, c2b(trans_id="RKL51ZDR4C", bill_ref=en.account_ref, amount="1000"))
     run_payment_jobs()
     assert [m.text for m in messages(session)] == [
-        f"Tumepokea Ksh 400 kwa mkopo {sw.account_ref}. Salio Ksh 600. Malipo yajayo 1 Des.",
-        f"Tumepokea Ksh 600 kwa mkopo {sw.account_ref}. Mkopo wako umelipwa wote. Asante!",
-        f"We received Ksh1,000 for loan {en.account_ref}. Your loan is fully paid. Thank you!",
+        f"Jirani Finance: Tumepokea Ksh 400 kwa mkopo {sw.account_ref}. Salio Ksh 600. Malipo yajayo 1 Des.",
+        f"Jirani Finance: Tumepokea Ksh 600 kwa mkopo {sw.account_ref}. Mkopo wako umelipwa wote. Asante!",
+        f"Jirani Finance: We received Ksh1,000 for loan {en.account_ref}. Your loan is fully paid. Thank you!",
     ]
 
 
@@ -239,7 +239,7 @@ def test_unknown_account_goes_to_suspense_and_an_operator_assigns_it(factory, se
     assert res.status_code == 200 and res.get_json()["payment"]["status"] == "posted"
     assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
     [receipt] = messages(session)
-    assert receipt.text == f"Tumepokea Ksh 500 kwa mkopo {loan.account_ref}. Salio Ksh 11,500. Malipo yajayo 1 Des."
+    assert receipt.text == f"Jirani Finance: Tumepokea Ksh 500 kwa mkopo {loan.account_ref}. Salio Ksh 11,500. Malipo yajayo 1 Des."
     again = pay_client.post(f"/api/payments/{payment.id}/assign", json={"account_ref": loan.account_ref}, headers=auth)
     assert again.status_code == 409
     assert pay_client.get("/api/payments/suspense", headers=auth).get_json()["payments"] == []
@@ -284,7 +284,7 @@ def test_africastalking_notification_posts_the_payment(factory, session, pay_cli
     assert (payment.provider, payment.provider_txn_id, payment.amount, payment.status) == (
         "africastalking", "ATPid_SampleTxnId123", 10000, "posted")
     assert [m.text for m in messages(session)] == [
-        f"We received Ksh100 for loan {loan.account_ref}. Balance Ksh11,900. Next due 1 Dec."]
+        f"Jirani Finance: We received Ksh100 for loan {loan.account_ref}. Balance Ksh11,900. Next due 1 Dec."]
 
 
 def test_africastalking_payment_matched_by_phone_and_failed_status_ignored(factory, session, pay_client):

@@ -17,12 +17,12 @@ pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
             "END You will get an M-Pesa prompt for Ksh1,200. Enter your PIN to pay.",
             "CON Loan {ref}\nBalance: Ksh4,800\nIn arrears: Ksh1,200\n0 Menu 00 Back",
             "CON Loan {ref}\nBalance: Ksh3,600\n0 Menu 00 Back",
-            "We received Ksh1,200 for loan {ref}. Balance Ksh3,600. Next due 1 Dec.")),
+            "Jirani Finance: We received Ksh1,200 for loan {ref}. Balance Ksh3,600. Next due 1 Dec.")),
     ("sw", ("CON Lipa sasa\n1 Lipa Ksh 1,200\n2 Kiasi kingine\n0 Menyu 00 Rudi",
             None,
             "CON Mkopo {ref}\nSalio: Ksh 4,800\nMalimbikizo: Ksh 1,200\n0 Menyu 00 Rudi",
             "CON Mkopo {ref}\nSalio: Ksh 3,600\n0 Menyu 00 Rudi",
-            "Tumepokea Ksh 1,200 kwa mkopo {ref}. Salio Ksh 3,600. Malipo yajayo 1 Des.")),
+            "Jirani Finance: Tumepokea Ksh 1,200 kwa mkopo {ref}. Salio Ksh 3,600. Malipo yajayo 1 Des.")),
 ])
 def test_pay_now_from_ussd_to_receipt(factory, session, pay_client, daraja, lang, screens):
     pay_screen, started_screen, balance_before, balance_after, receipt_text = screens

@@ -97,7 +97,7 @@ def test_stk_callback_settles_the_intent_and_posts(factory, session, daraja, pay
     intent = intent_of(session, intent.id)
     assert (intent.status, intent.payment_id, intent.result_code) == ("paid", payment.id, "0")
     assert [m.text for m in messages(session)] == [
-        f"We received Ksh500 for loan {loan.account_ref}. Balance Ksh11,500. Next due 1 Dec."]
+        f"Jirani Finance: We received Ksh500 for loan {loan.account_ref}. Balance Ksh11,500. Next due 1 Dec."]
 
 
 def test_stk_then_c2b_for_the_same_receipt_is_one_payment(factory, session, daraja, pay_client):

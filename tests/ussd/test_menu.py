@@ -24,10 +24,10 @@ def amina(factory):
 def test_main_menu_in_kiswahili_and_english(client, amina, john):
     assert dial(client, "+254712345678") == (
         f"CON Habari Amina. Mkopo {amina[1].account_ref}\n1 Salio\n2 Malipo yajayo\n3 Lipa sasa\n"
-        "4 Malipo ya mwisho\n5 Lugha\n0 Nipigie simu")
+        "4 Malipo ya mwisho\n5 Lugha\n8 Nipigie simu")
     assert dial(client, "+254722000111") == (
         f"CON Hello John. Loan {john[1].account_ref}\n1 Balance\n2 Next payment\n3 Pay now\n"
-        "4 Last payments\n5 Language\n6 Promise to pay\n0 Call me back")  # in arrears: may promise
+        "4 Last payments\n5 Language\n6 Promise to pay\n8 Call me back")  # in arrears: may promise
 
 
 def test_phone_in_local_format_finds_the_borrower(client, amina):
@@ -43,7 +43,9 @@ def test_balance_shows_outstanding_arrears_and_credit(client, amina, john):
 
 def test_next_payment_in_borrower_language_and_timezone(client, amina, john):
     assert dial(client, "+254712345678", "2") == "CON Malipo yajayo: Ksh 1,200 kufikia 1 Des 2026.\n0 Menyu 00 Rudi"
-    assert dial(client, "+254722000111", "2") == "CON Ksh1,200 was due on 1 Nov 2026. Please pay now.\n0 Menu 00 Back"
+    assert dial(client, "+254722000111", "2") == (
+        "CON Overdue since 1 Nov 2026: Ksh1,200. Please pay now.\nNext payment: Ksh1,200 due on 1 Dec 2026.\n"
+        "0 Menu 00 Back")
 
 
 def test_balance_after_payments_and_credit(client, session, john):
@@ -122,9 +124,14 @@ def test_language_change_is_persisted_and_audited(client, session, john):
 
 
 def test_call_back_request_goes_to_the_call_centre_queue_once(client, session, amina):
-    text = dial(client, amina[0].phone, "0", session_id="ATUid_cb")
+    phone = amina[0].phone
+    assert dial(client, phone, "8", session_id="ATUid_cb") == (
+        "CON Ungependa tukupigie simu?\n1 Ndiyo, nipigie\n2 Ghairi\n0 Menyu 00 Rudi")  # asked first: nothing yet
+    assert session.exec(select(CallbackRequest)).all() == []
+    session.rollback()  # end the test's read transaction: see what the next hops write
+    text = dial(client, phone, "8*1", session_id="ATUid_cb")
     assert text == "END Asante. Tutakupigia simu ndani ya siku moja ya kazi."
-    dial(client, amina[0].phone, "0", session_id="ATUid_cb")
+    dial(client, phone, "8*1", session_id="ATUid_cb")
     requests = session.exec(select(CallbackRequest)).all()
     assert [(r.borrower_id, r.loan_id, r.reason, r.status) for r in requests] == [
         (amina[0].id, amina[1].id, "ussd_request", "open")]

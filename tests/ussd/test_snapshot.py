@@ -38,7 +38,8 @@ def test_later_hops_of_a_session_answer_without_the_database(client, settings, j
         assert dial(client, john[0].phone, "1", session_id="S1") == (
             f"CON Loan {john[1].account_ref}\nBalance: Ksh4,800\nIn arrears: Ksh1,200\n0 Menu 00 Back")
         assert dial(client, john[0].phone, "1*0*2", session_id="S1") == (
-            "CON Ksh1,200 was due on 1 Nov 2026. Please pay now.\n0 Menu 00 Back")
+            "CON Overdue since 1 Nov 2026: Ksh1,200. Please pay now.\nNext payment: Ksh1,200 due on 1 Dec 2026.\n"
+            "0 Menu 00 Back")
     assert len(first) == 1 and later == []
 
 

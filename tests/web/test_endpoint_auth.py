@@ -68,6 +68,7 @@ ENDPOINTS = {
     ("POST", "/api/ops/flags/scan"): (API, MANAGERS),
     ("GET", "/api/ops/loans/<id:loan_id>/arrears"): (API, ROLES),
     ("POST", "/api/ops/loans/<id:loan_id>/calls"): (API, CALLERS),
+    ("POST", "/api/ops/callbacks/<id:request_id>/outcome"): (API, CALLERS),
     ("GET", "/api/ops/loans/<id:loan_id>/open-promise"): (API, ROLES),
     ("POST", "/api/ops/loans/<id:loan_id>/restructure"): (API, MANAGERS),
     ("POST", "/api/ops/loans/<id:loan_id>/write-off"): (API, MANAGERS),
@@ -93,6 +94,7 @@ ENDPOINTS = {
     ("POST", "/ops/loans/<int:loan_id>/write-off"): (CONSOLE, MANAGERS),
     ("GET", "/ops/queue"): (CONSOLE, CALLERS),
     ("POST", "/ops/queue/assign"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),
     ("GET", "/ops/reports"): (CONSOLE, ROLES),
     ("GET", "/ops/reports/<name>.<fmt>"): (CONSOLE, ROLES),  # non-managers: only their commissions report
     ("GET", "/ops/suspense"): (CONSOLE, MANAGERS),

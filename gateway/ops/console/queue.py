@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlmodel import select
 
 from gateway.db import session_scope
-from gateway.models import Agent
+from gateway.models import Agent, CallbackRequest, Loan
+from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre
 from gateway.ops.console.base import actor, bp, settings, today
 from gateway.web.console_session import login_required
@@ -19,12 +20,13 @@ from gateway.web.roles import CALLERS, MANAGERS, Role
 def queue_page():
     day = today()
     with session_scope() as db:
+        callbacks = callcentre.callback_tasks(db)  # asked to be called: first, oldest first
         items = callcentre.work_queue(db, day, g.operator.id, only_agent=g.operator.role == Role.CALLCENTRE)
         progress = callcentre.team_progress(db, day, settings())
         agents = dict(db.exec(select(Agent.id, Agent.name)).all())
         callers = db.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active)
                           .order_by(Agent.name)).all()
-    return render_template("queue.html", items=items[:200], total=len(items), progress=progress, agents=agents,
+    return render_template("queue.html", callbacks=callbacks, items=items[:200], total=len(items), progress=progress, agents=agents,
                            callers=callers, outcomes=callcentre.OUTCOMES, today=day,
                            max_promise=day + dt.timedelta(days=7))
 
@@ -37,6 +39,30 @@ def assign():
         with session_scope() as db:
             n = callcentre.assign(db, ids, int(request.form.get("agent_id", "0")), actor())
         flash(g.speaker._("{count} accounts assigned.", count=n), "ok")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("ops_console.queue_page"))
+
+
+@bp.post("/queue/callbacks/<int:request_id>")
+@login_required(*CALLERS)
+def handle_callback(request_id: int):
+    form = request.form
+    try:
+        with session_scope() as db:
+            task = db.get(CallbackRequest, request_id)
+            if task is None:
+                abort(404)
+            date = amount = None
+            if form.get("outcome") == "promise" and task.loan_id:
+                try:
+                    date = dt.date.fromisoformat(form.get("promise_date", ""))
+                    amount = to_minor(form.get("promise_amount", ""), db.get(Loan, task.loan_id).currency)
+                except (ValueError, MoneyError):
+                    raise callcentre.CallCentreError(g.speaker._("A promise needs a date and an amount.")) from None
+            callcentre.handle_callback(db, request_id, db.get(Agent, g.operator.id), form.get("outcome", ""),
+                                       form.get("note", ""), promise_date=date, promise_amount=amount, today=today())
+        flash(g.speaker._("Call saved."), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ops_console.queue_page"))
