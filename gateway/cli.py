@@ -9,6 +9,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
 from gateway.ops.cli import ops_daily, report, set_password
+from gateway.notify.cli import notify_group
 from gateway.ops.payouts_cli import commissions_group
 from gateway.payg.cli import payg_token
 
@@ -171,7 +172,7 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,
-                commissions_group):
+                commissions_group, notify_group):
     main.add_command(command)
 
 if __name__ == "__main__":  # `python -m gateway.cli`, as `gateway serve` starts its stand-ins

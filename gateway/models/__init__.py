@@ -9,6 +9,8 @@ from gateway.models.payments import (
     CallbackStatus, IntentStatus, Payment, PaymentIntent, PaymentReversal, PaymentStatus, RawCallback,
 )
 from gateway.models.payg import Device, PaygToken
+from gateway.models.notify import Notification, NotificationStatus, WebhookEndpoint
+from gateway.models.payouts import CommissionPayout, CommissionStatement, StatementLine, StatementStatus
 from gateway.models.messaging import (
     CallStatus, DeliveryReport, InboundSms, Message, MessageStatus, RejectedCallback, Reminder, ReminderStatus,
     VoiceCall, VoiceEvent,
@@ -20,5 +22,7 @@ __all__ = [
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
+    "Notification", "NotificationStatus", "WebhookEndpoint",
+    "CommissionPayout", "CommissionStatement", "StatementLine", "StatementStatus",
     "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus",
 ]
