@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 
 from openpyxl import Workbook
 from sqlalchemy.exc import IntegrityError
@@ -143,7 +142,7 @@ def pay(session: Session, actor: str, currency: str = "KES", month: str | None =
     statements = session.exec(query.order_by(CommissionStatement.id).with_for_update()).all()
     if not statements:
         raise PayoutError("no approved statement to pay")
-    batch = utcnow().strftime("PAY-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    batch = f"PAY-{utcnow():%Y%m%d%H%M%S}-{statements[0].id}"  # unique: that statement is paid only once
     try:
         with session.begin_nested():
             for st in statements:
