@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from gateway.cli import main
-from gateway.i18n import N_
+from gateway.i18n import N_, Speaker
 from gateway.models import AuditEvent, Notification, WebhookEndpoint
 from gateway.notify import endpoints, periodic
 from gateway.ops import flags
@@ -93,11 +93,13 @@ def test_slack_gets_repaid_large_payment_and_flag_in_the_staff_language(session,
     session.commit()
     run_jobs()
     texts = [m["text"] for m in receiver.slack_messages()]
-    ref = loan.account_ref
+    ref, sw = loan.account_ref, Speaker("sw")
+    reversals, reason = sw._("reversals"), sw._("{count} payments reversed", count=2)
+    assert reason != "2 payments reversed"
     assert texts == [
         f"Jirani Finance: mkopo {ref} umelipwa wote\nbusiness loan, mtaji Ksh 10,000",
         f"Jirani Finance: malipo ya Ksh 6,000 kwa mkopo {ref}",
-        f"Jirani Finance: alama imewekwa kwa mkopo {ref}\nreversals: malipo 2 yamerejeshwa"] or texts
+        f"Jirani Finance: alama imewekwa kwa mkopo {ref}\n{reversals}: {reason}"]
     assert {r["path"] for r in receiver.requests} == {SLACK_PATH}
     assert [(n.event, n.status, n.attempts) for n in _notes(session)] == [
         ("loan_repaid", "delivered", 1), ("large_payment", "delivered", 1), ("flag_raised", "delivered", 1)]
