@@ -1,7 +1,6 @@
 """Outbound notifications: a lender's webhooks (Slack or generic) and the outbox of what to send them."""
 import datetime as dt
 from enum import StrEnum
-from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
@@ -18,7 +17,7 @@ class WebhookEndpoint(SQLModel, table=True):
     """Where a lender wants events: a Slack incoming webhook or a generic JSON receiver. The URL and
     the signing secret are Fernet-encrypted (gateway.notify.crypto); `url_hint` is the masked URL."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)
     kind: str = Field(max_length=10)  # slack | generic
     name: str = Field(max_length=80)
@@ -38,7 +37,7 @@ class Notification(SQLModel, table=True):
     """One event for one endpoint, stored in the transaction of the event (the outbox) and delivered
     by a job. `dedupe_key` makes an event announced once per endpoint (a database rule)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     endpoint_id: int = Field(foreign_key="webhookendpoint.id", index=True)
     event: str = Field(max_length=30)
     payload: dict = json_field()
@@ -46,7 +45,7 @@ class Notification(SQLModel, table=True):
     status: str = Field(default=NotificationStatus.pending, max_length=10, index=True)
     attempts: int = 0
     next_at: dt.datetime = utc_field(index=True)
-    last_status_code: Optional[int] = None
+    last_status_code: int | None = None
     last_error: str = Field(default="", max_length=300)  # never the URL or a secret
     created_at: dt.datetime = utc_field(index=True)
-    delivered_at: Optional[dt.datetime] = utc_field(default_now=False)
+    delivered_at: dt.datetime | None = utc_field(default_now=False)

@@ -1,7 +1,6 @@
 """Commission statements (one per agent, month and currency), approved by a manager, paid once."""
 import datetime as dt
 from enum import StrEnum
-from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -19,7 +18,7 @@ class StatementStatus(StrEnum):
 class CommissionStatement(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("agent_id", "month", "currency"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id", index=True)
     month: str = Field(max_length=7, index=True)  # YYYY-MM
     currency: str = Field(max_length=3)
@@ -28,12 +27,12 @@ class CommissionStatement(SQLModel, table=True):
     status: str = Field(default=StatementStatus.pending, max_length=10, index=True)
     note: str = Field(default="", max_length=500)  # the manager's note when returned
     decided_by: str = Field(default="", max_length=120)
-    decided_at: Optional[dt.datetime] = utc_field(default_now=False)
+    decided_at: dt.datetime | None = utc_field(default_now=False)
     created_at: dt.datetime = utc_field()
 
 
 class StatementLine(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     statement_id: int = Field(foreign_key="commissionstatement.id", index=True)
     rule: str = Field(max_length=20)  # onboarding | recovery
     loan: str = Field(max_length=40)
@@ -45,7 +44,7 @@ class StatementLine(SQLModel, table=True):
 class CommissionPayout(SQLModel, table=True):
     """A statement exported as paid: unique per statement, so it can be paid only once."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     statement_id: int = Field(foreign_key="commissionstatement.id", unique=True)
     batch: str = Field(max_length=40, index=True)
     phone: str = Field(max_length=20)

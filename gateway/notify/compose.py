@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from gateway.i18n import Speaker
-from gateway.models import Flag, FieldPartner, Notification, WebhookEndpoint
+from gateway.models import FieldPartner, Flag, Notification, WebhookEndpoint
 from gateway.ops import flags
 
 

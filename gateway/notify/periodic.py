@@ -14,7 +14,15 @@ from sqlmodel import Session, select
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.models import (
-    Borrower, CallbackStatus, Installment, LedgerEntry, Loan, Message, MessageStatus, Promise, RawCallback,
+    Borrower,
+    CallbackStatus,
+    Installment,
+    LedgerEntry,
+    Loan,
+    Message,
+    MessageStatus,
+    Promise,
+    RawCallback,
     WebhookEndpoint,
 )
 from gateway.notify.events import store
@@ -23,7 +31,8 @@ from gateway.ops.portfolio import end_of
 
 
 def _partner_loans(partner_id: int):
-    return select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id).where(Borrower.field_partner_id == partner_id)
+    return (select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Borrower.field_partner_id == partner_id))
 
 
 def _par(session: Session, partner_id: int, day: dt.date) -> dict[str, dict]:

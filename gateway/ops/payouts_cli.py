@@ -55,8 +55,8 @@ def statements(month: str | None, status: str | None) -> None:
     everyone = Agent(id=0, name="cli", phone="", role="admin", field_partner_id=0)
     for st in _run(lambda s, p: p.visible(s, everyone, month, status)):
         note = f"  ({st['note']})" if st["note"] else ""
-        click.echo(f"{st['id']:>5}  {st['month']}  {st['agent']:<24} {format_money(st['total'], st['currency'], 'en'):>14}"
-                   f"  {st['status']}{note}")
+        total = format_money(st["total"], st["currency"], "en")
+        click.echo(f"{st['id']:>5}  {st['month']}  {st['agent']:<24} {total:>14}  {st['status']}{note}")
 
 
 @commissions_group.command("approve")

@@ -58,7 +58,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac}"
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str, tolerance: int = 300, now: float | None = None) -> bool:
+def verify(secret: str, timestamp: str, body: bytes, signature: str, tolerance: int = 300,
+           now: float | None = None) -> bool:
     """What a receiver does (and our tests): the signature matches and the timestamp is recent."""
     try:
         fresh = abs((now or time.time()) - int(timestamp)) <= tolerance

@@ -130,7 +130,8 @@ def test_generic_endpoint_gets_a_signed_daily_summary(session, factory, receiver
     assert body["event"] == "daily_summary"
     (kes,) = body["data"]["currencies"]
     # Dec 1: 1,000 due, 500 paid; at the end of Dec 1 the loan is not late yet (PAR counts from the day after)
-    assert (kes["currency"], kes["collected"], kes["collection_rate"], kes["par1"]) == ("KES", 50000, "0.5000", "0.0000")
+    assert (kes["currency"], kes["collected"], kes["collection_rate"], kes["par1"]) == \
+        ("KES", 50000, "0.5000", "0.0000")
     assert "Collected yesterday: Ksh500" in body["text"] and "Collection rate this month: 50.0 %" in body["text"]
 
 

@@ -70,7 +70,8 @@ def test_statements_approved_returned_and_paid_once(client, session, month):
     client.post("/api/ops/commissions/statements/generate", json={"month": "2027-01"}, headers=m_auth)
     assert _statements(client, m_auth)["Wanjiku"]["status"] == "pending"
     for sid in (otieno_id, wanjiku_id):
-        assert client.post(f"/api/ops/commissions/statements/{sid}/approve", headers=m_auth).json["status"] == "approved"
+        approved = client.post(f"/api/ops/commissions/statements/{sid}/approve", headers=m_auth)
+        assert approved.json["status"] == "approved"
     again = client.post(f"/api/ops/commissions/statements/{otieno_id}/approve", headers=m_auth)
     assert again.status_code == 409 and "approved" in again.json["detail"]
 
@@ -152,6 +153,7 @@ def test_cli_generate_approve_return_payout(session, month, tmp_path):
     out = runner.invoke(main, ["commissions", "payout", "--as", "+254733000003", "--format", "xlsx", "-o", str(target)])
     assert out.exit_code == 0, out.output
     sheet = openpyxl.load_workbook(target).active
-    assert [[c.value for c in row][:3] for row in sheet.iter_rows(min_row=2)] == [["254733000001", 200, "BusinessPayment"]]
+    rows = [[c.value for c in row][:3] for row in sheet.iter_rows(min_row=2)]
+    assert rows == [["254733000001", 200, "BusinessPayment"]]
     again = runner.invoke(main, ["commissions", "payout", "--as", "+254733000003", "-o", str(tmp_path / "x.csv")])
     assert again.exit_code != 0 and "no approved statement" in again.output
