@@ -263,3 +263,28 @@ def test_failure_alert_over_threshold_once_an_hour(session, factory, receiver, s
     run_jobs()
     (msg,) = receiver.slack_messages()
     assert msg["text"] == "Jirani Finance: payment callbacks failing\n2 in the last hour (alert at 2)"
+
+
+def test_console_page_shows_endpoints_and_deliveries_masked(app, session, factory, receiver, settings):
+    import re
+
+    from gateway.models import Agent
+    from gateway.web.console_session import set_password
+
+    _slack(session, factory, receiver, ["loan_repaid"], language="en")
+    manager = Agent(name="Mary", phone="+254733000009", role="manager", field_partner_id=factory.partner.id)
+    set_password(manager, "correct horse battery")
+    session.add(manager)
+    session.commit()
+    client = app.test_client()
+    page = client.get("/ops/login").get_data(as_text=True)
+    client.post("/ops/login", data={"phone": manager.phone, "password": "correct horse battery",
+                                    "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)})
+    html = client.get("/ops/webhooks").get_data(as_text=True)
+    assert "#collections" in html and f"{receiver.url}/…" in html and "Nothing sent yet." in html
+    endpoint_id = session.exec(select(WebhookEndpoint.id)).one()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    client.post(f"/ops/webhooks/{endpoint_id}/test", data={"csrf_token": token})
+    run_jobs()
+    html = client.get("/ops/webhooks?lang=sw").get_data(as_text=True)
+    assert "imefika" in html and "s3cretPathToken" not in html and len(receiver.requests) == 1

@@ -1,6 +1,7 @@
 """Commission statements: generated from the month's commissions, approved or returned by a manager,
 paid once in an M-Pesa bulk (B2C) file for Finance; role checks and the audit trail."""
 import csv
+import re
 import datetime as dt
 import io
 
@@ -157,3 +158,45 @@ def test_cli_generate_approve_return_payout(session, month, tmp_path):
     assert rows == [["254733000001", 200, "BusinessPayment"]]
     again = runner.invoke(main, ["commissions", "payout", "--as", "+254733000003", "-o", str(tmp_path / "x.csv")])
     assert again.exit_code != 0 and "no approved statement" in again.output
+
+
+def _console_login(client, session, agent, password="correct horse battery"):
+    from gateway.web.console_session import set_password
+
+    session.commit()  # end the test's read transaction: the app wrote since
+    set_password(agent, password)
+    session.add(agent)
+    session.commit()
+    page = client.get("/ops/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/ops/login", data={"phone": agent.phone, "password": password, "csrf_token": token})
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_console_manager_decides_and_pays_agent_sees_own(app, session, month):
+    manager, otieno = month["manager"][0], month["otieno"][0]
+    boss = app.test_client()
+    _console_login(boss, session, manager)
+    html = boss.get("/ops/statements?month=2027-01").get_data(as_text=True)
+    assert "No statement this month." in html
+    boss.post("/ops/statements/generate", data={"csrf_token": _csrf(html), "month": "2027-01"})
+    html = boss.get("/ops/statements?month=2027-01").get_data(as_text=True)
+    assert "Otieno" in html and "Wanjiku" in html and "Approve" in html
+    ids = {st.agent_id: st.id for st in session.exec(select(CommissionStatement))}
+    boss.post(f"/ops/statements/{ids[otieno.id]}/decide", data={"csrf_token": _csrf(html), "month": "2027-01",
+                                                                 "decision": "approve"})
+    r = boss.post(f"/ops/statements/{ids[month['wanjiku'][0].id]}/decide",
+                  data={"csrf_token": _csrf(html), "month": "2027-01", "decision": "return", "note": "check Bakari"})
+    assert r.status_code == 302
+    r = boss.post("/ops/statements/payout", data={"csrf_token": _csrf(html), "month": "2027-01", "format": "csv"})
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert r.get_data(as_text=True).splitlines()[1].startswith("254733000001,200,BusinessPayment,Otieno")
+
+    agent = app.test_client()
+    _console_login(agent, session, session.get(type(otieno), otieno.id))
+    html = agent.get("/ops/statements?month=2027-01&lang=sw").get_data(as_text=True)
+    assert "Otieno" in html and "Wanjiku" not in html and "Idhinisha" not in html
+    assert agent.post("/ops/statements/payout", data={"csrf_token": _csrf(html)}).status_code == 403
