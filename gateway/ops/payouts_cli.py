@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gateway.config import Settings
+from gateway.web.roles import MANAGERS, Role
 
 
 def _manager(session, phone: str):
@@ -52,7 +53,7 @@ def statements(month: str | None, status: str | None) -> None:
     from gateway.models import Agent
     from gateway.money import format_money
 
-    everyone = Agent(id=0, name="cli", phone="", role="admin", field_partner_id=0)
+    everyone = Agent(id=0, name="cli", phone="", role=Role.ADMIN, field_partner_id=0)  # the shell sees all
     for st in _run(lambda s, p: p.visible(s, everyone, month, status)):
         note = f"  ({st['note']})" if st["note"] else ""
         total = format_money(st["total"], st["currency"], "en")
@@ -88,7 +89,7 @@ def payout(phone: str, month: str | None, currency: str, fmt: str, output: str) 
     """Mark approved statements paid and write Finance's M-Pesa bulk (B2C) payment file."""
     def work(s, p):
         manager = _manager(s, phone)
-        if manager.role not in ("manager", "admin"):
+        if manager.role not in MANAGERS:
             raise p.NotAllowed("only a manager or an admin exports payouts")
         batch = p.pay(s, f"agent:{manager.id}", currency, month)
         s.flush()
