@@ -13,6 +13,8 @@ from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
 from gateway.ops.cli import ops_daily, report, set_password
+from gateway.notify.cli import notify_group
+from gateway.ops.payouts_cli import commissions_group
 from gateway.payg.cli import payg_token
 
 
@@ -198,7 +200,7 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,
-                partner_group, staff_group):
+                partner_group, staff_group, commissions_group, notify_group):
     main.add_command(command)
 
 

@@ -106,6 +106,12 @@ class Settings:
     # key in the instance folder (gateway/payg/keys.py)
     payg_key_encryption_key: str = ""
     payg_code_resend_minutes: int = 60  # USSD "My last code" texts the code again at most once in this many minutes
+    # Outbound webhooks (gateway/notify): Fernet key(s) for their URLs and secrets at rest (empty: a
+    # development key in the instance folder), delivery attempts, backoff and timeout
+    notify_encryption_key: str = ""
+    notify_max_attempts: int = 6  # then the notification ends in failed with the reason
+    notify_retry_base_seconds: int = 30  # backoff doubles from this; Slack's Retry-After wins when longer
+    notify_timeout_seconds: int = 10
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

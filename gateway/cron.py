@@ -3,6 +3,7 @@
 from rq import cron
 from rq.cron import CronScheduler
 
+from gateway.workers.notify import notify_tick
 from gateway.workers.ops import daily_collections
 from gateway.workers.reminders import plan_reminders
 from gateway.workers.sweeper import sweep
@@ -15,6 +16,7 @@ JOBS = [
     (plan_reminders, "default", PLAN_REMINDERS_CRON),
     (daily_collections, "default", DAILY_COLLECTIONS_CRON),
     (sweep, "default", "* * * * *"),  # SMS and payments stored while Redis was down; idempotent
+    (notify_tick, "default", "*/5 * * * *"),  # webhooks: daily summaries at their hour, failure alerts, lost jobs
 ]
 
 for _job, _queue, _expr in JOBS:

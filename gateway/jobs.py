@@ -45,6 +45,11 @@ SEND_SMS = Job("gateway.workers.sms.send_message",
                retry=lambda s: _backoff(s.sms_max_retries, s.sms_retry_base_seconds))
 SEND_REMINDER = Job("gateway.workers.reminders.send_reminder", prefix="reminder")
 PLACE_CALL = Job("gateway.workers.voice.place_call")
+# Args (notification id, attempt). HTTP failures are rescheduled by the job itself (backoff from
+# NOTIFY_RETRY_BASE_SECONDS or Slack's Retry-After, at most NOTIFY_MAX_ATTEMPTS); this policy only
+# covers the job crashing (database unreachable...), bounded too.
+DELIVER_NOTIFICATION = Job("gateway.workers.notify.deliver_notification", prefix="notify",
+                           retry=lambda s: _backoff(2, s.notify_retry_base_seconds))
 
 
 def enqueue(job: Job, *args, settings: Settings | None = None, at: dt.datetime | None = None, pipeline=None):

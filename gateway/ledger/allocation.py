@@ -69,6 +69,7 @@ def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None, 
     if all(i.status == InstallmentStatus.paid for i in installments(session, loan.id)) and loan.status == LoanStatus.active:
         loan.status = LoanStatus.repaid
         session.add(loan)
+        signals.loan_repaid.send(loan, session=session)
     return entries
 
 

@@ -11,6 +11,8 @@ from gateway.models.payments import (
     PendingReversal, RawCallback, ReversalStatus,
 )
 from gateway.models.payg import Device, PaygToken
+from gateway.models.notify import Notification, NotificationStatus, WebhookEndpoint
+from gateway.models.payouts import CommissionPayout, CommissionStatement, StatementLine, StatementStatus
 from gateway.models.messaging import (
     CallStatus, DeliveryReport, InboundSms, Message, MessageStatus, RejectedCallback, Reminder, ReminderStatus,
     VoiceCall, VoiceEvent,
@@ -23,5 +25,7 @@ __all__ = [
     "CallLog", "CollectionAssignment", "Flag", "Promise",
     "PaymentReversal", "PendingReversal", "ReversalStatus", "PaymentConflict", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
+    "Notification", "NotificationStatus", "WebhookEndpoint",
+    "CommissionPayout", "CommissionStatement", "StatementLine", "StatementStatus",
     "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus", "TaskStatus",
 ]

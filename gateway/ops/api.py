@@ -277,3 +277,6 @@ def agent_commissions():
         wanted = g.agent.id
     with session_scope() as s:
         return jsonify(plain({"month": month, "agents": commissions.commissions(s, month, _settings(), wanted)}))
+
+
+from gateway.ops import payouts_api  # noqa: E402,F401  (its routes join this blueprint)

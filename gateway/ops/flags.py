@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from gateway import audit, phones
+from gateway import audit, phones, signals
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.i18n import N_, Speaker
@@ -68,6 +68,7 @@ def raise_flag(session: Session, kind: str, key: str, reason: str, values: dict 
         return None
     audit.record(session, actor, "flag.raised", "flag", flag.id, kind=kind, loan_id=loan_id,
                  borrower_id=borrower_id, payment_id=payment_id, reason=reason)
+    signals.flag_raised.send(flag, session=session)
     return flag
 
 

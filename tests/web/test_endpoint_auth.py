@@ -63,6 +63,12 @@ ENDPOINTS = {
     ("POST", "/api/agents/loans/<id:loan_id>/device"): (API, (F, A)),
     ("POST", "/api/ops/devices/<serial>/tokens"): (API, MANAGERS),
     ("GET", "/api/ops/commissions"): (API, ROLES),  # non-managers see only their own
+    ("GET", "/api/ops/commissions/statements"): (API, ROLES),  # non-managers see only their own
+    ("POST", "/api/ops/commissions/statements/generate"): (API, MANAGERS),
+    ("POST", "/api/ops/commissions/statements/<id:statement_id>/approve"): (API, MANAGERS),
+    ("POST", "/api/ops/commissions/statements/<id:statement_id>/return"): (API, MANAGERS),
+    ("POST", "/api/ops/commissions/payouts"): (API, MANAGERS),
+    ("GET", "/api/ops/commissions/payouts/<batch>"): (API, MANAGERS),
     ("GET", "/api/ops/flags"): (API, CALLERS),
     ("POST", "/api/ops/flags/<id:flag_id>/resolve"): (API, MANAGERS),
     ("POST", "/api/ops/flags/scan"): (API, MANAGERS),
@@ -97,6 +103,12 @@ ENDPOINTS = {
     ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),
     ("GET", "/ops/reports"): (CONSOLE, ROLES),
     ("GET", "/ops/reports/<name>.<fmt>"): (CONSOLE, ROLES),  # non-managers: only their commissions report
+    ("GET", "/ops/statements"): (CONSOLE, ROLES),  # non-managers see only their own
+    ("POST", "/ops/statements/generate"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/statements/<int:statement_id>/decide"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/statements/payout"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/webhooks"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/webhooks/<int:endpoint_id>/test"): (CONSOLE, MANAGERS),
     ("GET", "/ops/suspense"): (CONSOLE, MANAGERS),
     ("POST", "/ops/suspense/<int:payment_id>/refund"): (CONSOLE, MANAGERS),
     ("POST", "/ops/suspense/<int:payment_id>/resolve"): (CONSOLE, MANAGERS),

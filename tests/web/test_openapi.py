@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway.models import CallbackRequest
+from gateway.models import CallbackRequest, CommissionStatement
 from gateway.ops import flags
 from gateway.payg.demo import add_demo_device
 from tests.helpers import staff
@@ -52,8 +52,9 @@ class Book:
 @pytest.fixture
 def book(factory, session) -> Book:
     """Staff of every role (field agent 1, call-centre agent 2, manager 3, admin 4), loan 1 in
-    arrears onboarded by the field agent, a PAYG loan with device SHS-7781, open flag 1 and
-    call-back request 1 (the borrower pressed "Call me back")."""
+    arrears onboarded by the field agent, a PAYG loan with device SHS-7781, open flag 1,
+    call-back request 1 (the borrower pressed "Call me back") and pending commission statements 1
+    (field agent) and 2 (call-centre agent)."""
     agents, headers = {}, {}
     for role in ROLES:
         agents[role], headers[role] = staff(session, factory, role)
@@ -66,6 +67,8 @@ def book(factory, session) -> Book:
                             borrower_id=borrower.id, loan_id=loan.id)
     callback = CallbackRequest(borrower_id=borrower.id, loan_id=loan.id, reason="ussd_request", source_ref="ussd:S1")
     session.add(callback)
+    for agent in (agents["field"], agents["callcentre"]):  # pending statements 1 and 2
+        session.add(CommissionStatement(agent_id=agent.id, month="2026-12", currency="KES", total=20000, payable=20000))
     session.commit()
     # The document's examples name these ids (a fresh database numbers from 1).
     assert [a.id for a in agents.values()] == [1, 2, 3, 4] and (borrower.id, loan.id, flag.id, callback.id) == (1, 1, 1, 1)
