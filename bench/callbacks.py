@@ -41,8 +41,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from bench.common import (DEFAULT_DB, DEFAULT_REDIS, NOW, ROOT, Gunicorn, account_ref, fresh_schema,  # noqa: E402
-                          libpq_dsn, load_portfolio, peak_rss_mib, phone, table)
+from bench.common import (  # noqa: E402
+    DEFAULT_DB,
+    DEFAULT_REDIS,
+    NOW,
+    ROOT,
+    Gunicorn,
+    account_ref,
+    fresh_schema,
+    libpq_dsn,
+    load_portfolio,
+    peak_rss_mib,
+    phone,
+    table,
+)
 
 TOKEN = "bench-callback-token"
 C2B_PATH = "/payments/daraja/c2b/confirmation"

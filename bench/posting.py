@@ -40,8 +40,18 @@ import psycopg  # noqa: E402
 import redis  # noqa: E402
 from rq import Queue  # noqa: E402
 
-from bench.common import (DEFAULT_DB, DEFAULT_REDIS, NOW, ROOT, account_ref, libpq_dsn, load_portfolio,  # noqa: E402
-                          peak_rss_mib, phone, table)
+from bench.common import (  # noqa: E402
+    DEFAULT_DB,
+    DEFAULT_REDIS,
+    NOW,
+    ROOT,
+    account_ref,
+    libpq_dsn,
+    load_portfolio,
+    peak_rss_mib,
+    phone,
+    table,
+)
 from gateway.jobs import POST_PAYMENT  # noqa: E402
 
 POST_JOB, QUEUE = POST_PAYMENT.func, POST_PAYMENT.queue

@@ -28,8 +28,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (DEFAULT_DB, DEFAULT_REDIS, Gunicorn, child_pids, free_port, libpq_dsn,  # noqa: E402
-                          load_portfolio, median_of, peak_rss_mib, phone, run_wrk, table)
+from bench.common import (  # noqa: E402
+    DEFAULT_DB,
+    DEFAULT_REDIS,
+    Gunicorn,
+    child_pids,
+    free_port,
+    libpq_dsn,
+    load_portfolio,
+    median_of,
+    peak_rss_mib,
+    phone,
+    run_wrk,
+    table,
+)
 
 # What borrowers do: mostly the menu, balance and next payment; some walk into "pay now".
 MENU_PATHS = ["", "", "", "1", "1", "2", "2", "3", "4", "3*2", "3*2*500", "3*1", "5", "1*00", "2*0"]

@@ -12,8 +12,8 @@ from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
-from gateway.ops.cli import ops_daily, report, set_password
 from gateway.notify.cli import notify_group
+from gateway.ops.cli import ops_daily, report, set_password
 from gateway.ops.payouts_cli import commissions_group
 from gateway.payg.cli import payg_token
 

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlmodel import Session, select
-
 from werkzeug.security import generate_password_hash
 
-from gateway.web import auth
-from gateway.db import utcnow
-from gateway.models import Agent, FieldPartner, Loan, Message, MessageStatus, Payment
-from gateway.payg.demo import add_demo_device
 from gateway import ledger
 from gateway.borrowers import catalogue, onboarding
+from gateway.db import utcnow
 from gateway.ledger import schedule
+from gateway.models import Agent, FieldPartner, Loan, Message, MessageStatus, Payment
+from gateway.payg.demo import add_demo_device
+from gateway.web import auth
 
 DEMO_PASSWORD = "demo-password"  # every demo staff member's console password (demo data only)
 FIRST = ["Amina", "John", "Grace", "Peter", "Wanjiru", "Otieno", "Fatuma", "Joseph", "Akinyi", "Baraka",
@@ -111,7 +110,7 @@ def _messages_as_history(session: Session) -> None:
     loan's disbursement, not sent now (nor counted in this month's messaging report)."""
     disbursed = dict(session.exec(select(Loan.borrower_id, Loan.disbursed_on)).all())
     for message in session.exec(select(Message).where(Message.borrower_id.is_not(None))).all():
-        when = dt.datetime.combine(disbursed[message.borrower_id], dt.time(9), tzinfo=dt.timezone.utc)
+        when = dt.datetime.combine(disbursed[message.borrower_id], dt.time(9), tzinfo=dt.UTC)
         message.created_at = message.sent_at = message.delivered_at = when
         message.status = MessageStatus.delivered
         message.status_history = [*message.status_history, {"status": "delivered", "note": "demo history"}]
@@ -139,7 +138,7 @@ def _pay_history(session: Session, loan: Loan, scenario: str, today: dt.date, rn
         if scenario == "late_10" and past:
             paid.append((past[0].due_date, past[0].amount_due // 2))
     for n, (day, amount) in enumerate(p for p in paid if p[1] > 0):
-        paid_at = dt.datetime.combine(day, dt.time(9), tzinfo=dt.timezone.utc)
+        paid_at = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
         payment = Payment(provider="manual", provider_txn_id=f"DEMO{k:03d}{n:02d}", amount=amount,
                           currency=loan.currency, payer_phone="", account_ref=loan.account_ref, paid_at=paid_at)
         session.add(payment)

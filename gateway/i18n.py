@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date as _babel_format_date, format_time as _babel_format_time
+from babel.dates import format_date as _babel_format_date
+from babel.dates import format_time as _babel_format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -37,7 +38,7 @@ def _languages() -> tuple[str, ...]:
     return tuple(sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> Translations:
     po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
     if not po.exists():
@@ -78,7 +79,7 @@ class Speaker:
         self._t = translations(lang)
 
     @classmethod
-    def for_borrower(cls, borrower) -> "Speaker":
+    def for_borrower(cls, borrower) -> Speaker:
         return cls(borrower.language, borrower.country, borrower.timezone)
 
     def _(self, message: str, **values) -> str:
@@ -97,4 +98,4 @@ class Speaker:
         return _babel_format_time(value.astimezone(self.tz), "HH:mm", locale=self.locale)
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
-        return (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.tz).date()
+        return (now or dt.datetime.now(dt.UTC)).astimezone(self.tz).date()

@@ -7,7 +7,6 @@ from functools import lru_cache
 from babel import Locale
 from babel.numbers import format_currency, get_currency_precision
 
-
 MAX_DIGITS = 15  # major-unit digits an amount may have: far above any loan, far below BIGINT
 
 

@@ -17,10 +17,9 @@ from openpaygo import TokenType
 from rq import Queue, SimpleWorker
 from sqlmodel import select
 
-from gateway import ledger
+from gateway import jobs, ledger
 from gateway.models import Agent, LedgerEntry, Message, Payment
 from gateway.payg.demo import add_demo_device, demo_secret_key
-from gateway import jobs
 from gateway.queue import get_redis
 from gateway.web.auth import issue_token
 from gateway.web.console_session import set_password

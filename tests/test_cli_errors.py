@@ -9,7 +9,6 @@ from sqlmodel import select
 
 from gateway.cli import main
 from gateway.models import Flag, Payment, Promise
-
 from tests.helpers import run_payment_jobs
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import available_timezones
 
-
 from sqlmodel import Session, select
 
-from gateway.borrowers import accounts
 from gateway import audit, i18n, phones
-from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
+from gateway.borrowers import accounts
 from gateway.ledger import schedule
+from gateway.models import Borrower, FieldPartner, Loan, LoanStatus
 from gateway.payments import rails
 
 # Timezone of each country we serve; anything else must be given explicitly.

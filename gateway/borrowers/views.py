@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlmodel import select
 
-from gateway.web.auth import require_role
+from gateway.borrowers import catalogue, onboarding
 from gateway.db import session_scope
+from gateway.ledger import schedule
 from gateway.messaging import welcome
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus, Product
 from gateway.money import MoneyError, to_minor
-from gateway.borrowers import catalogue, onboarding
-from gateway.ledger import schedule
 from gateway.text import TextError, text
+from gateway.web.auth import require_role
 
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
 

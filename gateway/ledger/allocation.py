@@ -15,7 +15,13 @@ from sqlmodel import Session, select
 from gateway import audit, signals
 from gateway.db import utcnow
 from gateway.models import (
-    Installment, InstallmentStatus, LedgerEntry, Loan, LoanStatus, Payment, PaymentStatus,
+    Installment,
+    InstallmentStatus,
+    LedgerEntry,
+    Loan,
+    LoanStatus,
+    Payment,
+    PaymentStatus,
 )
 from gateway.models.loans import COMPONENTS
 

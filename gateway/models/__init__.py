@@ -1,22 +1,38 @@
 """All tables. One module per concept; importing this package registers them all with SQLModel."""
 from gateway.models.audit import AuditEvent
-from gateway.models.people import Agent, Borrower, FieldPartner
-from gateway.models.loans import Installment, Loan, LoanStatus, InstallmentStatus
-from gateway.models.products import Product
-from gateway.models.ledger import LedgerEntry
 from gateway.models.callcentre import CallbackRequest, TaskStatus
-from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
-from gateway.models.payments import (
-    CallbackStatus, IntentStatus, Payment, PaymentConflict, PaymentIntent, PaymentReversal, PaymentStatus,
-    PendingReversal, RawCallback, ReversalStatus,
-)
-from gateway.models.payg import Device, PaygToken
-from gateway.models.notify import Notification, NotificationStatus, WebhookEndpoint
-from gateway.models.payouts import CommissionPayout, CommissionStatement, StatementLine, StatementStatus
+from gateway.models.ledger import LedgerEntry
+from gateway.models.loans import Installment, InstallmentStatus, Loan, LoanStatus
 from gateway.models.messaging import (
-    CallStatus, DeliveryReport, InboundSms, Message, MessageStatus, RejectedCallback, Reminder, ReminderStatus,
-    VoiceCall, VoiceEvent,
+    CallStatus,
+    DeliveryReport,
+    InboundSms,
+    Message,
+    MessageStatus,
+    RejectedCallback,
+    Reminder,
+    ReminderStatus,
+    VoiceCall,
+    VoiceEvent,
 )
+from gateway.models.notify import Notification, NotificationStatus, WebhookEndpoint
+from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
+from gateway.models.payg import Device, PaygToken
+from gateway.models.payments import (
+    CallbackStatus,
+    IntentStatus,
+    Payment,
+    PaymentConflict,
+    PaymentIntent,
+    PaymentReversal,
+    PaymentStatus,
+    PendingReversal,
+    RawCallback,
+    ReversalStatus,
+)
+from gateway.models.payouts import CommissionPayout, CommissionStatement, StatementLine, StatementStatus
+from gateway.models.people import Agent, Borrower, FieldPartner
+from gateway.models.products import Product
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",

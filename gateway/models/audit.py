@@ -1,5 +1,4 @@
 import datetime as dt
-from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
@@ -9,7 +8,7 @@ from gateway.models.types import json_field, utc_field
 class AuditEvent(SQLModel, table=True):
     """Who did what to money or borrower state, and when. Append-only."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = utc_field(index=True)
     actor: str = Field(max_length=120)  # "agent:12", "borrower:+2547...", "system", "mpesa"
     action: str = Field(max_length=80, index=True)  # "payment.allocated", "borrower.language_changed"

@@ -1,6 +1,5 @@
 import datetime as dt
 from enum import StrEnum
-from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -25,12 +24,12 @@ class InstallmentStatus(StrEnum):
 
 
 class Loan(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     borrower_id: int = Field(foreign_key="borrower.id", index=True)
     product: str = Field(max_length=60)  # "solar home system", "business loan"
     principal: int = money_field()
     currency: str = Field(default="KES", max_length=3)
-    disbursed_on: Optional[dt.date] = None
+    disbursed_on: dt.date | None = None
     status: str = Field(default=LoanStatus.active, max_length=20, index=True)
     # What the borrower types as the M-Pesa account number; stored upper-case without spaces.
     account_ref: str = Field(max_length=20, unique=True, index=True)
@@ -40,7 +39,7 @@ class Loan(SQLModel, table=True):
 class Installment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("loan_id", "seq"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     loan_id: int = Field(foreign_key="loan.id", index=True)
     seq: int
     due_date: dt.date = Field(index=True)
@@ -52,7 +51,7 @@ class Installment(SQLModel, table=True):
     fees_paid: int = money_field()
     status: str = Field(default=InstallmentStatus.pending, max_length=10, index=True)
     # Set on installments a restructure created: before this moment they were not on the schedule.
-    effective_from: Optional[dt.datetime] = utc_field(default_now=False)
+    effective_from: dt.datetime | None = utc_field(default_now=False)
 
     @property
     def amount_due(self) -> int:

@@ -2,7 +2,6 @@
 as it reached us."""
 import datetime as dt
 from enum import StrEnum
-from typing import Optional
 
 from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -23,18 +22,18 @@ class Payment(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("provider", "provider_txn_id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     provider: str = Field(max_length=20)  # mpesa | africastalking | manual
     provider_txn_id: str = Field(max_length=64)  # the provider's id: M-Pesa receipt number, ...
     amount: int = money_field()
     currency: str = Field(max_length=3)
-    loan_id: Optional[int] = Field(default=None, foreign_key="loan.id", index=True)
+    loan_id: int | None = Field(default=None, foreign_key="loan.id", index=True)
     status: str = Field(default=PaymentStatus.received, max_length=12, index=True)
     payer_phone: str = Field(default="", max_length=32)
     account_ref: str = Field(default="", max_length=40)  # as the payer typed it
-    paid_at: Optional[dt.datetime] = utc_field(default_now=False)
+    paid_at: dt.datetime | None = utc_field(default_now=False)
     received_at: dt.datetime = utc_field()
-    posted_at: Optional[dt.datetime] = utc_field(default_now=False)
+    posted_at: dt.datetime | None = utc_field(default_now=False)
     note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # why it is in suspense, refunded, reversed
 
 
@@ -56,39 +55,39 @@ class CallbackStatus(StrEnum):
 class PaymentIntent(SQLModel, table=True):
     """A borrower asked to pay (USSD "Pay now"); settled when the money arrives."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     loan_id: int = Field(foreign_key="loan.id", index=True)
     amount: int = money_field()
     currency: str = Field(max_length=3)
     phone: str = Field(max_length=20)
     channel: str = Field(default="ussd", max_length=10)
-    session_id: Optional[str] = Field(default=None, max_length=100, unique=True)
+    session_id: str | None = Field(default=None, max_length=100, unique=True)
     status: str = Field(default=IntentStatus.pending, max_length=12, index=True)
     created_at: dt.datetime = utc_field()
     # Filled by the STK push job and its callback (gateway.payments).
-    merchant_request_id: Optional[str] = Field(default=None, max_length=64)
-    checkout_request_id: Optional[str] = Field(default=None, max_length=64, unique=True)
-    result_code: Optional[str] = Field(default=None, max_length=20)
+    merchant_request_id: str | None = Field(default=None, max_length=64)
+    checkout_request_id: str | None = Field(default=None, max_length=64, unique=True)
+    result_code: str | None = Field(default=None, max_length=20)
     result_desc: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
-    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id")
-    settled_at: Optional[dt.datetime] = utc_field(default_now=False)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+    settled_at: dt.datetime | None = utc_field(default_now=False)
 
 
 class RawCallback(SQLModel, table=True):
     """Every payment callback exactly as it reached us, stored before we answer: accepted,
     rejected (bad token, bad JSON) or failed while processing (retried by the sweeper)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     provider: str = Field(max_length=20, index=True)  # mpesa | africastalking
     kind: str = Field(max_length=30)  # c2b_validation | c2b_confirmation | stk_callback | reversal_result | notification
     source_ip: str = Field(default="", max_length=64)
     body: str = Field(default="", sa_type=Text)
     status: str = Field(default=CallbackStatus.stored, max_length=12, index=True)
     error: str = Field(default="", max_length=500)
-    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id", index=True)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
     attempts: int = 0
     received_at: dt.datetime = utc_field()
-    processed_at: Optional[dt.datetime] = utc_field(default_now=False)
+    processed_at: dt.datetime | None = utc_field(default_now=False)
 
 
 class PaymentReversal(SQLModel, table=True):
@@ -97,7 +96,7 @@ class PaymentReversal(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("provider", "provider_txn_id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payment.id", unique=True)
     provider: str = Field(max_length=20)
     provider_txn_id: str = Field(max_length=64)
@@ -117,15 +116,15 @@ class PendingReversal(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("provider", "original_txn_id"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     provider: str = Field(max_length=20)
     original_txn_id: str = Field(max_length=64)  # the payment it takes back
     reversal_txn_id: str = Field(max_length=64)
     reason: str = Field(default="", max_length=200)
     status: str = Field(default=ReversalStatus.waiting, max_length=12, index=True)
-    payment_id: Optional[int] = Field(default=None, foreign_key="payment.id")
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
     received_at: dt.datetime = utc_field()
-    matched_at: Optional[dt.datetime] = utc_field(default_now=False)
+    matched_at: dt.datetime | None = utc_field(default_now=False)
 
 
 class PaymentConflict(SQLModel, table=True):
@@ -134,7 +133,7 @@ class PaymentConflict(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("payment_id", "amount", "currency", "account_ref"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payment.id", index=True)
     amount: int = money_field()
     currency: str = Field(max_length=3)

@@ -1,4 +1,3 @@
-from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -12,7 +11,7 @@ class Product(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("field_partner_id", "code"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)
     code: str = Field(max_length=60)  # "business loan"; what field agents send and loans keep
     names: dict = json_field()  # {"en": "business loan", "sw": "mkopo wa biashara", ...}

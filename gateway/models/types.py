@@ -1,6 +1,6 @@
 """Column helpers shared by the models."""
 
-from sqlalchemy import BigInteger, Column, JSON
+from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field
 
 from gateway.db import UTCDateTime, utcnow

@@ -14,7 +14,15 @@ from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.i18n import N_, Speaker
 from gateway.models import (
-    Borrower, Flag, LedgerEntry, Loan, Message, Payment, PaymentStatus, PendingReversal, ReversalStatus,
+    Borrower,
+    Flag,
+    LedgerEntry,
+    Loan,
+    Message,
+    Payment,
+    PaymentStatus,
+    PendingReversal,
+    ReversalStatus,
 )
 from gateway.ops import portfolio
 

@@ -12,12 +12,11 @@ from decimal import Decimal
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from gateway import audit
+from gateway import audit, ledger
 from gateway.db import utcnow
+from gateway.ledger import schedule
 from gateway.models import Installment, LedgerEntry, Loan, LoanStatus
 from gateway.models.loans import COMPONENTS
-from gateway import ledger
-from gateway.ledger import schedule
 
 
 class LoanOpError(ValueError):

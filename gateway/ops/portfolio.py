@@ -27,7 +27,7 @@ DIMENSIONS = ("field_partner", "branch", "product", "agent", "portfolio")
 
 def end_of(day: dt.date) -> dt.datetime:
     """The first instant after `day` (UTC): entries strictly before it count as of `day`."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
 
 
 def bucket(days_past_due: int) -> str:

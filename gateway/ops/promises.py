@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.db import utcnow
-from gateway.models import Borrower, LedgerEntry, Loan, LoanStatus, Promise
 from gateway.i18n import Speaker
+from gateway.models import Borrower, LedgerEntry, Loan, LoanStatus, Promise
 from gateway.ops.portfolio import end_of
 
 SOURCES = ("ussd", "call", "console")

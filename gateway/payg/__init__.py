@@ -6,8 +6,15 @@ gateway/workers/__init__.py do.
 """
 from gateway.payg import service  # noqa: F401  (connects the payment_posted handler)
 from gateway.payg.service import (
-    days_left, entry_instructions, group_code, issue_manual_token, last_code, light, register_device,
-    resend_last_code, tokens_for_payment,
+    days_left,
+    entry_instructions,
+    group_code,
+    issue_manual_token,
+    last_code,
+    light,
+    register_device,
+    resend_last_code,
+    tokens_for_payment,
 )
 
 __all__ = ["days_left", "entry_instructions", "group_code", "issue_manual_token", "last_code", "light",

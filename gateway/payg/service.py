@@ -19,7 +19,7 @@ from gateway import audit, signals
 from gateway.db import utcnow
 from gateway.i18n import Speaker
 from gateway.messaging import payment_message_key, queue_sms, render
-from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, Payment, PaygToken
+from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, PaygToken, Payment
 from gateway.payg import keys
 
 log = logging.getLogger(__name__)

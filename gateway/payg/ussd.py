@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway.ussd.engine import Option, Screen
 from gateway.i18n import N_
 from gateway.payg import service
+from gateway.ussd.engine import Option, Screen
 
 
 def has_device(ctx) -> bool:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from gateway.web.auth import require_role
-from gateway.web.roles import MANAGERS, Role
 from gateway.db import session_scope
 from gateway.models import Borrower, Device, Loan, PaygToken
 from gateway.money import MoneyError, from_minor, to_minor
 from gateway.payg import service
 from gateway.text import TextError, text
+from gateway.web.auth import require_role
+from gateway.web.roles import MANAGERS, Role
 
 bp = Blueprint("payg", __name__)
 

@@ -2,14 +2,14 @@
 one loan wins. Nothing matched (or the currency is wrong) means suspense: an operator decides."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlmodel import Session, select
 
 from gateway import phones
-from gateway.models import Borrower, Loan, LoanStatus, Payment
 from gateway.borrowers.accounts import normalize_account_ref
+from gateway.models import Borrower, Loan, LoanStatus, Payment
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,15 @@ from gateway.i18n import Speaker
 from gateway.inbox import insert_once
 from gateway.messaging import payment_message_key, queue_sms
 from gateway.models import (
-    Borrower, Loan, Message, Payment, PaymentReversal, PaymentStatus, PendingReversal, RawCallback, ReversalStatus,
+    Borrower,
+    Loan,
+    Message,
+    Payment,
+    PaymentReversal,
+    PaymentStatus,
+    PendingReversal,
+    RawCallback,
+    ReversalStatus,
 )
 from gateway.payments.events import Reversal
 

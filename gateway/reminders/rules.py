@@ -26,4 +26,4 @@ def next_allowed(now: dt.datetime, timezone: str, settings: Settings) -> dt.date
         return now
     end = _clock(settings.quiet_hours_end)
     day = local.date() if local.time() < end else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(day, end, tzinfo=tz).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, end, tzinfo=tz).astimezone(dt.UTC)

@@ -13,8 +13,9 @@ never cut: each page but the last ends with "98 More", and `98` shows the next p
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from gateway.messaging import gsm7
 

@@ -9,12 +9,12 @@ from sqlmodel import Session, select
 
 from gateway import audit, i18n, jobs, ledger, outbox
 from gateway.config import Settings
-from gateway.ussd.engine import Flow, Invalid, Option, Screen
-from gateway.ussd.snapshot import Caller, LoanView
 from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
+from gateway.ussd.engine import Flow, Invalid, Option, Screen
+from gateway.ussd.snapshot import Caller, LoanView
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
 PRODUCT_NAMES = (N_("solar home system"), N_("business loan"))

@@ -10,8 +10,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import Response, current_app, g, jsonify, request, session
 from sqlmodel import select

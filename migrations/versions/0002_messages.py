@@ -6,11 +6,11 @@ Create Date: 2026-11-23 17:13:35.188778
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import gateway.db
+from alembic import op
 
+import gateway.db
 
 revision: str = '0002_messages'
 down_revision: Union[str, None] = '0001_core'

@@ -6,11 +6,11 @@ Create Date: 2026-11-23 17:19:35.832178
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import gateway.db
+from alembic import op
 
+import gateway.db
 
 revision: str = '0004_messaging'
 down_revision: Union[str, None] = '0003_payments'

@@ -6,11 +6,11 @@ Create Date: 2026-11-23 17:18:06.030914
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import gateway.db
+from alembic import op
 
+import gateway.db
 
 revision: str = '0005_payg'
 down_revision: Union[str, None] = '0004_messaging'

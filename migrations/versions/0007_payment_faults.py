@@ -6,11 +6,11 @@ Create Date: 2026-12-01 15:30:00
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import gateway.db
+from alembic import op
 
+import gateway.db
 
 revision: str = '0007_payment_faults'
 down_revision: Union[str, None] = '0006_ops'

@@ -6,10 +6,9 @@ Create Date: 2026-12-01 15:30:00
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision: str = '0010_products'
 down_revision: Union[str, None] = '0007_payment_faults'

@@ -6,11 +6,11 @@ Create Date: 2026-12-01 15:43:53.947130
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import gateway.db
+from alembic import op
 
+import gateway.db
 
 revision: str = '0012_notify_payouts'
 down_revision: Union[str, None] = '0011_callback_tasks'

@@ -9,13 +9,13 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
+from gateway.borrowers import onboarding
+from gateway.ledger import schedule
 from gateway.messaging import sms_encoding
 from gateway.models import Agent, Message
 from gateway.money import to_minor
-from gateway.web.console_session import set_password
 from gateway.payments import posting
-from gateway.borrowers import onboarding
-from gateway.ledger import schedule
+from gateway.web.console_session import set_password
 from gateway.workers.reminders import plan_reminders
 from tests.helpers import dial, pay, run_jobs
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from gateway.models import CallbackRequest, CallLog, VoiceCall
 from tests.helpers import dial, login, make_staff, staff, token
 
-T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.timezone.utc)  # 09:00 in Nairobi
+T0 = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)  # 09:00 in Nairobi
 
 
 def read(session, stmt):

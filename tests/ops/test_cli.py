@@ -2,7 +2,6 @@
 import datetime as dt
 
 import time_machine
-
 from click.testing import CliRunner
 from sqlmodel import select
 from werkzeug.security import check_password_hash
@@ -29,7 +28,7 @@ def test_set_password_hashes_it_and_refuses_short_ones(session, factory):
 
 def test_ops_daily_raises_flags_once(session, factory):
     factory.loan(factory.borrower(), principal="1000", count=1, rate="0", first_due=dt.date(2026, 11, 1))
-    with time_machine.travel(dt.datetime(2027, 3, 1, 12, tzinfo=dt.timezone.utc), tick=False):  # a future date is refused
+    with time_machine.travel(dt.datetime(2027, 3, 1, 12, tzinfo=dt.UTC), tick=False):  # a future date is refused
         first = CliRunner().invoke(main, ["ops-daily", "--date", "2027-03-01"])
         again = CliRunner().invoke(main, ["ops-daily", "--date", "2027-03-01"])
     assert first.output == "2027-03-01: 0 promises evaluated, 1 flags raised\n"

@@ -15,7 +15,7 @@ from gateway.cli import main
 from gateway.models import Message
 from gateway.ops import reports
 
-NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
 
 
 def test_the_month_under_way_is_month_to_date(session, factory, tmp_path):
@@ -55,7 +55,7 @@ def test_collection_rates_are_labelled_with_and_without_recoveries_in_percent(se
 def test_the_messaging_report_says_the_currency_of_its_cost(session, factory):
     session.add(Message(phone="+254712000001", kind="reminder", template="reminder_due", language="sw", text="x",
                         encoding="GSM-7", status="delivered", cost_minor=80,
-                        created_at=dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc)))
+                        created_at=dt.datetime(2026, 11, 3, tzinfo=dt.UTC)))
     session.commit()
     report = reports.messaging_report(session, "2026-11")
     row = dict(zip(report.columns, report.rows[0], strict=True))

@@ -59,8 +59,8 @@ def console_login(client, session, factory, role="manager", phone="+254700100004
 
 
 def test_flags_name_the_account_and_the_borrower(client, factory, session, settings):
-    from gateway.web.auth import issue_token
     from gateway.models import Agent
+    from gateway.web.auth import issue_token
 
     loan = factory.loan(factory.borrower("Baraka Otieno", phone="+254712345542"), first_due=dt.date(2027, 1, 1))
     pay(session, loan, "0799111222", "QX3")
@@ -86,7 +86,7 @@ def test_the_payg_loan_page_shows_the_device_its_light_and_codes(client, factory
 
     loan = factory.loan(factory.borrower("Neema Solar"), principal="13000", count=26, frequency="weekly",
                         rate="0", product="solar home system", prefix="SOL", first_due=dt.date(2026, 12, 7))
-    with time_machine.travel(dt.datetime(2026, 12, 1, 9, tzinfo=dt.timezone.utc), tick=False):
+    with time_machine.travel(dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC), tick=False):
         add_demo_device(session, loan, "SHS-TEST-0001", daily_rate="50")
         session.commit()
         pay(session, loan, "+254712000001", "QX4")  # Ksh 100: two days of light

@@ -1,9 +1,9 @@
 """Commission statements: generated from the month's commissions, approved or returned by a manager,
 paid once in an M-Pesa bulk (B2C) file for Finance; role checks and the audit trail."""
 import csv
-import re
 import datetime as dt
 import io
+import re
 
 import openpyxl
 import pytest

@@ -9,10 +9,10 @@ from openpaygo import TokenType
 from rq import Queue
 from sqlmodel import select
 
+from gateway import jobs
 from gateway.models import Message, PaymentIntent
 from gateway.payg import service
 from gateway.payg.demo import add_demo_device, demo_secret_key
-from gateway import jobs
 from gateway.queue import get_redis
 from tests.helpers import NOW, codes_in, dial, messages, post_callback, read, run_payment_jobs, stk_success
 

@@ -74,7 +74,7 @@ def test_my_last_code_shows_it_and_resends_it_by_sms_once_per_session(client, fa
     sent_at = Speaker.for_borrower(en).time(resent[0].created_at)
     assert dial(client, en.phone, "7", session_id="ATUid_other") == (
         f"CON Your last code: {code}\nSent by SMS at {sent_at}. One SMS every 60 min.\n0 Menu 00 Back")
-    with time_machine.travel(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=61)):
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)):
         dial(client, en.phone, "7", session_id="ATUid_later")  # an hour later it may be sent again
     session.commit()
     assert len(session.exec(select(Message).where(Message.template == "payg_last_code")).all()) == 2

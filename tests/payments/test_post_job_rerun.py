@@ -1,12 +1,12 @@
 """The post job runs again (an RQ retry, the sweeper, an operator's "retry") after the payment
 was posted, reversed, put in suspense or refunded: nothing changes, not the ledger, not the
 installments, not the payment, and no second receipt goes out."""
-from tests.helpers import c2b, reversal_result, ledger_of, messages, payments, post_callback, read, run_payment_jobs
 from sqlmodel import select
 
 from gateway import jobs, ledger
 from gateway.models import Installment, Loan
 from gateway.workers.payments import post_payment
+from tests.helpers import c2b, ledger_of, messages, payments, post_callback, read, reversal_result, run_payment_jobs
 
 CONFIRM = "/payments/mpesa/c2b/confirmation"
 REVERSAL = "/payments/mpesa/reversal/result"

@@ -11,7 +11,18 @@ from sqlmodel import select
 from gateway.models import PaygToken, PendingReversal, RawCallback
 from gateway.ops import flags
 from gateway.workers import sweeper
-from tests.helpers import AT_TOKEN, c2b, ledger_of, messages, payg_loan, payments, post_callback, read, reversal_result, run_payment_jobs
+from tests.helpers import (
+    AT_TOKEN,
+    c2b,
+    ledger_of,
+    messages,
+    payg_loan,
+    payments,
+    post_callback,
+    read,
+    reversal_result,
+    run_payment_jobs,
+)
 
 CONFIRM = "/payments/daraja/c2b/confirmation"
 REVERSAL = "/payments/daraja/reversal/result"
@@ -73,7 +84,7 @@ def test_a_payg_payment_reversed_on_arrival_issues_no_code(factory, session, pay
 def test_a_reversal_left_unmatched_too_long_is_flagged_once(factory, session, pay_client, pay_settings,
                                                              manager_token):
     post_callback(pay_client, REVERSAL, reversal_result(original="RKL51ZDR4F"))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     settings = pay_settings.with_(reversal_match_hours=24)
     with time_machine.travel(now + dt.timedelta(hours=23), tick=False):
         assert [f.kind for f in flags.scan(session, now.date(), settings)] == []
@@ -91,7 +102,7 @@ def test_a_reversal_matched_in_time_is_not_flagged(factory, session, pay_client,
     loan = factory.loan(factory.borrower())
     post_callback(pay_client, REVERSAL, reversal_result(original="RKL51ZDR4F"))
     post_callback(pay_client, CONFIRM, c2b(trans_id="RKL51ZDR4F", bill_ref=loan.account_ref))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with time_machine.travel(now + dt.timedelta(days=30), tick=False):
         assert flags.scan(session, now.date(), pay_settings.with_(reversal_match_hours=1)) == []
 

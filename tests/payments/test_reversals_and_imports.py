@@ -6,10 +6,9 @@ from click.testing import CliRunner
 from rq import Queue
 from sqlmodel import select
 
-from gateway import ledger
+from gateway import jobs, ledger
 from gateway.cli import main
 from gateway.models import Installment, Loan, RawCallback
-from gateway import jobs
 from gateway.queue import get_redis
 from gateway.workers import sweeper
 from tests.helpers import c2b, ledger_of, messages, payments, post_callback, read, reversal_result, run_payment_jobs

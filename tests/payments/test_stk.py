@@ -8,9 +8,8 @@ import pytest
 from rq import Queue, SimpleWorker
 from sqlmodel import select
 
-from gateway import outbox
+from gateway import jobs, outbox
 from gateway.models import PaymentIntent
-from gateway import jobs
 from gateway.queue import get_redis
 from tests.helpers import (
     PASSKEY,

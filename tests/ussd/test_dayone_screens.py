@@ -14,7 +14,7 @@ from gateway.payg.demo import add_demo_device
 from gateway.ussd import engine
 from tests.helpers import dial, pay
 
-NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)  # 12:00 in Nairobi
+NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)  # 12:00 in Nairobi
 KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "x", "98", "00", "0", "500"]
 
 

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 from babel.dates import get_date_format, parse_date
-
 from flask import Blueprint, current_app, g, redirect, render_template, request, session
 
 from gateway import i18n

@@ -10,12 +10,24 @@ from sqlmodel import select
 from gateway import ledger
 from gateway.db import session_scope
 from gateway.models import (
-    Agent, Borrower, CallLog, Device, Flag, Installment, LedgerEntry, Loan, Message, Payment, PaygToken, Promise,
+    Agent,
+    Borrower,
+    CallLog,
+    Device,
+    Flag,
+    Installment,
+    LedgerEntry,
+    Loan,
+    Message,
+    PaygToken,
+    Payment,
+    Promise,
 )
 from gateway.money import MoneyError, to_minor
-from gateway.ops import callcentre, flags as flag_rules, loan_ops, portfolio
-from gateway.payg import service as payg
+from gateway.ops import callcentre, loan_ops, portfolio
+from gateway.ops import flags as flag_rules
 from gateway.ops.console.base import actor, back, bp, parse_day, today
+from gateway.payg import service as payg
 from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS, ROLES
 

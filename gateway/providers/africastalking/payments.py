@@ -26,7 +26,7 @@ def _at_time(value) -> dt.datetime | None:
         when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def notification(session: Session, raw: RawCallback, settings: Settings) -> dict:

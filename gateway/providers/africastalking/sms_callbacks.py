@@ -43,7 +43,7 @@ def _parse_date(raw: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat((raw or "").strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def inbound(form: dict, default_country: str) -> InboundMessage:

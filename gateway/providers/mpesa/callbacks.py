@@ -27,7 +27,7 @@ def nairobi_time(value) -> dt.datetime | None:
         local = dt.datetime.strptime(str(value).strip(), "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    return local.replace(tzinfo=NAIROBI).astimezone(dt.timezone.utc)
+    return local.replace(tzinfo=NAIROBI).astimezone(dt.UTC)
 
 
 RECEIPT = re.compile(r"[A-Z0-9]{10}")  # M-Pesa receipt numbers: "RKL51ZDR4F"

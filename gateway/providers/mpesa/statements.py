@@ -43,7 +43,7 @@ class Row:
 def _time(value: str) -> dt.datetime | None:
     for fmt in _TIME_FORMATS:
         try:
-            return dt.datetime.strptime(value.strip(), fmt).replace(tzinfo=NAIROBI).astimezone(dt.timezone.utc)
+            return dt.datetime.strptime(value.strip(), fmt).replace(tzinfo=NAIROBI).astimezone(dt.UTC)
         except ValueError:
             continue
     return None
