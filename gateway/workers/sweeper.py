@@ -20,40 +20,55 @@ from sqlmodel import select
 from gateway import inbox, jobs
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import Message, MessageStatus, Payment, PaymentStatus
+from gateway.messaging.sending import MARKETING_KINDS
+from gateway.models import Borrower, Message, MessageStatus, Payment, PaymentStatus
 from gateway.providers.callbacks import PAYMENT_CALLBACKS
 from gateway.queue import get_redis
+from gateway.reminders import rules
 
 log = logging.getLogger(__name__)
 _WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
-def enqueue_once(settings: Settings, job: jobs.Job, *args) -> bool:
-    """Enqueue (with the job's own retry policy) unless the same work is already waiting or
-    running. True if enqueued."""
+def enqueue_once(settings: Settings, job: jobs.Job, *args, at: dt.datetime | None = None) -> bool:
+    """Enqueue (with the job's own retry policy; `at`: no earlier) unless the same work is already
+    waiting or running. True if enqueued."""
     try:
         if Job.fetch(job.id(*args), connection=get_redis(settings)).get_status(refresh=False) in _WAITING:
             return False
     except NoSuchJobError:
         pass
-    jobs.enqueue(job, *args, settings=settings)
+    jobs.enqueue(job, *args, settings=settings, at=at)
     return True
 
 
-def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[jobs.Job, int]]:
-    cutoff = utcnow() - older_than
+def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[jobs.Job, int, dt.datetime | None]]:
+    """(job, row id, not before): reminders and welcome messages found in the borrower's quiet
+    hours are enqueued for the end of them (the send job checks again)."""
+    now = utcnow()
+    cutoff = now - older_than
     with session_scope(settings) as session:
-        messages = session.exec(select(Message.id).where(Message.status == MessageStatus.queued, Message.created_at <= cutoff)
+        messages = session.exec(select(Message.id, Message.kind, Borrower.timezone)
+                                .join(Borrower, Borrower.id == Message.borrower_id, isouter=True)
+                                .where(Message.status == MessageStatus.queued, Message.created_at <= cutoff)
                                 .order_by(Message.id)).all()
         payments = session.exec(select(Payment.id).where(Payment.status == PaymentStatus.received,
                                                          Payment.received_at <= cutoff).order_by(Payment.id)).all()
-    return [(jobs.SEND_SMS, i) for i in messages] + [(jobs.POST_PAYMENT, i) for i in payments]
+
+    def not_before(kind, timezone):
+        if kind not in MARKETING_KINDS or timezone is None:
+            return None
+        later = rules.next_allowed(now, timezone, settings)
+        return later if later > now else None
+
+    return ([(jobs.SEND_SMS, i, not_before(kind, tz)) for i, kind, tz in messages]
+            + [(jobs.POST_PAYMENT, i, None) for i in payments])
 
 
 def sweep(older_than_seconds: int = 60) -> dict:
     settings = Settings.from_env()
     found = stuck_work(settings, dt.timedelta(seconds=older_than_seconds))
-    enqueued = sum(enqueue_once(settings, job, row_id) for job, row_id in found)
+    enqueued = sum(enqueue_once(settings, job, row_id, at=at) for job, row_id, at in found)
     retried = _retry_failed_callbacks(settings)
     if enqueued or retried:
         log.info("sweeper: %d stored items waiting, %d enqueued again, %d failed callbacks retried",

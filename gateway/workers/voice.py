@@ -37,7 +37,7 @@ def place_call(call_id: int) -> str:
         now = utcnow()
         later = rules.next_allowed(now, borrower.timezone, settings)
         if later > now:  # the job ran late, into the night
-            jobs.enqueue(jobs.PLACE_CALL, call_id, settings=settings, at=later)
+            jobs.postpone(jobs.PLACE_CALL, call_id, settings=settings, at=later)
             return "postponed"
         call.status = CallStatus.calling  # claimed: a second run of this job will not dial again
         session.add(call)
