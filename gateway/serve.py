@@ -13,11 +13,16 @@ from gateway.config import ROOT, Settings
 from gateway.queue import QUEUES, resolve_redis_url
 
 
+# gunicorn's default access log format without the query string (%(U)s is the path alone): callback
+# URLs carry `?token=...`. The referer (%(f)s), which could hold one too, is left out.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(D)sus "%(a)s"'
+
+
 def commands(host: str, port: int, workers: int, redis_url: str) -> dict[str, list[str]]:
     py = sys.executable
     return {
         "web": [py, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"{host}:{port}", "-w", str(workers),
-                "--access-logfile", "-", "wsgi:app"],
+                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "wsgi:app"],
         "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "--url", redis_url, *QUEUES],
         "cron": [py, "-m", "rq.cli", "cron", "gateway.cron", "--url", redis_url],  # reminders planner, sweepers
     }
