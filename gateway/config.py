@@ -88,6 +88,9 @@ class Settings:
     voice_prompts_dir: str = ""  # recorded prompts <dir>/<lang>/<name>.wav; empty: gateway/voice_prompts
     voice_call_retries: int = 2  # unanswered welcome calls are tried this many more times, then SMS
     voice_retry_minutes: int = 60  # wait before calling again (moved out of quiet hours)
+    # What `gateway serve` runs: "simple" (RQ's SimpleWorker, jobs in the worker process) or "fork"
+    # (RQ's Worker, a forked process per job); see README "Worker class" for the measurements.
+    worker_class: str = "simple"
     # Fernet key(s) for PAYG device keys at rest, comma-separated to rotate; empty: a development
     # key in the instance folder (gateway/payg/keys.py)
     payg_key_encryption_key: str = ""

@@ -1,5 +1,7 @@
-"""`gateway serve`: the web app, an RQ worker (with RQ's scheduler for enqueue_at) and RQ's cron
-(periodic jobs in gateway/cron.py), as child processes."""
+"""`gateway serve`: the web app, an RQ worker, RQ's scheduler (for enqueue_at and retries) and RQ's
+cron (periodic jobs in gateway/cron.py), as child processes, supervised: one that exits (Redis went
+away, a crash, a kill) is started again after 1 s, 2 s, 4 s ... at most MAX_BACKOFF s; the pause goes
+back to 1 s once a process has stayed up for STABLE_AFTER s."""
 from __future__ import annotations
 
 import os
@@ -7,10 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from urllib.parse import urlencode
 
 from gateway.config import ROOT, Settings
-from gateway.queue import QUEUES, resolve_redis_url
+from gateway.queue import resolve_redis_url
+
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0
 
 
 # gunicorn's default access log format without the query string (%(U)s is the path alone): callback
@@ -23,7 +29,8 @@ def commands(host: str, port: int, workers: int, redis_url: str) -> dict[str, li
     return {
         "web": [py, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"{host}:{port}", "-w", str(workers),
                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "wsgi:app"],
-        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "--url", redis_url, *QUEUES],
+        "worker": [py, "-m", "gateway.workers.runner", "worker"],  # waits for Redis instead of quitting
+        "scheduler": [py, "-m", "gateway.workers.runner", "scheduler"],
         "cron": [py, "-m", "rq.cli", "cron", "gateway.cron", "--url", redis_url],  # reminders planner, sweepers
     }
 
@@ -62,9 +69,42 @@ def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool 
         cmds = {**extra, **cmds}
         env = {**demo_env, **env}  # what the user set wins
         print("gateway: M-Pesa and Africa's Talking are local stand-ins (demo credentials)", flush=True)
-    procs = {name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in cmds.items()}
+    env["GATEWAY_SCHEDULER_NAME"] = f"gateway-serve-{uuid.uuid4().hex[:12]}"
     print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
+    supervise(cmds, env)
 
+
+class Child:
+    def __init__(self, name: str, cmd: list[str], env: dict):
+        self.name, self.cmd, self.env = name, cmd, env
+        self.proc: subprocess.Popen | None = None
+        self.started = self.restart_at = 0.0
+        self.backoff = 1.0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT)
+        self.started = time.monotonic()
+
+    def check(self) -> None:
+        """Start again a process that exited, after its backoff."""
+        now = time.monotonic()
+        if self.proc is not None and self.proc.poll() is None:
+            if now - self.started > STABLE_AFTER:
+                self.backoff = 1.0
+            return
+        if self.proc is not None:  # it just exited
+            print(f"gateway: {self.name} exited ({self.proc.returncode}); starting it again in {self.backoff:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.proc, self.restart_at = None, now + self.backoff
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+        elif now >= self.restart_at:
+            self.start()
+
+
+def supervise(cmds: dict[str, list[str]], env: dict, tick: float = 0.2) -> None:
+    children = [Child(name, cmd, env) for name, cmd in cmds.items()]
+    for child in children:
+        child.start()
     stopping = False
 
     def stop(*_):
@@ -75,19 +115,15 @@ def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool 
     signal.signal(signal.SIGINT, stop)
     try:
         while not stopping:
-            dead = [n for n, p in procs.items() if p.poll() is not None]
-            if dead:
-                print(f"gateway: {', '.join(dead)} stopped; shutting down", file=sys.stderr, flush=True)
-                break
-            time.sleep(0.5)
+            for child in children:
+                child.check()
+            time.sleep(tick)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in procs.values():
+        running = [c.proc for c in children if c.proc is not None and c.proc.poll() is None]
+        for p in running:
+            p.terminate()
+        for p in running:
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    if any(p.returncode not in (0, -signal.SIGTERM, None) for p in procs.values()) and not stopping:
-        sys.exit(1)
