@@ -53,6 +53,8 @@ class Settings:
     mpesa_timeout_seconds: float = 10.0
     mpesa_push_retries: int = 2  # STK push jobs whose OAuth step failed are tried this many more times...
     mpesa_retry_base_seconds: int = 5  # ...after 5 s, 10 s, ... (the borrower is waiting for the prompt)
+    stk_query_after_minutes: int = 3  # an STK intent still `sent` this long after the push: ask Daraja (sweeper)...
+    stk_query_give_up_minutes: int = 60  # ...every sweep while it answers "still processing", then fail it
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
     # Africa's Talking's callbacks to us (USSD, SMS reports/inbound/opt-out, voice): the same rule,
@@ -81,6 +83,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:5000"
     sms_max_retries: int = 4  # retries of one SMS after a retryable failure
     sms_retry_base_seconds: int = 60  # backoff 60 s, 120 s, 240 s, ...
+    sms_sending_timeout_minutes: int = 10  # an SMS `sending` this long becomes `unknown`, for an operator to review
     quiet_hours_start: str = "20:00"  # no reminders or welcome calls from this local time...
     quiet_hours_end: str = "08:00"  # ...until this local time
     reminder_ladders_file: str = ""  # TOML of reminder ladders; empty: gateway/reminders/ladders.toml
@@ -88,6 +91,7 @@ class Settings:
     voice_prompts_dir: str = ""  # recorded prompts <dir>/<lang>/<name>.wav; empty: gateway/voice_prompts
     voice_call_retries: int = 2  # unanswered welcome calls are tried this many more times, then SMS
     voice_retry_minutes: int = 60  # wait before calling again (moved out of quiet hours)
+    voice_call_timeout_minutes: int = 30  # a placed call with no final callback this long counts as unanswered
     # What `gateway serve` runs: "simple" (RQ's SimpleWorker, jobs in the worker process) or "fork"
     # (RQ's Worker, a forked process per job); see README "Worker class" for the measurements.
     worker_class: str = "simple"

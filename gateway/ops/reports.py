@@ -15,7 +15,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from gateway.config import Settings
-from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message
+from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message, MessageStatus
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
 from gateway.ops import portfolio
@@ -139,9 +139,10 @@ FAILED = {"failed", "undelivered"}  # refused when sent, or not delivered in the
 
 def messaging_report(session: Session, month: str) -> Report:
     """SMS created in the month by template and language: sent (accepted by the provider),
-    delivered, failed (refused or undelivered), cost (KES, as Africa's Talking charged it)."""
+    delivered, failed (refused or undelivered), unknown (the send died half-way: for review),
+    cost (KES, as Africa's Talking charged it)."""
     first, last = month_bounds(month)
-    table = defaultdict(lambda: [0, 0, 0, 0, 0])
+    table = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for m in session.exec(select(Message).where(Message.created_at >= _start(first), Message.created_at < end_of(last))):
         row = table[(m.template, m.language)]
         status = (m.status or "").lower()
@@ -149,11 +150,12 @@ def messaging_report(session: Session, month: str) -> Report:
         row[1] += status in SENT
         row[2] += status in DELIVERED
         row[3] += status in FAILED
-        row[4] += m.cost_minor
+        row[4] += status == MessageStatus.unknown
+        row[5] += m.cost_minor
     report = Report("messaging", f"Messaging {month}",
-                    ["template", "language", "messages", "sent", "delivered", "failed", "cost"])
-    for (template, lang), (n, sent, delivered, failed, cost) in sorted(table.items()):
-        report.rows.append([template, lang, n, sent, delivered, failed, from_minor(cost, "KES")])
+                    ["template", "language", "messages", "sent", "delivered", "failed", "unknown", "cost"])
+    for (template, lang), (n, sent, delivered, failed, unknown, cost) in sorted(table.items()):
+        report.rows.append([template, lang, n, sent, delivered, failed, unknown, from_minor(cost, "KES")])
     return report
 
 

@@ -5,7 +5,7 @@ as the rest of the gateway. Views stay thin: they read the form, call the ops se
 render or redirect. One module per topic; base.py holds the blueprint and what pages share."""
 from __future__ import annotations
 
-from gateway.ops.console import dashboard, loans, login, monthly, queue, review  # noqa: F401  (register the pages)
+from gateway.ops.console import dashboard, loans, login, messages, monthly, queue, review  # noqa: F401  (register the pages)
 from gateway.ops.console.base import bp
 from gateway.web import console_session
 
