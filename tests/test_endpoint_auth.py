@@ -65,6 +65,8 @@ ENDPOINTS = {
     ("GET", "/api/ops/flags"): (API, CALLERS),
     ("POST", "/api/ops/flags/<id:flag_id>/resolve"): (API, MANAGERS),
     ("POST", "/api/ops/flags/scan"): (API, MANAGERS),
+    ("GET", "/api/ops/messages/unknown"): (API, MANAGERS),
+    ("POST", "/api/ops/messages/<id:message_id>/resend"): (API, MANAGERS),
     ("GET", "/api/ops/loans/<id:loan_id>/arrears"): (API, ROLES),
     ("POST", "/api/ops/loans/<id:loan_id>/calls"): (API, CALLERS),
     ("GET", "/api/ops/loans/<id:loan_id>/open-promise"): (API, ROLES),
@@ -94,6 +96,8 @@ ENDPOINTS = {
     ("POST", "/ops/queue/assign"): (CONSOLE, MANAGERS),
     ("GET", "/ops/reports"): (CONSOLE, ROLES),
     ("GET", "/ops/reports/<name>.<fmt>"): (CONSOLE, ROLES),  # non-managers: only their commissions report
+    ("GET", "/ops/messages/unknown"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/messages/<int:message_id>/resend"): (CONSOLE, MANAGERS),
     ("GET", "/ops/suspense"): (CONSOLE, MANAGERS),
     ("POST", "/ops/suspense/<int:payment_id>/refund"): (CONSOLE, MANAGERS),
     ("POST", "/ops/suspense/<int:payment_id>/resolve"): (CONSOLE, MANAGERS),

@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError

@@ -4,7 +4,6 @@ import json
 import logging
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error

@@ -232,7 +232,7 @@ def test_stk_intent_without_callback_is_settled_from_the_query(
     with time_machine.travel(pushed + dt.timedelta(minutes=2, seconds=59), tick=False) as clock:
         assert sweeper.final_answers()["stk_intents"] == {"settled": 0, "still_open": 0, "gave_up": 0}
         assert [r for r in daraja.requests if "query" in r["path"]] == []
-        for k, answer in enumerate(pending):
+        for answer in pending:
             clock.shift(dt.timedelta(minutes=1))
             if answer is None:  # Daraja: still being processed
                 daraja.query_replies = []
