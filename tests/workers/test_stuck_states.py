@@ -42,6 +42,7 @@ def _wait_for(predicate, what, limit=60.0):
 
 
 def _read(session, model, row_id):
+    session.commit()  # end any read still open (the report's, say): on SQLite it would keep an old snapshot
     session.expire_all()
     row = session.exec(select(model).where(model.id == row_id)).one()
     session.commit()  # end the read: on SQLite it would hold the lock the jobs need
