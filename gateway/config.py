@@ -64,6 +64,8 @@ class Settings:
     # A provider's reversal of a payment we have not received waits for it; still unmatched after
     # this many hours, it is flagged for an operator (flag kind reversal_unmatched).
     reversal_match_hours: int = 24
+    stk_query_after_minutes: int = 3  # an STK intent still `sent` this long after the push: ask Daraja (sweeper)...
+    stk_query_give_up_minutes: int = 60  # ...every sweep while it answers "still processing", then fail it
     at_payments_callback_token: str = ""
     at_payments_allowed_ips: tuple[str, ...] = ()
     # Largest AT payment accepted, in major units of its currency (KES, UGX, TZS...): 5,000,000
@@ -95,6 +97,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:5000"
     sms_max_retries: int = 4  # retries of one SMS after a retryable failure
     sms_retry_base_seconds: int = 60  # backoff 60 s, 120 s, 240 s, ...
+    sms_sending_timeout_minutes: int = 10  # an SMS `sending` this long becomes `unknown`, for an operator to review
     quiet_hours_start: str = "20:00"  # no reminders or welcome calls from this local time...
     quiet_hours_end: str = "08:00"  # ...until this local time
     reminder_ladders_file: str = ""  # TOML of reminder ladders; empty: gateway/reminders/ladders.toml
@@ -102,6 +105,10 @@ class Settings:
     voice_prompts_dir: str = ""  # recorded prompts <dir>/<lang>/<name>.wav; empty: gateway/voice_prompts
     voice_call_retries: int = 2  # unanswered welcome calls are tried this many more times, then SMS
     voice_retry_minutes: int = 60  # wait before calling again (moved out of quiet hours)
+    voice_call_timeout_minutes: int = 30  # a placed call with no final callback this long counts as unanswered
+    # What `gateway serve` runs: "simple" (RQ's SimpleWorker, jobs in the worker process) or "fork"
+    # (RQ's Worker, a forked process per job); see README "Worker class" for the measurements.
+    worker_class: str = "simple"
     # Fernet key(s) for PAYG device keys at rest, comma-separated to rotate; empty: a development
     # key in the instance folder (gateway/payg/keys.py)
     payg_key_encryption_key: str = ""

@@ -6,7 +6,7 @@ from rq.cron import CronScheduler
 from gateway.workers.notify import notify_tick
 from gateway.workers.ops import daily_collections
 from gateway.workers.reminders import plan_reminders
-from gateway.workers.sweeper import sweep
+from gateway.workers.sweeper import final_answers, sweep
 
 PLAN_REMINDERS_CRON = "*/15 * * * *"  # every 15 minutes
 DAILY_COLLECTIONS_CRON = "30 3 * * *"  # 06:30 in Nairobi: promises kept/broken and new flags before the day starts
@@ -17,6 +17,7 @@ JOBS = [
     (daily_collections, "default", DAILY_COLLECTIONS_CRON),
     (sweep, "default", "* * * * *"),  # SMS and payments stored while Redis was down; idempotent
     (notify_tick, "default", "*/5 * * * *"),  # webhooks: daily summaries at their hour, failure alerts, lost jobs
+    (final_answers, "default", "* * * * *"),  # SMS stuck `sending`, calls and STK pushes with no callback
 ]
 
 for _job, _queue, _expr in JOBS:

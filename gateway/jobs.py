@@ -52,11 +52,19 @@ DELIVER_NOTIFICATION = Job("gateway.workers.notify.deliver_notification", prefix
                            retry=lambda s: _backoff(2, s.notify_retry_base_seconds))
 
 
-def enqueue(job: Job, *args, settings: Settings | None = None, at: dt.datetime | None = None, pipeline=None):
+def enqueue(job: Job, *args, settings: Settings | None = None, at: dt.datetime | None = None, pipeline=None,
+            job_id: str | None = None):
     """Enqueue `job` with its queue, id and retry policy; `at`: no earlier than this (RQ's scheduler)."""
     settings = settings or Settings.from_env()
     queue = get_queue(job.queue, settings)
-    options = dict(job_id=job.id(*args), retry=job.retry(settings), pipeline=pipeline)
+    options = dict(job_id=job_id or job.id(*args), retry=job.retry(settings), pipeline=pipeline)
     if at is None:
         return queue.enqueue(job.func, *args, **options)
     return queue.enqueue_at(at, job.func, *args, **options)
+
+
+def postpone(job: Job, *args, settings: Settings, at: dt.datetime):
+    """From inside a running job: run it again at `at` (quiet hours). The running job keeps its id
+    until RQ records its result (and expires it), so the later run gets an id of its own, fixed
+    by `at`: every path that postpones the same work to the same time replaces one job."""
+    return enqueue(job, *args, settings=settings, at=at, job_id=f"{job.id(*args)}-at-{int(at.timestamp())}")

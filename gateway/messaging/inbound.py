@@ -36,6 +36,8 @@ def delivery_report(session: Session, event: DeliveryStatus, settings: Settings)
                             failure_reason=event.failure_reason, retry_count=event.retry_count)
     message = session.exec(select(Message).where(Message.provider_message_id == report.provider_message_id)
                            .with_for_update()).first()
+    if message is None and event.phone:
+        message = _unknown_to(session, event)
     report.message_id = message.id if message else None
     if not insert_once(session, report):
         return "duplicate", message
@@ -48,7 +50,8 @@ def delivery_report(session: Session, event: DeliveryStatus, settings: Settings)
     message.status_history = [*message.status_history, entry]
     if event.delivery == Delivery.delivered:
         message.status, message.delivered_at, message.failure_reason = MessageStatus.delivered, utcnow(), ""
-    elif event.delivery != Delivery.in_transit and message.status in (MessageStatus.sent, MessageStatus.sending):
+    elif event.delivery != Delivery.in_transit and message.status in (MessageStatus.sent, MessageStatus.sending,
+                                                                      MessageStatus.unknown):
         if event.delivery == Delivery.retry_later and message.attempts <= settings.sms_max_retries:
             # Same Message, new send after a backoff; its job's RQ Retry covers provider errors.
             message.status = MessageStatus.retrying
@@ -61,6 +64,20 @@ def delivery_report(session: Session, event: DeliveryStatus, settings: Settings)
     audit.record(session, "africastalking", "sms.delivery_report", "message", message.id, status=event.status,
                  failure_reason=report.failure_reason, message_status=message.status)
     return message.status, message
+
+
+def _unknown_to(session: Session, event: DeliveryStatus) -> Message | None:
+    """A message whose send died before we stored the provider's id (`unknown`): the provider's
+    report for the same phone settles it, the latest first."""
+    phone = phones.try_normalize(event.phone)
+    if phone is None:
+        return None
+    message = session.exec(select(Message).where(Message.status == MessageStatus.unknown, Message.phone == phone,
+                                                 Message.provider_message_id.is_(None))
+                           .order_by(Message.id.desc()).with_for_update()).first()
+    if message is not None:
+        message.provider_message_id = event.provider_message_id
+    return message
 
 
 # --- opt-out ------------------------------------------------------------------------------------

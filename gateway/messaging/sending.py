@@ -5,6 +5,10 @@ Retries: a retryable failure (the provider unreachable, or its own fault: see Sm
 backoff up to SMS_MAX_RETRIES; the last attempt records a final `failed` instead of raising.
 Permanent failures (invalid number, blacklisted, DND...) end at once in `failed` with the reason.
 
+Quiet hours: reminders and welcome messages are checked against the borrower's quiet hours here, when the
+message is handed to the provider, whatever path brought the job (first try, RQ retry, sweeper): in quiet hours
+the job is postponed to the next allowed local time and nothing is sent.
+
 Opt-out rule: a borrower who opted out (STOP) gets no reminders and no welcome messages or calls,
 checked again here at send time; transactional messages (receipts, tokens, replies to what they
 asked) are still sent, because they answer something the borrower just did.
@@ -18,10 +22,11 @@ from typing import Protocol
 
 from sqlmodel import select
 
-from gateway import phones
+from gateway import jobs, phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.models import Borrower, Message, MessageStatus as S
+from gateway.reminders import rules
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,15 @@ def _note(message: Message, status: str, **details) -> None:
                               {"at": utcnow().isoformat(timespec="seconds"), "status": status, **details}]
 
 
+def _quiet_until(settings: Settings, message: Message, borrower: Borrower | None):
+    """The end of the borrower's quiet hours if this message may not leave now, else None."""
+    if message.kind not in MARKETING_KINDS or borrower is None:
+        return None
+    now = utcnow()
+    later = rules.next_allowed(now, borrower.timezone, settings)
+    return later if later > now else None
+
+
 def send(settings: Settings, message_id: int, client: SmsClient, retries_left: int) -> str:
     """Claim, send, record. Raises SendFailed when a retry is due (`retries_left` > 0)."""
     # 1. Claim the message in its own transaction, so two workers never both send it.
@@ -75,13 +89,20 @@ def send(settings: Settings, message_id: int, client: SmsClient, retries_left: i
             _note(message, S.opted_out)
             session.add(message)
             return message.status
-        if message.encoding == "UCS-2" and message.attempts == 0:
-            log.warning("message %s (%s) is UCS-2: %s segments, about twice the cost of GSM-7", message.id,
-                        message.template, message.segments)
-        message.attempts += 1
-        _note(message, S.sending, attempt=message.attempts)
-        session.add(message)
+        later = _quiet_until(settings, message, borrower)
+        if later is None:
+            if message.encoding == "UCS-2" and message.attempts == 0:
+                log.warning("message %s (%s) is UCS-2: %s segments, about twice the cost of GSM-7", message.id,
+                            message.template, message.segments)
+            message.attempts += 1
+            _note(message, S.sending, attempt=message.attempts)
+            session.add(message)
         phone, text = message.phone, message.text
+    if later is not None:  # not a word in quiet hours: the same job again at the end of them
+        jobs.postpone(jobs.SEND_SMS, message_id, settings=settings, at=later)
+        log.info("SMS %s (%s) postponed to %s: the borrower's quiet hours", message_id, message.kind,
+                 later.isoformat(timespec="minutes"))
+        return "postponed"
 
     # 2. Talk to AT outside any transaction (no row lock held over the network).
     error, result = "", None

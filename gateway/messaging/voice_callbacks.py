@@ -49,13 +49,15 @@ def on_call_event(session: Session, event: CallEvent, settings: Settings) -> tup
         return "reject", None  # e.g. someone calling our number: no inbound voice service yet
     if not event.active:  # the final report of the call
         if _once(session, event.session_id, "final", event.data):
+            timed_out = call.status == CallStatus.failed  # the sweeper gave up waiting and the welcome went on
             call.hangup_cause = event.hangup_cause[:40]
             call.duration_seconds = event.duration_seconds
             if event.answered and (call.duration_seconds or 0) > 0:
                 call.status = CallStatus.completed
             else:
                 call.status = CallStatus.failed
-                welcome.call_failed(session, call, settings)
+                if not timed_out:
+                    welcome.call_failed(session, call, settings)
             session.add(call)
             audit.record(session, "africastalking", "voice.call_finished", "voice_call", call.id, status=event.status,
                          hangup_cause=call.hangup_cause, outcome=call.status)

@@ -19,6 +19,10 @@ class MessageStatus(StrEnum):
     failed = "failed"  # the provider refused it, or retries ran out
     undelivered = "undelivered"  # accepted, then not delivered
     opted_out = "opted_out"  # not sent: the borrower opted out
+    # `sending` for longer than SMS_SENDING_TIMEOUT_MINUTES: the worker died between handing it to the provider and
+    # recording the answer. Never resent by itself (AT has no idempotency key); a late delivery report settles it,
+    # or an operator resends it from the review list.
+    unknown = "unknown"
 
 
 class ReminderStatus(StrEnum):
@@ -135,11 +139,12 @@ class VoiceCall(SQLModel, table=True):
     attempt: int = 1
     dedupe_key: str = Field(max_length=80, unique=True)
     session_id: Optional[str] = Field(default=None, max_length=80, unique=True)
-    # planned | queued | answered | completed | failed | skipped_opted_out
+    # CallStatus; a call `queued` with no final callback for VOICE_CALL_TIMEOUT_MINUTES fails (sweeper)
     status: str = Field(default=CallStatus.planned, max_length=20, index=True)
     hangup_cause: str = Field(default="", max_length=40)
     duration_seconds: Optional[int] = None
     call_at: dt.datetime = utc_field()
+    placed_at: Optional[dt.datetime] = utc_field(default_now=False)  # AT took it (status queued)
     created_at: dt.datetime = utc_field()
 
 

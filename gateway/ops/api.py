@@ -9,6 +9,7 @@ from decimal import Decimal
 from flask import Blueprint, g, jsonify, request
 
 from gateway.db import MAX_ID, session_scope
+from gateway.messaging import stuck
 from gateway.models import Agent, CallbackRequest, Flag, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
@@ -277,6 +278,25 @@ def agent_commissions():
         wanted = g.agent.id
     with session_scope() as s:
         return jsonify(plain({"month": month, "agents": commissions.commissions(s, month, _settings(), wanted)}))
+
+
+@bp.get("/messages/unknown")
+@staff(*MANAGERS)
+def unknown_messages():
+    """SMS whose send died half-way (status `unknown`): did it reach the borrower? An operator decides."""
+    with session_scope() as s:
+        return jsonify(messages=[plain({"id": m.id, "borrower_id": m.borrower_id, "phone": m.phone, "kind": m.kind,
+                                        "template": m.template, "text": m.text, "attempts": m.attempts,
+                                        "created_at": m.created_at, "status_history": m.status_history})
+                                 for m in stuck.review_list(s)])
+
+
+@bp.post("/messages/<id:message_id>/resend")
+@staff(*MANAGERS)
+def resend_message(message_id: int):
+    with session_scope() as s:
+        m = stuck.resend(s, message_id, g.actor)
+        return jsonify(id=m.id, status=m.status), 202
 
 
 from gateway.ops import payouts_api  # noqa: E402,F401  (its routes join this blueprint)

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from gateway.config import Settings
 from gateway.i18n import N_, Speaker
-from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message
+from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message, MessageStatus
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
 from gateway.ops import portfolio
@@ -188,9 +188,10 @@ FAILED = {"failed", "undelivered"}  # refused when sent, or not delivered in the
 
 def messaging_report(session: Session, month: str, today: dt.date | None = None) -> Report:
     """SMS created in the month by template and language: sent (accepted by the provider),
-    delivered, failed (refused or undelivered), cost (KES, as Africa's Talking charged it)."""
+    delivered, failed (refused or undelivered), unknown (the send died half-way: for review),
+    cost (KES, as Africa's Talking charged it)."""
     first, last, as_of = _period(month, today)
-    table = defaultdict(lambda: [0, 0, 0, 0, 0])
+    table = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for m in session.exec(select(Message).where(Message.created_at >= _start(first), Message.created_at < end_of(last))):
         row = table[(m.template, m.language)]
         status = (m.status or "").lower()
@@ -198,12 +199,13 @@ def messaging_report(session: Session, month: str, today: dt.date | None = None)
         row[1] += status in SENT
         row[2] += status in DELIVERED
         row[3] += status in FAILED
-        row[4] += m.cost_minor
+        row[4] += status == MessageStatus.unknown
+        row[5] += m.cost_minor
     report = Report("messaging", (N_("Messaging {month}"), {"month": month}),
-                    ["template", "language", "messages", "sent", "delivered", "failed", "currency", "cost"],
+                    ["template", "language", "messages", "sent", "delivered", "failed", "unknown", "currency", "cost"],
                     as_of=as_of)
-    for (template, lang), (n, sent, delivered, failed, cost) in sorted(table.items()):
-        report.rows.append([template, lang, n, sent, delivered, failed, "KES", from_minor(cost, "KES")])
+    for (template, lang), (n, sent, delivered, failed, unknown, cost) in sorted(table.items()):
+        report.rows.append([template, lang, n, sent, delivered, failed, unknown, "KES", from_minor(cost, "KES")])
     return report
 
 

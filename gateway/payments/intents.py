@@ -1,9 +1,12 @@
 """Payment intents: the borrower chose "Pay now" on USSD and we ask the mobile-money provider to
 prompt their phone (STK push). An intent goes pending -> sending -> sent -> paid | failed; the
-push job claims it first, so a rerun never prompts twice."""
+push job claims it first, so a rerun never prompts twice. An intent whose callback never comes is
+settled from M-Pesa's status query (`settle_from_query`), or fails once M-Pesa has said "still
+processing" for too long (`no_final_answer`)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -18,6 +21,7 @@ from gateway.payments.events import PromptResult
 from gateway.payments.posting import locked_payment, post_to_loan, record_payment
 
 UNKNOWN_CHECKOUT = "no payment intent with this checkout request id (yet)"
+NO_ANSWER = "no_answer"
 
 
 def claim(session: Session, intent_id: int) -> tuple[PaymentIntent, Loan] | None:
@@ -113,3 +117,42 @@ def queue_failed_sms(session: Session, intent: PaymentIntent, loan: Loan, code: 
     return queue_sms(session, borrower, "stk_failed", kind="transactional", dedupe_key=f"stk_failed:{intent.id}",
                      amount=intent.amount, currency=intent.currency, account_ref=loan.account_ref, code=code,
                      paybill=partner.paybill if partner else "")
+
+
+# --- intents whose callback never came (the sweeper asks M-Pesa: gateway/workers/payments.py) ---
+
+def waiting_for_answer(session: Session, pushed_before: dt.datetime) -> list[PaymentIntent]:
+    """Intents still `sent` (the phone was prompted) that were created before `pushed_before`."""
+    return list(session.exec(select(PaymentIntent).where(PaymentIntent.status == IntentStatus.sent,
+                                                         PaymentIntent.created_at <= pushed_before)
+                             .order_by(PaymentIntent.id)))
+
+
+def settle_from_query(session: Session, intent_id: int, result_code: str, result_desc: str) -> str:
+    """M-Pesa's answer to the status query: paid ("0") or failed (the borrower gets the SMS of a
+    failed prompt). Paid records no payment: the query gives no receipt, and the money arrives by
+    the callback or the C2B confirmation (both still settle it)."""
+    intent = session.exec(select(PaymentIntent).where(PaymentIntent.id == intent_id).with_for_update()).first()
+    if intent is None or intent.status != IntentStatus.sent:
+        return intent.status if intent else "missing"
+    intent.status = IntentStatus.paid if result_code == "0" else IntentStatus.failed
+    intent.result_code, intent.result_desc, intent.settled_at = result_code[:20], result_desc[:200], utcnow()
+    session.add(intent)
+    audit.record(session, "mpesa", f"payment_intent.{intent.status}", "payment_intent", intent.id,
+                 result_code=result_code, result_desc=intent.result_desc, via="stk_query")
+    if intent.status == IntentStatus.failed:
+        queue_failed_sms(session, intent, session.get(Loan, intent.loan_id), result_code)
+    return intent.status
+
+
+def no_final_answer(session: Session, intent_id: int) -> str:
+    """M-Pesa still says "being processed" after STK_QUERY_GIVE_UP_MINUTES: the intent fails
+    without an SMS (a late callback or C2B confirmation still records the money)."""
+    intent = session.exec(select(PaymentIntent).where(PaymentIntent.id == intent_id).with_for_update()).first()
+    if intent is None or intent.status != IntentStatus.sent:
+        return intent.status if intent else "missing"
+    intent.status, intent.result_code, intent.settled_at = IntentStatus.failed, NO_ANSWER, utcnow()
+    intent.result_desc = "M-Pesa gave no final answer"
+    session.add(intent)
+    audit.record(session, "system", "payment_intent.failed", "payment_intent", intent.id, result_code=NO_ANSWER)
+    return intent.status

@@ -133,8 +133,8 @@ def send(settings: Settings, reminder_id: int) -> str:
             reminder.status = ReminderStatus.skipped_promise  # promised after this was planned
         elif rules.next_allowed(now, borrower.timezone, settings) > now:
             # The job ran late, into the night: wait for the morning.
-            later = rules.next_allowed(now, borrower.timezone, settings)
-            jobs.enqueue(jobs.SEND_REMINDER, reminder_id, settings=settings, at=later)
+            jobs.postpone(jobs.SEND_REMINDER, reminder_id, settings=settings,
+                          at=rules.next_allowed(now, borrower.timezone, settings))
             return "postponed"
         else:
             today = Speaker.for_borrower(borrower).today(now)

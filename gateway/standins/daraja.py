@@ -1,4 +1,4 @@
-"""A local stand-in for Safaricom's Daraja API (OAuth + STK push), for tests and demos: we have
+"""A local stand-in for Safaricom's Daraja API (OAuth, STK push and STK push query), for tests and demos: we have
 no network, and the sandbox needs credentials. It speaks the documented request/response
 formats, records what it received, and can play the borrower: after answering an STK push it
 POSTs the documented success callback to the request's CallBackURL. For fault tests it can also
@@ -52,6 +52,9 @@ class DarajaStandIn:
         # but late; {"body": ..., "http": 200, "ctype": "text/html"} answers that instead (a str is
         # sent as it is, e.g. '{"access_tok' or an HTML page; anything else as JSON, e.g. [] or {}).
         self.faults: dict[str, list[dict]] = {"oauth": [], "stk": []}
+        # STK Push Query answers, one popped per query: {"ResultCode": "0" | "1032" | ...}; when none is
+        # scripted, Daraja's answer while the prompt is still open (errorCode 500.001.1001).
+        self.query_replies: list[dict] = []
         expected_basic = "Basic " + base64.b64encode(f"{consumer_key}:{consumer_secret}".encode()).decode()
         stand_in = self
 
@@ -99,19 +102,34 @@ class DarajaStandIn:
                     body = {}
                 stand_in.requests.append({"method": "POST", "path": self.path, "headers": dict(self.headers),
                                           "json": body})
-                if self.path not in ("/mpesa/stkpush/v1/processrequest", "/mpesa/c2b/v2/registerurl"):
+                if self.path not in ("/mpesa/stkpush/v1/processrequest", "/mpesa/c2b/v2/registerurl",
+                                     "/mpesa/stkpushquery/v1/query"):
                     return self._reply(404, {"errorMessage": "not found"})
                 if self.headers.get("Authorization") != f"Bearer {stand_in.issued_token}":
                     return self._reply(401, {"errorCode": "404.001.03", "errorMessage": "Invalid Access Token"})
                 if self.path == "/mpesa/c2b/v2/registerurl":
                     return self._reply(200, {"OriginatorCoversationID": "7619-37765134-1", "ResponseCode": "0",
                                              "ResponseDescription": "success"})
+                if self.path == "/mpesa/stkpushquery/v1/query":
+                    return self._query(body)
                 if self._fault("stk"):
                     return None
                 reply = stand_in.stk_reply or stand_in.fresh_reply()
                 self._reply(stand_in.stk_status, reply)
                 if stand_in.auto_callback and stand_in.stk_status == 200:
                     threading.Timer(stand_in.callback_delay, stand_in.pay, (body, reply)).start()
+
+            def _query(self, body: dict) -> None:
+                if not body.get("CheckoutRequestID") or not body.get("Password") or not body.get("Timestamp"):
+                    return self._reply(400, {"errorCode": "400.002.02", "errorMessage": "Bad Request"})
+                with stand_in.lock:
+                    answer = stand_in.query_replies.pop(0) if stand_in.query_replies else None
+                if answer is None:
+                    return self._reply(500, {"requestId": "1-2-3", "errorCode": mpesa.STILL_PROCESSING,
+                                             "errorMessage": "The transaction is being processed"})
+                self._reply(200, {"ResponseCode": "0", "ResponseDescription": "The service request has been accepted "
+                                  "successsfully", "MerchantRequestID": "29115-34620561-1",
+                                  "CheckoutRequestID": body["CheckoutRequestID"], "ResultDesc": "", **answer})
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.url = f"http://{host}:{self.server.server_port}"

@@ -2,12 +2,13 @@
 payments domain, and is safe to run twice."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from rq import get_current_job
 
 from gateway.config import Settings
-from gateway.db import session_scope
+from gateway.db import session_scope, utcnow
 from gateway.payments import intents, posting
 from gateway.providers.mpesa.callbacks import settle_early_stk_callbacks, stk_callback_url
 from gateway.providers.mpesa.client import DarajaClient, MpesaError
@@ -61,3 +62,32 @@ def start_stk_push(intent_id: int) -> str:
         intent = intents.push_sent(session, intent_id, reply.merchant_request_id, reply.checkout_request_id)
         settle_early_stk_callbacks(session, settings, intent)
     return "sent"
+
+
+def query_unanswered_intents(settings: Settings) -> dict:
+    """STK intents still `sent` STK_QUERY_AFTER_MINUTES after the push (the callback never came):
+    ask M-Pesa how the prompt ended and settle them; "still processing" is asked again at the next
+    sweep, until STK_QUERY_GIVE_UP_MINUTES. Run by the sweeper; idempotent."""
+    now = utcnow()
+    give_up_before = now - dt.timedelta(minutes=settings.stk_query_give_up_minutes)
+    with session_scope(settings) as session:
+        waiting = [(i.id, i.checkout_request_id, i.created_at) for i in
+                   intents.waiting_for_answer(session, now - dt.timedelta(minutes=settings.stk_query_after_minutes))]
+    counts = {"settled": 0, "still_open": 0, "gave_up": 0}
+    client = DarajaClient(settings) if waiting else None
+    for intent_id, checkout_id, created_at in waiting:
+        try:
+            reply = client.stk_query(checkout_id) if checkout_id else None
+        except MpesaError as exc:
+            log.warning("STK query for intent %s failed: %s", intent_id, exc)
+            reply = None
+        with session_scope(settings) as session:
+            if reply is not None and reply.result_code is not None:
+                intents.settle_from_query(session, intent_id, reply.result_code, reply.result_desc)
+                counts["settled"] += 1
+            elif created_at <= give_up_before:
+                intents.no_final_answer(session, intent_id)
+                counts["gave_up"] += 1
+            else:
+                counts["still_open"] += 1
+    return counts

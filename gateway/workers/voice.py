@@ -37,7 +37,7 @@ def place_call(call_id: int) -> str:
         now = utcnow()
         later = rules.next_allowed(now, borrower.timezone, settings)
         if later > now:  # the job ran late, into the night
-            jobs.enqueue(jobs.PLACE_CALL, call_id, settings=settings, at=later)
+            jobs.postpone(jobs.PLACE_CALL, call_id, settings=settings, at=later)
             return "postponed"
         call.status = CallStatus.calling  # claimed: a second run of this job will not dial again
         session.add(call)
@@ -49,7 +49,7 @@ def place_call(call_id: int) -> str:
     with session_scope(settings) as session:
         call = session.get(VoiceCall, call_id)
         if result.status == "Queued" and result.session_id:
-            call.status, call.session_id = CallStatus.queued, result.session_id
+            call.status, call.session_id, call.placed_at = CallStatus.queued, result.session_id, utcnow()
         else:
             call.status, call.hangup_cause = CallStatus.failed, result.error[:40]
             welcome.call_failed(session, call, settings)

@@ -97,17 +97,17 @@ def test_kiswahili_call_plays_recorded_prompts(at_server, factory, session, clie
 
 def test_unanswered_call_is_retried_twice_then_sms(at_server, factory, session, client):
     _, headers = agent_token(factory, session)
-    # onboarded late in the evening: the SMS goes now, the call waits for 08:00
+    # onboarded late in the evening: the SMS and the call both wait for 08:00 (quiet hours)
     evening = dt.datetime(2026, 11, 23, 21, 0, tzinfo=NAIROBI)
     with time_machine.travel(evening, tick=True) as clock:
         assert onboard(client, headers).status_code == 201
         run_jobs()
-        assert len(at_server.sms) == 1 and at_server.calls == []
-        assert scheduled_at() == [dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.UTC)]
+        assert at_server.sms == [] and at_server.calls == []
+        assert scheduled_at() == [dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.UTC)] * 2
         for attempt in range(3):
             clock.move_to(scheduled_at()[0] + dt.timedelta(seconds=1))
             run_jobs()
-            assert len(at_server.calls) == attempt + 1
+            assert len(at_server.calls) == attempt + 1 and len(at_server.sms) == 1
             call = read(session, select(VoiceCall).order_by(VoiceCall.id.desc()))[0]
             for _ in range(2):  # the final report, repeated by AT, counts once
                 client.post("/voice/welcome", data={"isActive": "0", "sessionId": call.session_id, "status": "Failed",

@@ -39,5 +39,6 @@ def test_planner_and_sweeper_run_from_rqs_cron(settings):
         ("gateway.workers.notify.notify_tick", "*/5 * * * *", "default"),
         ("gateway.workers.ops.daily_collections", "30 3 * * *", "default"),
         ("gateway.workers.reminders.plan_reminders", "*/15 * * * *", "default"),
+        ("gateway.workers.sweeper.final_answers", "* * * * *", "default"),
         ("gateway.workers.sweeper.sweep", "* * * * *", "default"),
     ]

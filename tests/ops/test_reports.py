@@ -106,9 +106,9 @@ def test_commissions_report_and_agent_breakdown(session, book, settings):
 
 def test_messaging_report(session, book):
     assert reports.messaging_report(session, "2027-01").rows == [
-        ["receipt", "sw", 1, 0, 0, 0, "KES", Decimal("0.00")],
-        ["reminder_due", "en", 2, 1, 0, 1, "KES", Decimal("0.80")],
-        ["reminder_due", "sw", 2, 2, 1, 1, "KES", Decimal("1.60")],
+        ["receipt", "sw", 1, 0, 0, 0, 0, "KES", Decimal("0.00")],
+        ["reminder_due", "en", 2, 1, 0, 1, 0, "KES", Decimal("0.80")],
+        ["reminder_due", "sw", 2, 2, 1, 1, 0, "KES", Decimal("1.60")],
     ]
 
 

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway.models import CallbackRequest, CommissionStatement
+from gateway.models import CallbackRequest, CommissionStatement, Message
 from gateway.ops import flags
 from gateway.payg.demo import add_demo_device
 from tests.helpers import staff
@@ -53,12 +53,15 @@ class Book:
 def book(factory, session) -> Book:
     """Staff of every role (field agent 1, call-centre agent 2, manager 3, admin 4), loan 1 in
     arrears onboarded by the field agent, a PAYG loan with device SHS-7781, open flag 1,
-    call-back request 1 (the borrower pressed "Call me back") and pending commission statements 1
-    (field agent) and 2 (call-centre agent)."""
+    call-back request 1 (the borrower pressed "Call me back"), pending commission statements 1
+    (field agent) and 2 (call-centre agent), and SMS 1 whose send died half-way (`unknown`)."""
     agents, headers = {}, {}
     for role in ROLES:
         agents[role], headers[role] = staff(session, factory, role)
     borrower = factory.borrower(agent_id=agents["field"].id, branch="Kisumu")
+    unknown = Message(borrower_id=borrower.id, phone=borrower.phone, kind="transactional", template="receipt",
+                      language="sw", text="Tumepokea Ksh500.", encoding="GSM-7", status="unknown")
+    session.add(unknown)
     loan = factory.loan(borrower, principal="2000", count=2, rate="0", first_due=dt.date(2026, 12, 1))
     solar = factory.loan(factory.borrower(language="en"), principal="18000", count=12, rate="0",
                          product="solar home system", prefix="SOL")
@@ -71,7 +74,8 @@ def book(factory, session) -> Book:
         session.add(CommissionStatement(agent_id=agent.id, month="2026-12", currency="KES", total=20000, payable=20000))
     session.commit()
     # The document's examples name these ids (a fresh database numbers from 1).
-    assert [a.id for a in agents.values()] == [1, 2, 3, 4] and (borrower.id, loan.id, flag.id, callback.id) == (1, 1, 1, 1)
+    assert [a.id for a in agents.values()] == [1, 2, 3, 4]
+    assert (borrower.id, loan.id, flag.id, callback.id, unknown.id) == (1, 1, 1, 1, 1)
     return Book(headers)
 
 

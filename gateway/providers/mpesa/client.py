@@ -1,4 +1,4 @@
-"""Safaricom M-Pesa Daraja client: OAuth token and STK push (Lipa na M-Pesa Online).
+"""Safaricom M-Pesa Daraja client: OAuth token, STK push (Lipa na M-Pesa Online) and its status query.
 
 Plain `requests` against MPESA_BASE_URL (the sandbox by default; a local stand-in in tests).
 Wire format as Safaricom documents it; see /work/shared/providers.md.
@@ -64,6 +64,15 @@ class StkPushReply:
     response_code: str
     response_description: str
     customer_message: str
+
+
+STILL_PROCESSING = "500.001.1001"  # the STK query's answer while the prompt is still open
+
+
+@dataclass(frozen=True)
+class StkQueryReply:
+    result_code: str | None  # the callback's ResultCode ("0" paid, "1032" cancelled, ...); None: still open
+    result_desc: str
 
 
 def timestamp(now: dt.datetime | None = None) -> str:
@@ -160,6 +169,25 @@ class DarajaClient:
                             checkout_request_id=str(body.get("CheckoutRequestID", "")),
                             response_code="0", response_description=str(body.get("ResponseDescription", "")),
                             customer_message=str(body.get("CustomerMessage", "")))
+
+    def stk_query(self, checkout_request_id: str, now: dt.datetime | None = None) -> StkQueryReply:
+        """How did this STK push end? (STK Push Query, for a push whose callback never came.)
+        No receipt number here: a paid push's money arrives by the callback or the C2B confirmation."""
+        self._check_configured()
+        s = self.settings
+        ts = timestamp(now)
+        payload = {"BusinessShortCode": s.mpesa_shortcode, "Password": stk_password(s.mpesa_shortcode, s.mpesa_passkey, ts),
+                   "Timestamp": ts, "CheckoutRequestID": checkout_request_id}
+        try:
+            body = self._post("/mpesa/stkpushquery/v1/query", payload, "STK query")
+        except MpesaError as exc:
+            if exc.code == STILL_PROCESSING:
+                return StkQueryReply(None, str(exc))
+            raise
+        code = body.get("ResultCode")
+        if code is None or not str(code).strip().isdigit():
+            raise MpesaError(f"M-Pesa STK query answered without a ResultCode: {_snippet(str(body))}", code="bad_reply")
+        return StkQueryReply(str(code).strip(), str(body.get("ResultDesc", ""))[:200])
 
     def register_c2b_urls(self, *, confirmation_url: str, validation_url: str,
                           response_type: str = "Completed") -> dict:
