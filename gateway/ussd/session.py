@@ -13,13 +13,23 @@ from gateway.ussd.engine import Reply, split_inputs
 from gateway.queue import get_redis
 
 log = logging.getLogger(__name__)
+NOT_FETCHED = object()
 
 
-def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.datetime | None = None) -> Reply:
-    """One USSD hop: who is calling, which menu, and the screen for the inputs so far."""
+def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.datetime | None = None,
+           fetched=NOT_FETCHED) -> Reply:
+    """One USSD hop: who is calling, which menu, and the screen for the inputs so far.
+
+    `fetched`: the session's snapshot as the rate limiter's round trip already read it from Redis (None:
+    there was none), so the hop does not read it again."""
     e164 = phones.try_normalize(phone, settings.default_country)
     redis = get_redis(settings) if e164 and settings.ussd_snapshot_ttl > 0 else None
-    snap = snapshot.cached(redis, session_id, e164) if redis else None
+    if not redis:
+        snap = None
+    elif fetched is NOT_FETCHED:
+        snap = snapshot.cached(redis, session_id, e164)
+    else:
+        snap = snapshot.parse(fetched, session_id, e164)
     # No statement runs (and no connection is taken) unless the hop needs the database.
     with session_scope(settings) as session:
         if snap is None and e164:

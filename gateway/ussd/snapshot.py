@@ -17,11 +17,14 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session
 
+from gateway.config import Settings
+from gateway.db import get_engine
 from gateway.models import Borrower, Device, Installment, Loan, LoanStatus
 from gateway import ledger
 
@@ -77,7 +80,7 @@ _STATEMENT = (
 )
 
 
-def read(session: Session, e164: str) -> Snapshot | None:
+def read(session: Session | Connection, e164: str) -> Snapshot | None:
     """The caller and the loans the menu shows (None: no borrower with a loan has this number)."""
     rows = session.execute(_STATEMENT.where(Borrower.phone == e164)
                            .order_by(Loan.created_at, Loan.id, Installment.due_date, Installment.seq)).all()
@@ -93,6 +96,21 @@ def read(session: Session, e164: str) -> Snapshot | None:
     views = [LoanView(**{**loan, "unpaid": tuple(loan["unpaid"])}) for loan in loans.values()]
     first = rows[0]
     return Snapshot(Caller(*first[:6]), tuple(_shown(views)))
+
+
+def read_alone(settings: Settings, e164: str) -> Snapshot | None:
+    """`read`, on a connection of its own: in autocommit on PostgreSQL (no BEGIN and no COMMIT round trips for
+    one read-only statement). SQLite keeps its usual transaction (the engine's BEGIN hook owns it)."""
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        engine = _autocommit(engine)
+    with engine.connect() as conn:
+        return read(conn, e164)
+
+
+@lru_cache(maxsize=8)
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _shown(loans: list[LoanView]) -> list[LoanView]:
@@ -122,6 +140,13 @@ def _load(raw: bytes | str) -> Snapshot:
     return Snapshot(Caller(**data["caller"]), tuple(loans))
 
 
+def prefetch_key(settings):
+    """For the rate limiter's round trip: the Redis key of a request's session snapshot (None: not kept)."""
+    if settings.ussd_snapshot_ttl <= 0:
+        return None
+    return lambda form: KEY.format(session_id=form.get("sessionId", "").strip())
+
+
 def cached(redis, session_id: str, e164: str) -> Snapshot | None:
     """This session's snapshot, if it has one and it is this caller's."""
     try:
@@ -129,6 +154,11 @@ def cached(redis, session_id: str, e164: str) -> Snapshot | None:
     except RedisError as exc:
         log.warning("USSD snapshot not read from Redis: %s", exc)
         return None
+    return parse(raw, session_id, e164)
+
+
+def parse(raw: bytes | str | None, session_id: str, e164: str) -> Snapshot | None:
+    """The snapshot read from Redis (by `cached` or in the rate limiter's round trip), if it is this caller's."""
     if raw is None:
         return None
     try:
