@@ -9,10 +9,10 @@ from sqlmodel import Session
 from gateway import phones
 from gateway.config import Settings
 from gateway.db import get_engine, utcnow
-from gateway.ussd import snapshot
-from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
-from gateway.ussd.engine import Reply, split_inputs
 from gateway.queue import get_redis
+from gateway.ussd import snapshot
+from gateway.ussd.engine import Reply, split_inputs
+from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
 
 log = logging.getLogger(__name__)
 NOT_FETCHED = object()

@@ -3,7 +3,8 @@
 A USSD session is a few hops a few seconds apart, and Africa's Talking replays the whole path on
 each one. The first hop reads the caller, their loans, each loan's unpaid installments and
 credit, and any PAYG device, in one statement; the session's later hops read that snapshot back
-from Redis (one GET) instead of the database. The snapshot lives `USSD_SNAPSHOT_TTL` seconds
+from Redis instead of the database (in the rate limiter's round trip, gateway/limits.py; one GET
+when limits are off). The snapshot lives `USSD_SNAPSHOT_TTL` seconds
 (default 180, the longest USSD session). Within one session the menu therefore shows the
 balance as it was when the borrower dialled; a new session always reads the database.
 
@@ -23,10 +24,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session
 
+from gateway import ledger
 from gateway.config import Settings
 from gateway.db import get_engine
 from gateway.models import Borrower, Device, Installment, Loan, LoanStatus
-from gateway import ledger
 
 log = logging.getLogger(__name__)
 KEY = "ussd:snapshot:{session_id}"
