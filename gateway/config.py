@@ -75,7 +75,7 @@ class Settings:
     # token (`?token=` in the URLs set in AT's dashboard) and/or allowlist; neither: refused.
     at_callback_token: str = ""
     at_allowed_ips: tuple[str, ...] = ()
-    # Rate limits (Flask-Limiter syntax, e.g. "40/minute;300/hour"), counted in the app's Redis.
+    # Rate limits (`limits` syntax, e.g. "40/minute;300/hour"), counted in the app's Redis.
     # Per IP is generous: all of a provider's traffic arrives from a handful of its addresses.
     rate_limits_enabled: bool = True
     ussd_limit_per_phone: str = "40/minute"

@@ -4,35 +4,56 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from sqlmodel import Session
+
 from gateway import phones
 from gateway.config import Settings
-from gateway.db import session_scope, utcnow
-from gateway.ussd import snapshot
-from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
-from gateway.ussd.engine import Reply, split_inputs
+from gateway.db import get_engine, utcnow
 from gateway.queue import get_redis
+from gateway.ussd import snapshot
+from gateway.ussd.engine import Reply, split_inputs
+from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
 
 log = logging.getLogger(__name__)
+NOT_FETCHED = object()
 
 
-def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.datetime | None = None) -> Reply:
-    """One USSD hop: who is calling, which menu, and the screen for the inputs so far."""
+def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.datetime | None = None,
+           fetched=NOT_FETCHED) -> Reply:
+    """One USSD hop: who is calling, which menu, and the screen for the inputs so far.
+
+    `fetched`: the session's snapshot as the rate limiter's round trip already read it from Redis (None:
+    there was none), so the hop does not read it again."""
     e164 = phones.try_normalize(phone, settings.default_country)
-    redis = get_redis(settings) if e164 and settings.ussd_snapshot_ttl > 0 else None
-    snap = snapshot.cached(redis, session_id, e164) if redis else None
-    # No statement runs (and no connection is taken) unless the hop needs the database.
-    with session_scope(settings) as session:
-        if snap is None and e164:
-            snap = snapshot.read(session, e164)
-            if snap and redis:
-                snapshot.keep(redis, session_id, snap, settings.ussd_snapshot_ttl)
-        if snap is None:
-            log.info("USSD session %s from a number with no loan: %s", session_id, phones.mask(e164 or phone.strip()))
-            return Reply(unknown_number_text(settings), end=True)
-        ctx = Ctx(session=session, settings=settings, borrower=snap.caller, loans=list(snap.loans),
-                  session_id=session_id, now=now or utcnow())
-        inputs = split_inputs(text)
-        log.debug("USSD session %s, borrower %s (%s), %d inputs", session_id, snap.caller.id,
-                  phones.mask(snap.caller.phone), len(inputs))
-        flow = FLOW if len(snap.loans) == 1 else FLOW_SEVERAL_LOANS
-        return flow.respond(ctx, inputs)
+    keep = e164 and settings.ussd_snapshot_ttl > 0
+    if not keep:
+        snap = None
+    elif fetched is NOT_FETCHED:
+        snap = snapshot.cached(get_redis(settings), session_id, e164)
+    else:
+        snap = snapshot.parse(fetched, session_id, e164)
+    if snap is None and e164:
+        snap = snapshot.read_alone(settings, e164)  # one statement, no transaction around it
+        if snap and keep:
+            snapshot.keep(get_redis(settings), session_id, snap, settings.ussd_snapshot_ttl)
+    if snap is None:
+        log.info("USSD session %s from a number with no loan: %s", session_id, phones.mask(e164 or phone.strip()))
+        return Reply(unknown_number_text(settings), end=True)
+    # Writes (payment intents, promises, language, call-back requests) go through this session. It takes no
+    # connection and begins no transaction unless a screen uses it: hops that only read open none.
+    with Session(get_engine(settings), expire_on_commit=False) as session:
+        try:
+            ctx = Ctx(session=session, settings=settings, borrower=snap.caller, loans=list(snap.loans),
+                      session_id=session_id, now=now or utcnow())
+            inputs = split_inputs(text)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("USSD session %s, borrower %s (%s), %d inputs", session_id, snap.caller.id,
+                          phones.mask(snap.caller.phone), len(inputs))
+            flow = FLOW if len(snap.loans) == 1 else FLOW_SEVERAL_LOANS
+            reply = flow.respond(ctx, inputs)
+            if session.in_transaction():
+                session.commit()
+            return reply
+        except BaseException:
+            session.rollback()
+            raise

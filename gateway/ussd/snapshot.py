@@ -3,7 +3,8 @@
 A USSD session is a few hops a few seconds apart, and Africa's Talking replays the whole path on
 each one. The first hop reads the caller, their loans, each loan's unpaid installments and
 credit, and any PAYG device, in one statement; the session's later hops read that snapshot back
-from Redis (one GET) instead of the database. The snapshot lives `USSD_SNAPSHOT_TTL` seconds
+from Redis instead of the database (in the rate limiter's round trip, gateway/limits.py; one GET
+when limits are off). The snapshot lives `USSD_SNAPSHOT_TTL` seconds
 (default 180, the longest USSD session). Within one session the menu therefore shows the
 balance as it was when the borrower dialled; a new session always reads the database.
 
@@ -17,13 +18,16 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session
 
-from gateway.models import Borrower, Device, Installment, Loan, LoanStatus
 from gateway import ledger
+from gateway.config import Settings
+from gateway.db import get_engine
+from gateway.models import Borrower, Device, Installment, Loan, LoanStatus
 
 log = logging.getLogger(__name__)
 KEY = "ussd:snapshot:{session_id}"
@@ -77,7 +81,7 @@ _STATEMENT = (
 )
 
 
-def read(session: Session, e164: str) -> Snapshot | None:
+def read(session: Session | Connection, e164: str) -> Snapshot | None:
     """The caller and the loans the menu shows (None: no borrower with a loan has this number)."""
     rows = session.execute(_STATEMENT.where(Borrower.phone == e164)
                            .order_by(Loan.created_at, Loan.id, Installment.due_date, Installment.seq)).all()
@@ -93,6 +97,21 @@ def read(session: Session, e164: str) -> Snapshot | None:
     views = [LoanView(**{**loan, "unpaid": tuple(loan["unpaid"])}) for loan in loans.values()]
     first = rows[0]
     return Snapshot(Caller(*first[:6]), tuple(_shown(views)))
+
+
+def read_alone(settings: Settings, e164: str) -> Snapshot | None:
+    """`read`, on a connection of its own: in autocommit on PostgreSQL (no BEGIN and no COMMIT round trips for
+    one read-only statement). SQLite keeps its usual transaction (the engine's BEGIN hook owns it)."""
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        engine = _autocommit(engine)
+    with engine.connect() as conn:
+        return read(conn, e164)
+
+
+@lru_cache(maxsize=8)
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _shown(loans: list[LoanView]) -> list[LoanView]:
@@ -122,6 +141,13 @@ def _load(raw: bytes | str) -> Snapshot:
     return Snapshot(Caller(**data["caller"]), tuple(loans))
 
 
+def prefetch_key(settings):
+    """For the rate limiter's round trip: the Redis key of a request's session snapshot (None: not kept)."""
+    if settings.ussd_snapshot_ttl <= 0:
+        return None
+    return lambda form: KEY.format(session_id=form.get("sessionId", "").strip())
+
+
 def cached(redis, session_id: str, e164: str) -> Snapshot | None:
     """This session's snapshot, if it has one and it is this caller's."""
     try:
@@ -129,6 +155,11 @@ def cached(redis, session_id: str, e164: str) -> Snapshot | None:
     except RedisError as exc:
         log.warning("USSD snapshot not read from Redis: %s", exc)
         return None
+    return parse(raw, session_id, e164)
+
+
+def parse(raw: bytes | str | None, session_id: str, e164: str) -> Snapshot | None:
+    """The snapshot read from Redis (by `cached` or in the rate limiter's round trip), if it is this caller's."""
     if raw is None:
         return None
     try:

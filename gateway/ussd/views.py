@@ -1,5 +1,5 @@
 """USSD webhook in Africa's Talking's format: form fields in, `CON ...`/`END ...` text out."""
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from gateway.ussd import session as flows
 from gateway.web.auth import from_provider
@@ -30,5 +30,7 @@ def ussd():
     text = form.get("text", "")
     if len(text) > MAX_TEXT:
         return _plain("END Bad request: input too long", 400)
-    reply = flows.answer(current_app.config["GATEWAY"], session_id, form["phoneNumber"], text)
+    # the session's snapshot, if the rate limiter already read it in its Redis round trip (gateway/limits.py)
+    fetched = g.get("limits_fetched", flows.NOT_FETCHED)
+    reply = flows.answer(current_app.config["GATEWAY"], session_id, form["phoneNumber"], text, fetched=fetched)
     return _plain(reply.body())
