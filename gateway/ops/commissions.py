@@ -96,5 +96,5 @@ def commissions(session: Session, month: str, settings: Settings | None = None,
         for line in lines[aid]:
             totals[line["currency"]] += line["amount"]
         out.append({"agent_id": aid, "agent": agents[aid].name, "role": agents[aid].role, "month": month,
-                    "lines": sorted(lines[aid], key=lambda l: (l["rule"], l["loan"])), "totals": dict(totals)})
+                    "lines": sorted(lines[aid], key=lambda ln: (ln["rule"], ln["loan"])), "totals": dict(totals)})
     return out

@@ -73,7 +73,7 @@ def _pick_loan_options(ctx: Ctx) -> list[Option]:
             c.loan = loan
         return action
 
-    return [Option(str(k), (lambda c, l=loan: f"{l.account_ref} {c._(l.product)}"), "main", action=choose(loan))
+    return [Option(str(k), (lambda c, ln=loan: f"{ln.account_ref} {c._(ln.product)}"), "main", action=choose(loan))
             for k, loan in enumerate(ctx.loans, start=1)]
 
 
