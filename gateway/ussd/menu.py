@@ -84,7 +84,8 @@ def _main_text(ctx: Ctx) -> str:
 
 def _balance_text(ctx: Ctx) -> str:
     b = ctx.balance()
-    lines = [ctx._("Loan {ref}", ref=ctx.loan.account_ref), ctx._("Balance: {amount}", amount=ctx.money(b.net_outstanding))]
+    lines = [ctx._("Loan {ref}", ref=ctx.loan.account_ref),
+             ctx._("Balance: {amount}", amount=ctx.money(b.net_outstanding))]
     if b.arrears:
         lines.append(ctx._("In arrears: {amount}", amount=ctx.money(b.arrears)))
     if b.credit:

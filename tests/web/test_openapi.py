@@ -71,7 +71,8 @@ def book(factory, session) -> Book:
         session.add(CommissionStatement(agent_id=agent.id, month="2026-12", currency="KES", total=20000, payable=20000))
     session.commit()
     # The document's examples name these ids (a fresh database numbers from 1).
-    assert [a.id for a in agents.values()] == [1, 2, 3, 4] and (borrower.id, loan.id, flag.id, callback.id) == (1, 1, 1, 1)
+    assert [a.id for a in agents.values()] == [1, 2, 3, 4]
+    assert (borrower.id, loan.id, flag.id, callback.id) == (1, 1, 1, 1)
     return Book(headers)
 
 
@@ -121,7 +122,8 @@ REFUSED = [
     ("POST", "/api/agents/borrowers", onboard(loan={"principal": 10000.5}), 400, "float"),
     ("POST", "/api/agents/borrowers", onboard(loan={"installments": 10**9}), 400, "must be from 1 to 24"),
     ("POST", "/api/agents/borrowers", onboard(loan={"rate_per_period": "NaN"}), 400, "rate must be"),
-    ("POST", "/api/agents/borrowers", onboard(loan={"first_due_date": "9999-12-31"}), 400, "first_due_date must be from today"),
+    ("POST", "/api/agents/borrowers", onboard(loan={"first_due_date": "9999-12-31"}), 400,
+     "first_due_date must be from today"),
     ("POST", "/api/agents/borrowers", onboard(loan={"product": "car loan"}), 400, "the products are 'business loan'"),
     ("POST", "/api/agents/borrowers", onboard(phone="+255712345678"), 400, "no payment rail"),
     ("POST", "/api/agents/borrowers", onboard(loan={"product": {"a": 1}}), 400, "loan.product must be text"),
