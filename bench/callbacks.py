@@ -84,7 +84,7 @@ done = function(summary, latency, requests)
     '"errors": %%d, "non_2xx": %%d}\n', summary.requests, summary.duration, latency:percentile(50),
     latency:percentile(99), latency.max, e.connect + e.read + e.write + e.timeout, e.status))
 end
-""" % TOKEN
+""" % TOKEN  # noqa: UP031 -- the Lua keeps its own %d formats (written %%d here)
 
 
 def c2b(txn: str, ref: str, amount: int, msisdn: str) -> dict:
@@ -289,7 +289,7 @@ def one_run(args, seed: int) -> dict:
         with psycopg.connect(dsn) as conn:  # the acknowledgement window, from the stored callbacks themselves
             first, last = conn.execute("SELECT min(received_at), max(received_at) FROM rawcallback").fetchone()
         ack_s = (last - first).total_seconds()
-        figures = [json.loads(next(l for l in o.splitlines() if l.startswith("WRK_JSON "))[9:]) for o in outs]
+        figures = [json.loads(next(ln for ln in o.splitlines() if ln.startswith("WRK_JSON "))[9:]) for o in outs]
         web_rss = [m for w in webs for m in w.worker_peak_rss_mib()]
         if args.posting != "skip":  # then wait for the workers to post everything
             if args.posting == "after":

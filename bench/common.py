@@ -1,6 +1,7 @@
 """Shared by the benchmarks: a synthetic portfolio loaded with COPY, gunicorn and wrk runs."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -125,12 +126,10 @@ class Gunicorn:
         cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "-b", f"127.0.0.1:{self.port}",
                "-w", str(workers), "-k", worker_class, "--threads", str(threads), "--backlog", "2048",
                "--log-level", "warning", app]
-        out = open(log, "w") if log else None
         # DEMO_MODE: a bench needs no SECRET_KEY (a development key is kept in the instance folder)
-        self.proc = subprocess.Popen(cmd, env={"DEMO_MODE": "1", **os.environ, **env}, cwd=ROOT, stdout=out,
-                                     stderr=out)
-        if out:
-            out.close()  # the child holds it
+        with open(log, "w") if log else contextlib.nullcontext() as out:  # closed here: the child holds it
+            self.proc = subprocess.Popen(cmd, env={"DEMO_MODE": "1", **os.environ, **env}, cwd=ROOT, stdout=out,
+                                         stderr=out)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, path: str = "/health", timeout: float = 60) -> None:
@@ -191,7 +190,7 @@ def run_wrk(url: str, lua: str, duration: int, connections: int, threads: int = 
                              timeout=duration + 60).stdout
     finally:
         os.unlink(script)
-    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
     raw = json.loads(line[len("WRK_JSON "):])
     seconds = raw["duration_us"] / 1e6
     return {"requests": raw["requests"], "rps": raw["requests"] / seconds, "p50_ms": raw["p50_us"] / 1000,
@@ -204,6 +203,6 @@ def median_of(runs: list[dict]) -> dict:
 
 
 def table(rows: list[tuple], headers: tuple) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    fmt = "  ".join("{:>%d}" % w for w in widths)
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     return "\n".join([fmt.format(*headers)] + [fmt.format(*map(str, r)) for r in rows])

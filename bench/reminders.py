@@ -48,7 +48,7 @@ print("PLANNER_JSON " + json.dumps({"planned": planned, "seconds": round(seconds
 def run_planner(env: dict) -> dict:
     out = subprocess.run([sys.executable, "-c", PLANNER], env={**os.environ, **env}, cwd=ROOT, capture_output=True,
                          text=True, timeout=1800)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("PLANNER_JSON ")), None)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("PLANNER_JSON ")), None)
     if line is None:
         raise SystemExit(f"planner failed:\n{out.stderr[-3000:]}")
     return json.loads(line[len("PLANNER_JSON "):])

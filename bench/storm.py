@@ -64,6 +64,7 @@ Exit status 0 whatever the figures (a benchmark reports, it does not judge); 2 i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -276,10 +277,8 @@ def parent(pid: int) -> int:
 
 def kill_tree(pid: int) -> None:
     for p in [pid, *descendants(pid)]:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(p, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 class Serve:
@@ -422,15 +421,15 @@ class Sender:
                 return
             items = [(web, path, json.dumps(body, separators=(",", ":")), key) for web, path, body, key in items]
             statuses = send_all(items)
-            for attempt in range(3):  # the provider retries what was not acknowledged
+            for _attempt in range(3):  # the provider retries what was not acknowledged
                 retry = [(n, item) for n, item in enumerate(items) if not 200 <= statuses[n] < 300]
                 if not retry:
                     break
                 time.sleep(3)
-                for (n, _), status in zip(retry, send_all([item for _, item in retry])):
+                for (n, _), status in zip(retry, send_all([item for _, item in retry]), strict=True):
                     statuses[n] = status
             with self.lock:
-                self.results += [(item[3], status) for item, status in zip(items, statuses)]
+                self.results += [(item[3], status) for item, status in zip(items, statuses, strict=True)]
                 self.done += 1
                 if any(200 <= s < 300 for s in statuses):
                     self.last_ack = time.time()

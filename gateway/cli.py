@@ -136,7 +136,8 @@ def demo(borrowers: int, if_empty: bool) -> None:
     for name, token in result["tokens"].items():
         phone, role = result["staff"][name]
         click.echo(f"  {name}: {phone}  {role}  {token}")
-    click.echo(f"Operator console: /ops/login with an agent's phone number and the password {demo_data.DEMO_PASSWORD!r}")
+    click.echo("Operator console: /ops/login with an agent's phone number and the password "
+               f"{demo_data.DEMO_PASSWORD!r}")
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:
         click.echo(f"  {line}")
@@ -206,7 +207,8 @@ for command in (payg_token, list_messages, plan_reminders_now, at_standin_comman
 
 
 @main.command()
-@click.option("--older-than", default=60, show_default=True, help="Seconds stored work may wait before it is re-queued.")
+@click.option("--older-than", default=60, show_default=True,
+              help="Seconds stored work may wait before it is re-queued.")
 def sweep(older_than: int) -> None:
     """Enqueue stored work whose job was lost (Redis down at commit): SMS, payments, callbacks."""
     from gateway.workers.sweeper import sweep as run_sweep

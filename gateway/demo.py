@@ -68,7 +68,8 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
     catalogue_products = {p.code: p for p in catalogue.seed(session, partner)}
     tokens, staff = {}, {}
     for name, phone, role in [("Faith Field", "+254700100001", "field"), ("Samuel Field", "+254700100002", "field"),
-                              ("Carol Calls", "+254700100003", "callcentre"), ("Moses Manager", "+254700100004", "manager"),
+                              ("Carol Calls", "+254700100003", "callcentre"),
+                              ("Moses Manager", "+254700100004", "manager"),
                               ("Ada Admin", "+254700100005", "admin")]:
         agent = Agent(name=name, phone=phone, role=role, field_partner_id=partner.id, branch="Kisumu")
         tokens[name] = auth.issue_token(agent)

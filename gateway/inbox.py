@@ -93,7 +93,8 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
     try:
         if refused:
             log.warning("refused %s %s callback from %s: %s", provider, kind, source_ip, refused)
-            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], CallbackStatus.rejected, f"forbidden: {refused}")
+            _store(settings, provider, kind, source_ip, body[:MAX_BODY_CHARS], CallbackStatus.rejected,
+                   f"forbidden: {refused}")
             return Reply(403, {"error": "forbidden", "detail": refused})
         if len(body) > MAX_BODY_CHARS:
             detail = f"body longer than {MAX_BODY_CHARS} characters"

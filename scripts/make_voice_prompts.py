@@ -35,7 +35,8 @@ def to_8khz(src: Path, dst: Path) -> None:
     import audioop  # stdlib until Python 3.13; enough for a placeholder
 
     with wave.open(str(src)) as w:
-        frames, rate, width, channels = w.readframes(w.getnframes()), w.getframerate(), w.getsampwidth(), w.getnchannels()
+        frames, rate = w.readframes(w.getnframes()), w.getframerate()
+        width, channels = w.getsampwidth(), w.getnchannels()
     if channels == 2:
         frames = audioop.tomono(frames, width, 0.5, 0.5)
     frames, _ = audioop.ratecv(frames, width, 1, rate, 8000, None)
@@ -68,4 +69,5 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "gateway" / "voice_prompts")
+    default = Path(__file__).resolve().parent.parent / "gateway" / "voice_prompts"
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)

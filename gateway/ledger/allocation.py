@@ -48,7 +48,8 @@ def installment_status(inst: Installment) -> str:
     return InstallmentStatus.partial if inst.amount_paid > 0 else InstallmentStatus.pending
 
 
-def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None, kind: str = "allocation") -> list[LedgerEntry]:
+def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None,
+             kind: str = "allocation") -> list[LedgerEntry]:
     """Spread `amount` over the loan's unpaid installments, oldest first; rest is credit."""
     if amount <= 0:
         raise LedgerError("only a positive amount can be allocated")
@@ -72,7 +73,8 @@ def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None, 
     if sum(e.amount for e in entries) != amount:  # the invariant, checked where it is made
         raise LedgerError("allocation does not balance")
     session.add_all(entries)
-    if all(i.status == InstallmentStatus.paid for i in installments(session, loan.id)) and loan.status == LoanStatus.active:
+    if (all(i.status == InstallmentStatus.paid for i in installments(session, loan.id))
+            and loan.status == LoanStatus.active):
         loan.status = LoanStatus.repaid
         session.add(loan)
         signals.loan_repaid.send(loan, session=session)

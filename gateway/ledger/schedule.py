@@ -65,7 +65,8 @@ def generate(principal: int, rate_per_period: Decimal, count: int, first_due: dt
         raise ScheduleError(f"at most {MAX_INSTALLMENTS} installments")
     if not FIRST_DUE_RANGE[0] <= first_due <= FIRST_DUE_RANGE[1]:
         raise ScheduleError(f"the first due date must be from {FIRST_DUE_RANGE[0]} to {FIRST_DUE_RANGE[1]}")
-    if not isinstance(rate_per_period, Decimal) or not rate_per_period.is_finite() or not 0 <= rate_per_period <= MAX_RATE:
+    if (not isinstance(rate_per_period, Decimal) or not rate_per_period.is_finite()
+            or not 0 <= rate_per_period <= MAX_RATE):
         raise ScheduleError(f"rate must be a Decimal from 0 to {MAX_RATE} (a share of the balance per period)")
     dates = due_dates(first_due, count, frequency)
     rows: list[Row] = []

@@ -31,7 +31,8 @@ def _check(values: dict) -> dict:
     return {k: (v.upper() if k == "country" else v.strip()) for k, v in values.items() if v is not None}
 
 
-def add(session: Session, name: str, actor: str, *, help_line: str, paybill: str = "", country: str = "KE") -> FieldPartner:
+def add(session: Session, name: str, actor: str, *, help_line: str, paybill: str = "",
+        country: str = "KE") -> FieldPartner:
     if not name.strip():
         raise PartnerError("a name is required")
     if session.exec(select(FieldPartner.id).where(FieldPartner.name == name.strip())).first():

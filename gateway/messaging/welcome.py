@@ -30,7 +30,8 @@ def welcome_vars(session: Session, borrower: Borrower, loan: Loan, settings: Set
                 **borrower_vars(session, borrower))
 
 
-def start(session: Session, borrower: Borrower, loan: Loan, settings: Settings, actor: str) -> tuple[Message, VoiceCall]:
+def start(session: Session, borrower: Borrower, loan: Loan, settings: Settings,
+          actor: str) -> tuple[Message, VoiceCall]:
     """Queue the welcome SMS and plan the first call; both happen after the caller commits.
     Each call of this is one more welcome (the agent's "send again")."""
     trigger = 1 + session.exec(select(func.count()).select_from(VoiceCall).where(

@@ -34,7 +34,8 @@ class Payment(SQLModel, table=True):
     paid_at: dt.datetime | None = utc_field(default_now=False)
     received_at: dt.datetime = utc_field()
     posted_at: dt.datetime | None = utc_field(default_now=False)
-    note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # why it is in suspense, refunded, reversed
+    # why it is in suspense, refunded, reversed
+    note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
 
 
 class IntentStatus(StrEnum):
@@ -79,7 +80,8 @@ class RawCallback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     provider: str = Field(max_length=20, index=True)  # mpesa | africastalking
-    kind: str = Field(max_length=30)  # c2b_validation | c2b_confirmation | stk_callback | reversal_result | notification
+    # c2b_validation | c2b_confirmation | stk_callback | reversal_result | notification
+    kind: str = Field(max_length=30)
     source_ip: str = Field(default="", max_length=64)
     body: str = Field(default="", sa_type=Text)
     status: str = Field(default=CallbackStatus.stored, max_length=12, index=True)

@@ -44,7 +44,8 @@ class QueueItem:
         return self.arrears * self.days_past_due
 
 
-def work_queue(session: Session, today: dt.date, agent_id: int | None = None, only_agent: bool = False) -> list[QueueItem]:
+def work_queue(session: Session, today: dt.date, agent_id: int | None = None,
+               only_agent: bool = False) -> list[QueueItem]:
     """Loans in arrears today, broken promises first, then by amount x days late. Loans with an
     open promise wait until its date. `only_agent`: the agent's own accounts and unassigned ones."""
     promises.evaluate_due(session, today)
@@ -99,7 +100,8 @@ class CallbackTask:
 def callback_tasks(session: Session, now: dt.datetime | None = None) -> list[CallbackTask]:
     """Open call-back requests, oldest first: the top of the call-centre queue."""
     now = now or utcnow()
-    rows = session.exec(select(CallbackRequest, Borrower, Loan).join(Borrower, Borrower.id == CallbackRequest.borrower_id)
+    rows = session.exec(select(CallbackRequest, Borrower, Loan)
+                        .join(Borrower, Borrower.id == CallbackRequest.borrower_id)
                         .outerjoin(Loan, Loan.id == CallbackRequest.loan_id)
                         .where(CallbackRequest.status == TaskStatus.open)
                         .order_by(CallbackRequest.created_at, CallbackRequest.id)).all()
@@ -191,7 +193,8 @@ def team_progress(session: Session, day: dt.date, settings: Settings | None = No
     counts = dict(session.exec(select(CallLog.agent_id, func.count(CallLog.id))
                                .where(CallLog.created_at >= start, CallLog.created_at < end)
                                .group_by(CallLog.agent_id)).all())
-    agents = session.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active).order_by(Agent.name)).all()
+    agents = session.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active)
+                          .order_by(Agent.name)).all()
     quota = settings.ops_daily_call_quota
     rows = [{"agent_id": a.id, "name": a.name, "calls": int(counts.get(a.id, 0)), "quota": quota} for a in agents]
     total = sum(r["calls"] for r in rows)

@@ -52,7 +52,8 @@ def commissions(session: Session, month: str, settings: Settings | None = None,
 
     # Onboarding fees: each borrower's first loan, first installment, paid in full during the month.
     first_loans = (select(Loan.borrower_id, func.min(Loan.id).label("loan_id")).group_by(Loan.borrower_id).subquery())
-    first_inst = (select(Installment.loan_id, func.min(Installment.seq).label("seq")).group_by(Installment.loan_id).subquery())
+    first_inst = (select(Installment.loan_id, func.min(Installment.seq).label("seq"))
+                  .group_by(Installment.loan_id).subquery())
     query = (select(Borrower, Loan, Installment)
              .join(first_loans, first_loans.c.borrower_id == Borrower.id)
              .join(Loan, Loan.id == first_loans.c.loan_id)
@@ -96,5 +97,5 @@ def commissions(session: Session, month: str, settings: Settings | None = None,
         for line in lines[aid]:
             totals[line["currency"]] += line["amount"]
         out.append({"agent_id": aid, "agent": agents[aid].name, "role": agents[aid].role, "month": month,
-                    "lines": sorted(lines[aid], key=lambda l: (l["rule"], l["loan"])), "totals": dict(totals)})
+                    "lines": sorted(lines[aid], key=lambda ln: (ln["rule"], ln["loan"])), "totals": dict(totals)})
     return out

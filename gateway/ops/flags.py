@@ -185,7 +185,8 @@ def _overpayments(session, settings):
     for payment, extra in rows:
         owed = payment.amount - int(extra)  # the balance this payment cleared
         if Decimal(payment.amount) > factor * owed:
-            yield raise_flag(session, "overpayment", str(payment.id), N_("paid {amount} against a balance of {balance}"),
+            yield raise_flag(session, "overpayment", str(payment.id),
+                             N_("paid {amount} against a balance of {balance}"),
                              {"amount": payment.amount, "balance": owed}, currency=payment.currency,
                              loan_id=payment.loan_id, payment_id=payment.id, credit=int(extra))
 

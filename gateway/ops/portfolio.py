@@ -70,7 +70,8 @@ def loan_arrears(session: Session, as_of: dt.date, loan_ids: list[int] | None = 
     paid = (
         select(LedgerEntry.installment_id.label("installment_id"),
                func.sum(LedgerEntry.amount).label("paid"),
-               func.sum(case((LedgerEntry.component == "principal", LedgerEntry.amount), else_=0)).label("principal_paid"))
+               func.sum(case((LedgerEntry.component == "principal", LedgerEntry.amount), else_=0))
+               .label("principal_paid"))
         .where(LedgerEntry.installment_id.is_not(None), LedgerEntry.created_at < end)
         .group_by(LedgerEntry.installment_id)
         .subquery()
@@ -121,7 +122,8 @@ def par_table(rows: list[LoanArrears], dimension: str = "portfolio") -> list[dic
     """PAR per value of a dimension, per currency (amounts of different currencies never add up)."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}")
-    groups: dict = defaultdict(lambda: {"loans": 0, "outstanding_principal": 0, **{f"at_risk_{n}": 0 for n in PAR_DAYS}})
+    groups: dict = defaultdict(lambda: {"loans": 0, "outstanding_principal": 0,
+                                        **{f"at_risk_{n}": 0 for n in PAR_DAYS}})
     for r in rows:
         if r.outstanding_principal <= 0:
             continue  # repaid, written off or restructured away: no longer on the book

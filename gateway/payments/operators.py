@@ -39,7 +39,8 @@ def assign(session: Session, payment_id: int, account_ref: str, actor: str) -> P
         raise PaymentError(404, "unknown_loan", f"no loan with account number {account_ref!r}")
     if loan.currency != payment.currency:
         raise PaymentError(409, "currency_mismatch",
-                           f"payment is in {payment.currency}, loan {loan.account_ref} is in {loan.currency}: refund it")
+                           f"payment is in {payment.currency}, loan {loan.account_ref} is in {loan.currency}: "
+                           "refund it")
     audit.record(session, actor, "payment.assigned", "payment", payment.id, loan_id=loan.id,
                  account_ref=loan.account_ref, previous_note=payment.note)
     payment.note = ""

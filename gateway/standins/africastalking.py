@@ -6,6 +6,7 @@ then AT_SMS_BASE_URL=http://127.0.0.1:8090/version1 and AT_VOICE_BASE_URL=http:/
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -57,11 +58,9 @@ class StandIn:
         def post():
             time.sleep(delay)
             for r in sent:
-                try:
+                with contextlib.suppress(requests.RequestException):
                     requests.post(self.report_to, data={"id": r["messageId"], "status": "Success",
                                                         "phoneNumber": r["number"], "networkCode": "99999"}, timeout=5)
-                except requests.RequestException:
-                    pass
 
         threading.Thread(target=post, daemon=True).start()
 
@@ -111,19 +110,16 @@ def _handler(fake: StandIn):
                 fake.on_request(self.path, form)
             status, ctype, body = fake.answer(self.path, form)
             if fake.report_to and status == 201 and self.path == "/version1/messaging":
-                try:
+                # a scripted unreadable answer: nothing was sent
+                with contextlib.suppress(ValueError, TypeError, KeyError):
                     fake.report_later(json.loads(body))
-                except (ValueError, TypeError, KeyError):  # a scripted unreadable answer: nothing was sent
-                    pass
             data = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            try:
+            with contextlib.suppress(OSError):  # the client gave up (timeout test)
                 self.wfile.write(data)
-            except OSError:  # the client gave up (timeout test)
-                pass
 
         def log_message(self, *args):
             pass

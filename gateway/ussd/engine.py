@@ -68,7 +68,8 @@ class Flow:
     def __init__(self, screens: list[Screen], start: str, home: str):
         self.screens = {s.name: s for s in screens}
         self.start, self.home = start, home
-        missing = {o.target for s in screens if not callable(s.options) for o in s.options} - set(self.screens) - {"home"}
+        targets = {o.target for s in screens if not callable(s.options) for o in s.options}
+        missing = targets - set(self.screens) - {"home"}
         if missing:
             raise ValueError(f"options lead to unknown screens: {missing}")
 

@@ -73,7 +73,7 @@ def _pick_loan_options(ctx: Ctx) -> list[Option]:
             c.loan = loan
         return action
 
-    return [Option(str(k), (lambda c, l=loan: f"{l.account_ref} {c._(l.product)}"), "main", action=choose(loan))
+    return [Option(str(k), (lambda c, ln=loan: f"{ln.account_ref} {c._(ln.product)}"), "main", action=choose(loan))
             for k, loan in enumerate(ctx.loans, start=1)]
 
 
@@ -84,7 +84,8 @@ def _main_text(ctx: Ctx) -> str:
 
 def _balance_text(ctx: Ctx) -> str:
     b = ctx.balance()
-    lines = [ctx._("Loan {ref}", ref=ctx.loan.account_ref), ctx._("Balance: {amount}", amount=ctx.money(b.net_outstanding))]
+    lines = [ctx._("Loan {ref}", ref=ctx.loan.account_ref),
+             ctx._("Balance: {amount}", amount=ctx.money(b.net_outstanding))]
     if b.arrears:
         lines.append(ctx._("In arrears: {amount}", amount=ctx.money(b.arrears)))
     if b.credit:

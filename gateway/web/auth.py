@@ -82,7 +82,8 @@ def staff(*roles: str):
             agent = console_session.session_agent()
             if agent is None:
                 return jsonify(error="unauthorized", detail="log in again"), 401
-            if request.method not in ("GET", "HEAD") and not console_session.csrf_ok(request.headers.get("X-CSRF-Token")):
+            if (request.method not in ("GET", "HEAD")
+                    and not console_session.csrf_ok(request.headers.get("X-CSRF-Token"))):
                 return jsonify(error="forbidden", detail="X-CSRF-Token header missing or wrong"), 403
             if roles and agent.role not in roles:
                 return jsonify(error="forbidden", detail=f"role {agent.role!r} may not do this"), 403

@@ -111,8 +111,9 @@ def log_in(phone: str | None, password: str, address: str) -> Agent | None:
     with session_scope() as db:
         agent = phone and db.exec(select(Agent).where(Agent.phone == phone, Agent.active)).first()
         ok = bool(agent and agent.password_hash and check_password_hash(agent.password_hash, password))
-        audit.record(db, f"agent:{agent.id}" if agent else "anonymous", "console.login" if ok else "console.login_failed",
-                     "agent", agent.id if agent else "-", phone=phones.mask(phone) if phone else "")
+        audit.record(db, f"agent:{agent.id}" if agent else "anonymous",
+                     "console.login" if ok else "console.login_failed", "agent", agent.id if agent else "-",
+                     phone=phones.mask(phone) if phone else "")
     if not ok:
         return None
     try:  # the right password: this address's attempts are forgiven, and it is known for the phone

@@ -1,7 +1,7 @@
 """core: borrowers, loans, ledger, audit
 
 Revision ID: 0001_core
-Revises: 
+Revises:
 Create Date: 2026-11-23 17:12:17.080776
 """
 from typing import Sequence, Union

@@ -1,5 +1,6 @@
 """Faults: Redis down while callbacks arrive, and a worker killed in the middle of a job.
 The database is the record: nothing acknowledged is lost, nothing is posted twice."""
+import contextlib
 import os
 import platform
 import signal
@@ -107,10 +108,8 @@ def _kill_worker_and_horse(worker):
     horses = [int(pid) for pid in filter(str.isdigit, os.listdir("/proc")) if _parent(pid) == worker.pid]
     os.killpg(worker.pid, signal.SIGKILL)
     for pid in horses:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     worker.wait(timeout=10)
 
 

@@ -70,7 +70,8 @@ def test_disable_ends_the_api_token_the_password_and_an_open_console_session(set
 
 def test_bad_input_is_one_line_and_exit_code_2(settings, session, factory):
     cases = [
-        (("staff", "add", "not a phone", "--name", "X", "--role", "field", "--partner", factory.partner.name), "error:"),
+        (("staff", "add", "not a phone", "--name", "X", "--role", "field", "--partner", factory.partner.name),
+         "error:"),
         (("staff", "add", "0722000333", "--name", "X", "--role", "field", "--partner", "Nobody"), "no lender named"),
         (("staff", "token", "0799999999"), "no staff member"),
         (("partner", "add", factory.partner.name, "--help-line", "1"), "exists already"),

@@ -41,7 +41,8 @@ JOURNEYS = {
         next="CON Proximo pago: 31.250 FCFA a pagar el 1 dic 2026.\n0 Menu 00 Atras",
         reminder="Jirani Finance: Hola Ana, 31.250 FCFA vence el 1 dic 2026. Pague por M-Pesa Paybill 600966, "
                  "cuenta {ref}. ¡Gracias!",
-        receipt="Jirani Finance: Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. Proximo vencimiento 1 ene.",
+        receipt="Jirani Finance: Recibimos 40.000 FCFA para el préstamo {ref}. Saldo 85.000 FCFA. "
+                "Proximo vencimiento 1 ene.",
         console=["Calendario de pagos", "Saldo pendiente</span><b>85.000 XAF</b>", "Ana Obiang"]),
 }
 

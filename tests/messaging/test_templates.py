@@ -20,7 +20,8 @@ BALANCE = Balance(currency="KES", outstanding=12_345_600, arrears=1_234_500, cre
 SAMPLES = {
     "reminder": dict(amount=1_234_550, due_date=dt.date(2026, 12, 31), arrears=12_345_650, days_late=30),
     "welcome": dict(product="mfumo wa sola wa nyumbani", first_amount=1_234_550, first_due_date=dt.date(2026, 12, 31)),
-    "payments": dict(balance=12_345_600, next_due=dt.date(2026, 12, 31), overdue_since=dt.date(2026, 9, 30), code="1037"),
+    "payments": dict(balance=12_345_600, next_due=dt.date(2026, 12, 31), overdue_since=dt.date(2026, 9, 30),
+                     code="1037"),
     "payg": dict(serial="SHS-000123456", code="123 456 789 012 345", codes=["123 456 789"], days=995,
                  until=dt.date(2029, 8, 31), daily_rate=6_000, short=5_950, token_kind="add_time", unlocked=False),
 }

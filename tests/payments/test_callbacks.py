@@ -239,7 +239,8 @@ def test_unknown_account_goes_to_suspense_and_an_operator_assigns_it(factory, se
     assert res.status_code == 200 and res.get_json()["payment"]["status"] == "posted"
     assert ledger_of(session, payment.id) == [("interest", 50000, "allocation")]
     [receipt] = messages(session)
-    assert receipt.text == f"Jirani Finance: Tumepokea Ksh 500 kwa mkopo {loan.account_ref}. Salio Ksh 11,500. Malipo yajayo 1 Des."
+    assert receipt.text == (f"Jirani Finance: Tumepokea Ksh 500 kwa mkopo {loan.account_ref}. Salio Ksh 11,500. "
+                            "Malipo yajayo 1 Des.")
     again = pay_client.post(f"/api/payments/{payment.id}/assign", json={"account_ref": loan.account_ref}, headers=auth)
     assert again.status_code == 409
     assert pay_client.get("/api/payments/suspense", headers=auth).get_json()["payments"] == []

@@ -46,7 +46,8 @@ def login(client, password=PASSWORD, address="127.0.0.1", phone=MANAGER_PHONE, l
 
 def failed_checks(settings) -> int:
     with Session(engine_for(settings.database_url, immediate=False)) as s:
-        return s.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "console.login_failed")).one()
+        return s.exec(select(func.count()).select_from(AuditEvent)
+                      .where(AuditEvent.action == "console.login_failed")).one()
 
 
 def test_forty_concurrent_wrong_passwords_get_five_checks(app, settings, manager):

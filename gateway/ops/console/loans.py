@@ -52,7 +52,8 @@ def loan_page(loan_id: int):
             messages=db.exec(select(Message).where(Message.borrower_id == borrower.id)
                              .order_by(Message.created_at.desc()).limit(50)).all(),
             calls=db.exec(select(CallLog).where(CallLog.loan_id == loan_id).order_by(CallLog.created_at.desc())).all(),
-            promises=db.exec(select(Promise).where(Promise.loan_id == loan_id).order_by(Promise.created_at.desc())).all(),
+            promises=db.exec(select(Promise).where(Promise.loan_id == loan_id)
+                             .order_by(Promise.created_at.desc())).all(),
             flags=db.exec(select(Flag).where((Flag.loan_id == loan_id) | (Flag.borrower_id == borrower.id))
                           .order_by(Flag.created_at.desc())).all(),
             device=db.exec(select(Device).where(Device.loan_id == loan_id)).first(),
@@ -85,8 +86,8 @@ def log_call(loan_id: int):
                     amount = to_minor(form.get("promise_amount", ""), loan.currency)
                 except (ValueError, MoneyError):
                     raise callcentre.CallCentreError(g.speaker._("A promise needs a date and an amount.")) from None
-            callcentre.log_call(db, loan_id, db.get(Agent, g.operator.id), form.get("outcome", ""), form.get("note", ""),
-                                promise_date=date, promise_amount=amount, today=day)
+            callcentre.log_call(db, loan_id, db.get(Agent, g.operator.id), form.get("outcome", ""),
+                                form.get("note", ""), promise_date=date, promise_amount=amount, today=day)
         flash(g.speaker._("Call saved."), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
@@ -100,8 +101,8 @@ def write_off(loan_id: int):
         with session_scope() as db:
             entries = loan_ops.write_off(db, loan_id, actor(), request.form.get("reason", ""))
             loan = db.get(Loan, loan_id)
-        flash(g.speaker._("Written off: {amount}.", amount=g.speaker.money(sum(e.amount for e in entries), loan.currency)),
-              "ok")
+        written_off = g.speaker.money(sum(e.amount for e in entries), loan.currency)
+        flash(g.speaker._("Written off: {amount}.", amount=written_off), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ops_console.loan_page", loan_id=loan_id))
@@ -116,7 +117,8 @@ def restructure(loan_id: int):
             count, first_due = int(form.get("count", "")), parse_day(form.get("first_due", ""))
             rate = Decimal(form.get("rate") or "0")
         except (ValueError, ArithmeticError):
-            raise loan_ops.LoanOpError(g.speaker._("Give the number of installments, the first due date and the rate.")) from None
+            raise loan_ops.LoanOpError(
+                g.speaker._("Give the number of installments, the first due date and the rate.")) from None
         with session_scope() as db:
             new = loan_ops.restructure(db, loan_id, actor(), form.get("reason", ""), count=count,
                                        first_due=first_due, frequency=form.get("frequency", "monthly"), rate=rate)

@@ -26,8 +26,8 @@ def queue_page():
         agents = dict(db.exec(select(Agent.id, Agent.name)).all())
         callers = db.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active)
                           .order_by(Agent.name)).all()
-    return render_template("queue.html", callbacks=callbacks, items=items[:200], total=len(items), progress=progress, agents=agents,
-                           callers=callers, outcomes=callcentre.OUTCOMES, today=day,
+    return render_template("queue.html", callbacks=callbacks, items=items[:200], total=len(items), progress=progress,
+                           agents=agents, callers=callers, outcomes=callcentre.OUTCOMES, today=day,
                            max_promise=day + dt.timedelta(days=7))
 
 

@@ -34,7 +34,8 @@ def delivery_report(form: dict) -> DeliveryStatus:
     retry_count = form.get("retryCount")
     return DeliveryStatus(provider_message_id=provider_id[:80], delivery=delivery, status=status,
                           phone=(form.get("phoneNumber") or "")[:20], network_code=(form.get("networkCode") or "")[:10],
-                          failure_reason=reason, retry_count=int(retry_count) if (retry_count or "").isdigit() else None)
+                          failure_reason=reason,
+                          retry_count=int(retry_count) if (retry_count or "").isdigit() else None)
 
 
 def _parse_date(raw: str) -> dt.datetime | None:

@@ -75,7 +75,8 @@ class WelcomeCall:
         if self.tts:
             return _say(self.s._(FIRST_DUE, amount=self.amount, date=self.s.date(self.first_due, "d MMMM yyyy")))
         lang = self.s.lang
-        return (_play(self.audio_base, lang, "first_due") + _play(self.audio_base, lang, f"day_{self.first_due.day:02d}")
+        return (_play(self.audio_base, lang, "first_due")
+                + _play(self.audio_base, lang, f"day_{self.first_due.day:02d}")
                 + _play(self.audio_base, lang, f"month_{self.first_due.month:02d}"))
 
     def greeting(self) -> str:

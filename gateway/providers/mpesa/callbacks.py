@@ -105,7 +105,8 @@ def stk_callback(session: Session, raw: RawCallback, settings: Settings) -> dict
 def settle_early_stk_callbacks(session: Session, settings: Settings, intent: PaymentIntent) -> int:
     """Callbacks for this intent's CheckoutRequestID that arrived before we stored it."""
     early = session.exec(select(RawCallback).where(
-        RawCallback.provider == PROVIDER, RawCallback.kind == "stk_callback", RawCallback.status == CallbackStatus.processed,
+        RawCallback.provider == PROVIDER, RawCallback.kind == "stk_callback",
+        RawCallback.status == CallbackStatus.processed,
         RawCallback.error == intents.UNKNOWN_CHECKOUT,
         RawCallback.body.contains(intent.checkout_request_id))).all()
     for raw in early:
