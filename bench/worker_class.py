@@ -15,9 +15,8 @@ import subprocess
 import sys
 import time
 
-from common import DEFAULT_DB, DEFAULT_REDIS, ROOT, account_ref, load_portfolio, phone, table
 from callbacks import c2b
-
+from common import DEFAULT_DB, DEFAULT_REDIS, ROOT, account_ref, load_portfolio, phone, table
 from redis import Redis
 from rq import Queue
 

@@ -18,7 +18,14 @@ from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
 from gateway.messaging.events import Delivery, DeliveryStatus, InboundMessage
 from gateway.models import (
-    Borrower, CallbackRequest, DeliveryReport, InboundSms, Loan, LoanStatus, Message, MessageStatus,
+    Borrower,
+    CallbackRequest,
+    DeliveryReport,
+    InboundSms,
+    Loan,
+    LoanStatus,
+    Message,
+    MessageStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -115,7 +122,8 @@ def inbound_sms(session: Session, sms: InboundMessage) -> str:
     phone = sms.phone
     borrower = session.exec(select(Borrower).where(Borrower.phone == phone)).first()
     inbound = InboundSms(provider_id=sms.provider_id, phone=phone, to=sms.to, text=sms.text, link_id=sms.link_id,
-                         network_code=sms.network_code, sent_at=sms.sent_at, borrower_id=borrower.id if borrower else None)
+                         network_code=sms.network_code, sent_at=sms.sent_at,
+                         borrower_id=borrower.id if borrower else None)
     if not insert_once(session, inbound):
         return "duplicate"
     actor = f"borrower:{phones.mask(phone)}"
@@ -141,7 +149,8 @@ def inbound_sms(session: Session, sms: InboundMessage) -> str:
         loan = _current_loan(session, borrower)
         session.add(CallbackRequest(borrower_id=borrower.id, loan_id=loan.id if loan else None, reason="inbound_sms",
                                     note=inbound.text[:500], source_ref=f"sms:{inbound.provider_id}"[:120]))
-        queue_sms(session, borrower, "callback_ack", kind="reply", dedupe_key=dedupe, **borrower_vars(session, borrower))
+        queue_sms(session, borrower, "callback_ack", kind="reply", dedupe_key=dedupe,
+                  **borrower_vars(session, borrower))
     session.add(inbound)
     audit.record(session, actor, f"sms.inbound.{inbound.action}", "inbound_sms", inbound.id)
     return inbound.action

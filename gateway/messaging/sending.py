@@ -16,7 +16,6 @@ asked) are still sent, because they answer something the borrower just did.
 from __future__ import annotations
 
 import logging
-
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +24,8 @@ from sqlmodel import select
 from gateway import jobs, phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import Borrower, Message, MessageStatus as S
+from gateway.models import Borrower, Message
+from gateway.models import MessageStatus as S
 from gateway.reminders import rules
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def send(settings: Settings, message_id: int, client: SmsClient, retries_left: i
 def _cost_minor(cost: str) -> int:
     """'KES 0.8000' -> 80 (cents, rounded half up); 0 when AT gives none."""
     from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
     from gateway.money import digits
     try:
         currency, amount = cost.split()

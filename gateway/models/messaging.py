@@ -2,7 +2,6 @@
 welcome calls."""
 import datetime as dt
 from enum import StrEnum
-from typing import Optional
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -49,8 +48,8 @@ class Message(SQLModel, table=True):
     """An SMS to a borrower. Written before it is queued (the outbox), so nothing is lost if
     Redis is down; `dedupe_key` makes "send this once" a database rule."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
-    borrower_id: Optional[int] = Field(default=None, foreign_key="borrower.id", index=True)
+    id: int | None = Field(default=None, primary_key=True)
+    borrower_id: int | None = Field(default=None, foreign_key="borrower.id", index=True)
     phone: str = Field(max_length=20, index=True)
     kind: str = Field(max_length=16)  # transactional | reminder | welcome | reply
     template: str = Field(max_length=60)
@@ -58,18 +57,18 @@ class Message(SQLModel, table=True):
     text: str = Field(max_length=1600)
     encoding: str = Field(max_length=8)  # GSM-7 | UCS-2
     segments: int = 1
-    dedupe_key: Optional[str] = Field(default=None, max_length=160, unique=True)
+    dedupe_key: str | None = Field(default=None, max_length=160, unique=True)
     status: str = Field(default=MessageStatus.queued, max_length=24, index=True)
-    provider_message_id: Optional[str] = Field(default=None, max_length=80, index=True)
+    provider_message_id: str | None = Field(default=None, max_length=80, index=True)
     cost: str = Field(default="", max_length=24)  # as the provider reports it, e.g. "KES 0.8000"
     cost_minor: int = money_field()
     attempts: int = 0  # sends tried (RQ retries and re-sends after failed delivery reports)
-    status_code: Optional[int] = None  # the provider's code for the last send
+    status_code: int | None = None  # the provider's code for the last send
     failure_reason: str = Field(default="", max_length=60)
     status_history: list = json_field(default_factory=list)
     created_at: dt.datetime = utc_field()
-    sent_at: Optional[dt.datetime] = utc_field(default_now=False)
-    delivered_at: Optional[dt.datetime] = utc_field(default_now=False)
+    sent_at: dt.datetime | None = utc_field(default_now=False)
+    delivered_at: dt.datetime | None = utc_field(default_now=False)
 
 
 class Reminder(SQLModel, table=True):
@@ -82,7 +81,7 @@ class Reminder(SQLModel, table=True):
         UniqueConstraint("borrower_id", "local_day"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     loan_id: int = Field(foreign_key="loan.id", index=True)
     installment_id: int = Field(foreign_key="installment.id", index=True)
     borrower_id: int = Field(foreign_key="borrower.id")
@@ -92,7 +91,7 @@ class Reminder(SQLModel, table=True):
     send_at: dt.datetime = utc_field(default_now=False, index=True)
     # planned | sent | skipped_paid | skipped_opted_out | skipped_closed
     status: str = Field(default=ReminderStatus.planned, max_length=20, index=True)
-    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: dt.datetime = utc_field()
 
 
@@ -102,29 +101,29 @@ class DeliveryReport(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("provider_message_id", "status"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     provider_message_id: str = Field(max_length=80)
     status: str = Field(max_length=24)
     phone: str = Field(default="", max_length=20)
     network_code: str = Field(default="", max_length=10)
     failure_reason: str = Field(default="", max_length=40)
-    retry_count: Optional[int] = None
-    message_id: Optional[int] = Field(default=None, foreign_key="message.id", index=True)
+    retry_count: int | None = None
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
     received_at: dt.datetime = utc_field()
 
 
 class InboundSms(SQLModel, table=True):
     """An SMS a borrower sent us (AT incoming-message callback), idempotent on AT's id."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     provider_id: str = Field(max_length=80, unique=True)
     phone: str = Field(max_length=20, index=True)
     to: str = Field(default="", max_length=20)
     text: str = Field(default="", max_length=1600)
     link_id: str = Field(default="", max_length=80)
     network_code: str = Field(default="", max_length=10)
-    sent_at: Optional[dt.datetime] = utc_field(default_now=False)  # AT's `date`
-    borrower_id: Optional[int] = Field(default=None, foreign_key="borrower.id")
+    sent_at: dt.datetime | None = utc_field(default_now=False)  # AT's `date`
+    borrower_id: int | None = Field(default=None, foreign_key="borrower.id")
     action: str = Field(default="", max_length=20)  # opt_out | opt_in | balance | callcentre | unknown_number
     received_at: dt.datetime = utc_field()
 
@@ -132,19 +131,19 @@ class InboundSms(SQLModel, table=True):
 class VoiceCall(SQLModel, table=True):
     """One outbound call attempt (the welcome call). `dedupe_key` makes each attempt a database fact."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     borrower_id: int = Field(foreign_key="borrower.id", index=True)
-    loan_id: Optional[int] = Field(default=None, foreign_key="loan.id")
+    loan_id: int | None = Field(default=None, foreign_key="loan.id")
     purpose: str = Field(default="welcome", max_length=20)
     attempt: int = 1
     dedupe_key: str = Field(max_length=80, unique=True)
-    session_id: Optional[str] = Field(default=None, max_length=80, unique=True)
+    session_id: str | None = Field(default=None, max_length=80, unique=True)
     # CallStatus; a call `queued` with no final callback for VOICE_CALL_TIMEOUT_MINUTES fails (sweeper)
     status: str = Field(default=CallStatus.planned, max_length=20, index=True)
     hangup_cause: str = Field(default="", max_length=40)
-    duration_seconds: Optional[int] = None
+    duration_seconds: int | None = None
     call_at: dt.datetime = utc_field()
-    placed_at: Optional[dt.datetime] = utc_field(default_now=False)  # AT took it (status queued)
+    placed_at: dt.datetime | None = utc_field(default_now=False)  # AT took it (status queued)
     created_at: dt.datetime = utc_field()
 
 
@@ -153,7 +152,7 @@ class VoiceEvent(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("session_id", "event"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(max_length=80)
     event: str = Field(max_length=20)  # final | digits:1 | digits:2
     data: dict = json_field()
@@ -163,7 +162,7 @@ class VoiceEvent(SQLModel, table=True):
 class RejectedCallback(SQLModel, table=True):
     """A provider callback we could not accept (missing fields, bad values), kept for review."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=40, index=True)  # "at.sms.delivery-report", ...
     reason: str = Field(max_length=200)
     payload: dict = json_field()

@@ -2,6 +2,7 @@
 Views are thin: parse, call a service, answer."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from decimal import Decimal
@@ -9,11 +10,11 @@ from decimal import Decimal
 from flask import Blueprint, g, jsonify, request
 
 from gateway.db import MAX_ID, session_scope
+from gateway.i18n import Speaker
 from gateway.messaging import stuck
 from gateway.models import Agent, CallbackRequest, Flag, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
-from gateway.i18n import Speaker
 from gateway.text import text
 from gateway.web.auth import staff
 from gateway.web.roles import CALLERS, MANAGERS, STAFF, Role
@@ -267,10 +268,8 @@ def agent_commissions():
     month = request.args.get("month", "")
     wanted = request.args.get("agent_id")
     if wanted is not None:
-        try:
+        with contextlib.suppress(ValueError):
             wanted = int(wanted)
-        except ValueError:
-            pass
         wanted = _id(wanted, "agent_id")
     if g.agent.role not in MANAGERS:
         if wanted not in (None, g.agent.id):

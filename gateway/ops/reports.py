@@ -98,9 +98,9 @@ def _weeks(first: dt.date, last: dt.date) -> list[tuple[str, dt.date, dt.date]]:
 
 def _loan_groups(session: Session) -> dict[int, tuple]:
     names = dict(session.exec(select(Agent.id, Agent.name)).all())
-    return {loan_id: (branch or "-", names.get(agent, "-"), currency) for loan_id, branch, agent, currency in session.exec(
-        select(Loan.id, Borrower.branch, Borrower.onboarded_by_agent_id, Loan.currency)
-        .join(Borrower, Borrower.id == Loan.borrower_id)).all()}
+    rows = session.exec(select(Loan.id, Borrower.branch, Borrower.onboarded_by_agent_id, Loan.currency)
+                        .join(Borrower, Borrower.id == Loan.borrower_id)).all()
+    return {loan_id: (branch or "-", names.get(agent, "-"), currency) for loan_id, branch, agent, currency in rows}
 
 
 def collections_report(session: Session, month: str, today: dt.date | None = None) -> Report:
@@ -114,7 +114,8 @@ def collections_report(session: Session, month: str, today: dt.date | None = Non
         Installment.due_date >= first, Installment.due_date <= last,
         or_(Installment.effective_from.is_(None), Installment.effective_from < end))).all()
     paid = session.exec(select(LedgerEntry).where(
-        LedgerEntry.payment_id.is_not(None), LedgerEntry.created_at >= _start(first), LedgerEntry.created_at < end)).all()
+        LedgerEntry.payment_id.is_not(None), LedgerEntry.created_at >= _start(first),
+        LedgerEntry.created_at < end)).all()
     before = first - dt.timedelta(days=1)
     bad_loans = {r.loan_id for r in portfolio.loan_arrears(session, before) if r.days_past_due > 90}
     bad_loans |= set(session.exec(select(LedgerEntry.loan_id).where(
@@ -192,7 +193,8 @@ def messaging_report(session: Session, month: str, today: dt.date | None = None)
     cost (KES, as Africa's Talking charged it)."""
     first, last, as_of = _period(month, today)
     table = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
-    for m in session.exec(select(Message).where(Message.created_at >= _start(first), Message.created_at < end_of(last))):
+    in_month = (Message.created_at >= _start(first), Message.created_at < end_of(last))
+    for m in session.exec(select(Message).where(*in_month)):
         row = table[(m.template, m.language)]
         status = (m.status or "").lower()
         row[0] += 1

@@ -15,7 +15,14 @@ from gateway import audit
 from gateway.db import utcnow
 from gateway.messaging import queue_sms
 from gateway.models import (
-    Borrower, FieldPartner, IntentStatus, Loan, Payment, PaymentIntent, PaymentStatus, RawCallback,
+    Borrower,
+    FieldPartner,
+    IntentStatus,
+    Loan,
+    Payment,
+    PaymentIntent,
+    PaymentStatus,
+    RawCallback,
 )
 from gateway.payments.events import PromptResult
 from gateway.payments.posting import locked_payment, post_to_loan, record_payment

@@ -17,19 +17,25 @@ from sqlalchemy import Date, Integer, String, and_, func, literal, not_, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from gateway import jobs
+from gateway import jobs, ledger
 from gateway.config import Settings
 from gateway.db import UTCDateTime, session_scope, utcnow
-from gateway.queue import get_redis
 from gateway.i18n import Speaker
 from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
 from gateway.models import (
-    Borrower, Installment, InstallmentStatus, Loan, LoanStatus, Promise, Reminder, ReminderStatus,
+    Borrower,
+    Installment,
+    InstallmentStatus,
+    Loan,
+    LoanStatus,
+    Promise,
+    Reminder,
+    ReminderStatus,
 )
 from gateway.ops import promises
+from gateway.queue import get_redis
 from gateway.reminders import ladders, rules
-from gateway import ledger
 
 log = logging.getLogger(__name__)
 STALE_AFTER = dt.timedelta(minutes=30)  # planned but not sent this long after send_at: enqueue again
@@ -80,7 +86,8 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
     ).subquery("candidates")
     chosen = select(candidates.c.loan_id, candidates.c.installment_id, candidates.c.borrower_id, candidates.c.step,
                     candidates.c.template, literal(local_day, Date), literal(send_at, UTCDateTime),
-                    literal(ReminderStatus.planned.value, String), literal(now, UTCDateTime)).where(candidates.c.rank == 1)
+                    literal(ReminderStatus.planned.value, String), literal(now, UTCDateTime)
+                    ).where(candidates.c.rank == 1)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Reminder).from_select(
         ["loan_id", "installment_id", "borrower_id", "step", "template", "local_day", "send_at", "status",
@@ -116,7 +123,8 @@ def send(settings: Settings, reminder_id: int) -> str:
     """Send one planned reminder, if it is still due: the installment may have been paid, the loan
     closed or the borrower opted out since planning; in quiet hours it waits for the morning."""
     with session_scope(settings) as session:
-        reminder = session.execute(select(Reminder).where(Reminder.id == reminder_id).with_for_update()).scalars().first()
+        reminder = session.execute(select(Reminder).where(Reminder.id == reminder_id)
+                                   .with_for_update()).scalars().first()
         if reminder is None or reminder.status != ReminderStatus.planned:
             return reminder.status if reminder else "missing"
         installment = session.get(Installment, reminder.installment_id)

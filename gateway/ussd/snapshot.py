@@ -115,7 +115,7 @@ def _autocommit(engine: Engine) -> Engine:
 
 
 def _shown(loans: list[LoanView]) -> list[LoanView]:
-    open_loans = [l for l in loans if l.status in (LoanStatus.active, LoanStatus.defaulted, LoanStatus.pending)]
+    open_loans = [x for x in loans if x.status in (LoanStatus.active, LoanStatus.defaulted, LoanStatus.pending)]
     return open_loans or loans[-1:]
 
 
@@ -124,18 +124,19 @@ def _shown(loans: list[LoanView]) -> list[LoanView]:
 def _dump(snap: Snapshot) -> str:
     return json.dumps({
         "caller": vars(snap.caller),
-        "loans": [{**vars(l), "unpaid": [[d.isoformat(), owed] for d, owed in l.unpaid],
-                   "device": l.device and {"credit_until": l.device.credit_until and l.device.credit_until.isoformat(),
-                                           "unlocked": l.device.unlocked}} for l in snap.loans],
+        "loans": [{**vars(loan), "unpaid": [[d.isoformat(), owed] for d, owed in loan.unpaid],
+                   "device": loan.device and {"credit_until": loan.device.credit_until
+                                              and loan.device.credit_until.isoformat(),
+                                              "unlocked": loan.device.unlocked}} for loan in snap.loans],
     }, separators=(",", ":"))
 
 
 def _load(raw: bytes | str) -> Snapshot:
     data = json.loads(raw)
     loans = []
-    for l in data["loans"]:
-        device = l["device"] and DeviceView(l["device"]["credit_until"] and dt.date.fromisoformat(l["device"]["credit_until"]),
-                                            l["device"]["unlocked"])
+    for l in data["loans"]:  # noqa: E741
+        until = l["device"] and l["device"]["credit_until"]
+        device = l["device"] and DeviceView(until and dt.date.fromisoformat(until), l["device"]["unlocked"])
         loans.append(LoanView(**{**l, "unpaid": tuple((dt.date.fromisoformat(d), owed) for d, owed in l["unpaid"]),
                                  "device": device}))
     return Snapshot(Caller(**data["caller"]), tuple(loans))

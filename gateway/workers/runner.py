@@ -9,6 +9,7 @@ sweeper can tell within seconds that a job left STARTED belongs to a worker that
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -63,10 +64,8 @@ def wait_for_redis(redis, most: float = 5.0) -> None:
 
 def _keep_alive(redis, name: str, done: threading.Event) -> None:
     while not done.is_set():
-        try:
+        with contextlib.suppress(REDIS_DOWN):
             redis.set(alive_key(name), os.getpid(), ex=ALIVE_SECONDS)
-        except REDIS_DOWN:
-            pass
         done.wait(ALIVE_SECONDS / 3)
 
 

@@ -55,7 +55,7 @@ def enqueue_once(settings: Settings, job: jobs.Job, *args, at: dt.datetime | Non
 
 def abandoned(redis, job: Job) -> bool:
     """STARTED, but its worker is gone: no alive key, and the job began before the key's lifetime."""
-    if job.started_at is None or (utcnow() - job.started_at.replace(tzinfo=dt.timezone.utc)).total_seconds() \
+    if job.started_at is None or (utcnow() - job.started_at.replace(tzinfo=dt.UTC)).total_seconds() \
             < runner.ALIVE_SECONDS:
         return False
     return not runner.worker_alive(redis, job.worker_name)

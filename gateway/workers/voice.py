@@ -30,7 +30,8 @@ def place_call(call_id: int) -> str:
             session.add(call)
             return call.status
         if not at_voice.can_speak(borrower.language, settings.voice_prompts_dir):
-            call.status = CallStatus.skipped_no_voice  # no text-to-speech nor recordings in the language: the SMS is enough
+            # no text-to-speech nor recordings in the language: the SMS is enough
+            call.status = CallStatus.skipped_no_voice
             session.add(call)
             audit.record(session, "system", "voice.call_skipped", "voice_call", call.id, language=borrower.language)
             return call.status

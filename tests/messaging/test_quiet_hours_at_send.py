@@ -20,7 +20,7 @@ DAY = dt.date(2026, 11, 25)
 
 
 def local(day: dt.date, clock: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.fromisoformat(clock), tzinfo=NAIROBI).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time.fromisoformat(clock), tzinfo=NAIROBI).astimezone(dt.UTC)
 
 
 # (local time the message leaves, may it be sent then?, when it goes instead)

@@ -13,7 +13,8 @@ from gateway.i18n import languages
 from gateway.models import AuditEvent, Borrower, CallbackRequest, LedgerEntry, Loan, Payment, PaymentIntent
 
 PHONES = ["+254712345678", "0712345678", "254722000111", "+254733000222"]  # last one is not registered
-MENU_KEYS = ["1", "2", "3", "4", "5", "8", "98", "0", "00", "", " 1 ", "9", "500", "1200", "99999999999", "abc", "\u0661\u0662"]
+MENU_KEYS = ["1", "2", "3", "4", "5", "8", "98", "0", "00", "", " 1 ", "9", "500", "1200", "99999999999", "abc",
+             "\u0661\u0662"]
 
 menu_walks = st.lists(st.sampled_from(MENU_KEYS), max_size=12).map("*".join)
 any_text = st.one_of(menu_walks, st.text(max_size=300), st.text(alphabet=string.digits + "*#", max_size=1200))

@@ -50,7 +50,7 @@ def test_gunicorn_as_served_logs_paths_without_tokens(settings, monkeypatch, tmp
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
            "GATEWAY_INSTANCE_PATH": str(tmp_path), "MPESA_CALLBACK_TOKEN": SECRET, "AT_CALLBACK_TOKEN": SECRET,
            "SECRET_KEY": "a-test-secret-key-not-a-callback-token"}
-    out = open(tmp_path / "gunicorn.log", "w+")
+    out = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115  (gunicorn writes to it until it stops)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         for _ in range(300):

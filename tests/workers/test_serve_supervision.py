@@ -1,6 +1,7 @@
 """`gateway serve` keeps its worker, scheduler and cron running through a Redis outage, with no
 manual step: Redis (a private one, never the shared server) is stopped with SHUTDOWN NOSAVE and
 started again from its append-only file, as after a crash."""
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -53,10 +54,8 @@ class PrivateRedis:
             return False
 
     def crash(self):
-        try:
+        with contextlib.suppress(redis.ConnectionError):
             redis.Redis(port=self.port).shutdown(nosave=True)
-        except redis.ConnectionError:
-            pass
         _wait_for(lambda: not self.answers(), "redis to stop", 20)
 
 
@@ -78,7 +77,7 @@ def _status(session, message_id):
 def test_work_due_during_a_redis_outage_runs_after_it_without_a_manual_step(
         at_server, factory, session, private_redis, monkeypatch, tmp_path):
     monkeypatch.setenv("REDIS_URL", private_redis.url)
-    log = open(tmp_path / "serve.log", "w+")
+    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115  (serve writes to it until it stops)
     serve = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(_free_port()),
                               "--workers", "1"], cwd=ROOT, env=dict(os.environ), stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)

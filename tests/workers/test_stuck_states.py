@@ -28,7 +28,7 @@ from gateway.web.console_session import set_password
 from gateway.workers import runner, sweeper
 from tests.helpers import PASSKEY, SHORTCODE, TOKEN, c2b, run_jobs, stk_success
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _wait_for(predicate, what, limit=60.0):

@@ -6,7 +6,15 @@ render or redirect. One module per topic; base.py holds the blueprint and what p
 from __future__ import annotations
 
 from gateway.ops.console import (  # noqa: F401  (register the pages)
-    dashboard, loans, login, messages, monthly, queue, review, statements, webhooks,
+    dashboard,
+    loans,
+    login,
+    messages,
+    monthly,
+    queue,
+    review,
+    statements,
+    webhooks,
 )
 from gateway.ops.console.base import bp
 from gateway.web import console_session

@@ -76,7 +76,7 @@ class StkQueryReply:
 
 
 def timestamp(now: dt.datetime | None = None) -> str:
-    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+    return (now or dt.datetime.now(dt.UTC)).astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
 
 
 def stk_password(shortcode: str, passkey: str, ts: str) -> str:
@@ -176,7 +176,8 @@ class DarajaClient:
         self._check_configured()
         s = self.settings
         ts = timestamp(now)
-        payload = {"BusinessShortCode": s.mpesa_shortcode, "Password": stk_password(s.mpesa_shortcode, s.mpesa_passkey, ts),
+        payload = {"BusinessShortCode": s.mpesa_shortcode,
+                   "Password": stk_password(s.mpesa_shortcode, s.mpesa_passkey, ts),
                    "Timestamp": ts, "CheckoutRequestID": checkout_request_id}
         try:
             body = self._post("/mpesa/stkpushquery/v1/query", payload, "STK query")
