@@ -241,7 +241,8 @@ def serve_children(count: int, worker_class: str) -> None:
     def commands(host, port, workers, redis_url):
         cmds = product_commands(host, port, workers, redis_url)
         worker = cmds["worker"] + (["--worker-class", worker_class] if worker_class else [])
-        return {**{f"worker-{n + 1}": worker for n in range(count)}, "cron": cmds["cron"]}
+        rest = {name: cmd for name, cmd in cmds.items() if name not in ("web", "worker")}  # scheduler, cron
+        return {**{f"worker-{n + 1}": worker for n in range(count)}, **rest}
 
     serve.commands = commands
     serve.run(Settings.from_env(), "127.0.0.1", 0, 1)

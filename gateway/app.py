@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from importlib.resources import files
-from pathlib import Path
 
 from flask import Flask, Response, jsonify
 from werkzeug.routing import IntegerConverter
 
+from gateway import keyring
 from gateway.config import Settings
 
 
@@ -42,16 +41,7 @@ def secret_key(settings: Settings, serving: bool = True) -> str:
         if serving:
             raise MissingSecretKey
         return secrets.token_hex(32)
-    path = Path(settings.instance_path) / DEV_KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: when several web processes start together, one writes the key, all read it
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return keyring.dev_key(settings.instance_path, DEV_KEY_FILE, lambda: secrets.token_hex(32).encode()).decode()
 
 
 def create_app(settings: Settings | None = None, serving: bool = True) -> Flask:

@@ -10,13 +10,11 @@ instance folder and a warning is logged.
 from __future__ import annotations
 
 import logging
-import os
 import re
-from functools import lru_cache
-from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken, MultiFernet
 
+from gateway import keyring
 from gateway.config import Settings
 
 log = logging.getLogger(__name__)
@@ -37,31 +35,10 @@ def normalize_secret_key(raw) -> str:
     return key
 
 
-@lru_cache(maxsize=4)
-def _fernet_for(env_value: str, instance_path: str) -> MultiFernet:
-    if env_value:
-        try:
-            return MultiFernet([Fernet(k.strip().encode()) for k in env_value.split(",") if k.strip()])
-        except ValueError:  # the message must not echo the key
-            raise RuntimeError(f"{ENV_VAR} must be Fernet keys (32 url-safe base64 bytes), comma-separated") from None
-    path = Path(instance_path) / DEV_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: when web and worker start together, one writes the key, both read it
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-    log.warning("%s is not set: device keys are encrypted with a development key stored in %s; "
-                "set %s in production", ENV_VAR, path, ENV_VAR)
-    return MultiFernet([Fernet(path.read_bytes().strip())])
-
-
 def _fernet() -> MultiFernet:
     settings = Settings.from_env()
-    return _fernet_for(settings.payg_key_encryption_key, settings.instance_path)
+    return keyring.fernet(settings.payg_key_encryption_key, ENV_VAR, settings.instance_path, DEV_KEY_FILE,
+                          "device keys")
 
 
 def encrypt(secret_key: str) -> str:
