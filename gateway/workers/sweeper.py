@@ -69,7 +69,8 @@ def stuck_work(settings: Settings, older_than: dt.timedelta) -> list[tuple[jobs.
     with session_scope(settings) as session:
         messages = session.exec(select(Message.id, Message.kind, Borrower.timezone)
                                 .join(Borrower, Borrower.id == Message.borrower_id, isouter=True)
-                                .where(Message.status == MessageStatus.queued, Message.created_at <= cutoff)
+                                .where(Message.status.in_((MessageStatus.queued, MessageStatus.retrying)),
+                                       Message.created_at <= cutoff)
                                 .order_by(Message.id)).all()
         payments = session.exec(select(Payment.id).where(Payment.status == PaymentStatus.received,
                                                          Payment.received_at <= cutoff).order_by(Payment.id)).all()

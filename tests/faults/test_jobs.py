@@ -1,5 +1,6 @@
 """Each job is declared once (gateway/jobs.py) and every path that enqueues it uses that
 declaration: the outbox after a commit, and the sweeper for work the queue lost."""
+import datetime as dt
 import importlib
 
 import pytest
@@ -48,3 +49,19 @@ def test_the_outbox_enqueues_with_the_declared_policy(settings, session, factory
     job = Job.fetch(jobs.START_STK_PUSH.id(intent.id), connection=get_redis())
     assert job.origin == "payments"
     assert (job.retries_left, job.retry_intervals) == (2, [5, 10])
+
+
+def test_an_sms_whose_retry_was_lost_with_redis_is_swept_back_once(settings, session, factory):
+    """A message waiting for its retry (`retrying`) whose scheduled job Redis lost is enqueued again,
+    with its policy; one whose retry is still scheduled is left alone."""
+    borrower = factory.borrower()
+    lost = queue_sms(session, borrower, "opted_in", kind="reply", lender="Jirani", name="Amina")
+    waiting = queue_sms(session, borrower, "opted_out", kind="reply", lender="Jirani", name="Amina")
+    session.info.pop("gateway_after_commit")
+    lost.status = waiting.status = "retrying"
+    session.commit()
+    jobs.enqueue(jobs.SEND_SMS, waiting.id, settings=settings, at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2))
+    assert sweeper.sweep(older_than_seconds=0)["enqueued"] == 1
+    assert [j.args[0] for j in Queue("default", connection=get_redis()).jobs] == [lost.id]
+    assert Job.fetch(jobs.SEND_SMS.id(lost.id), connection=get_redis()).retries_left == settings.sms_max_retries
+    assert sweeper.sweep(older_than_seconds=0)["enqueued"] == 0
