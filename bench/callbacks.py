@@ -44,10 +44,12 @@ import psycopg  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_DB,
     DEFAULT_REDIS,
+    LEDGER_COUNTS,
     NOW,
     ROOT,
     Gunicorn,
     account_ref,
+    counts,
     fresh_schema,
     libpq_dsn,
     load_portfolio,
@@ -203,14 +205,9 @@ def run_pgbench(database_url: str, seconds: int, clients: int) -> dict:
 def check_stored(dsn: str, expected: dict) -> dict:
     """Without posting: every unique payment stored once, for its amount, and every callback stored."""
     with psycopg.connect(dsn) as conn:
-        q = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
-        result = {
-            "payments": q("SELECT count(*) FROM payment"),
-            "payment_total_minor": q("SELECT coalesce(sum(amount), 0) FROM payment"),
-            "duplicate_receipts": q("SELECT count(*) - count(DISTINCT provider_txn_id) FROM payment"),
-            "callbacks_stored": q("SELECT count(*) FROM rawcallback"),
-            "callbacks_not_processed": q("SELECT count(*) FROM rawcallback WHERE status <> 'processed'"),
-        }
+        result = counts(conn, {**{k: LEDGER_COUNTS[k] for k in ("payments", "payment_total_minor", "duplicate_receipts")},
+                               "callbacks_stored": "SELECT count(*) FROM rawcallback",
+                               "callbacks_not_processed": "SELECT count(*) FROM rawcallback WHERE status <> 'processed'"})
     result["ok"] = (result["payments"] == expected["payments"] and result["duplicate_receipts"] == 0
                     and result["payment_total_minor"] == expected["total_minor"]
                     and result["callbacks_not_processed"] == 0)
@@ -219,19 +216,8 @@ def check_stored(dsn: str, expected: dict) -> dict:
 
 def check_ledger(dsn: str, expected: dict) -> dict:
     with psycopg.connect(dsn) as conn:
-        q = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
-        result = {
-            "payments": q("SELECT count(*) FROM payment"),
-            "posted": q("SELECT count(*) FROM payment WHERE status = 'posted'"),
-            "payment_total_minor": q("SELECT coalesce(sum(amount), 0) FROM payment"),
-            "ledger_total_minor": q("SELECT coalesce(sum(amount), 0) FROM ledgerentry"),
-            "payments_not_allocated_in_full": q(
-                "SELECT count(*) FROM payment p LEFT JOIN (SELECT payment_id, sum(amount) s FROM ledgerentry "
-                "GROUP BY payment_id) e ON e.payment_id = p.id WHERE coalesce(e.s, 0) <> p.amount"),
-            "duplicate_receipts": q("SELECT count(*) - count(DISTINCT provider_txn_id) FROM payment"),
-            "callbacks_stored": q("SELECT count(*) FROM rawcallback"),
-            "intents_paid": q("SELECT count(*) FROM paymentintent WHERE status = 'paid'"),
-        }
+        result = counts(conn, {**LEDGER_COUNTS, "callbacks_stored": "SELECT count(*) FROM rawcallback",
+                               "intents_paid": "SELECT count(*) FROM paymentintent WHERE status = 'paid'"})
     result["ok"] = (result["payments"] == expected["payments"] == result["posted"]
                     and result["payment_total_minor"] == result["ledger_total_minor"] == expected["total_minor"]
                     and result["payments_not_allocated_in_full"] == 0 and result["duplicate_receipts"] == 0)

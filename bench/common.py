@@ -116,7 +116,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Gunicorn:
+class ServerProcess:
+    """A server run as a child process for a benchmark: `with` waits until it answers, then stops it."""
+
+    proc: subprocess.Popen
+
+    def wait_ready(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self):
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# What the ledger check of a run counts (PostgreSQL, the scratch database of the run).
+LEDGER_COUNTS = {
+    "payments": "SELECT count(*) FROM payment",
+    "posted": "SELECT count(*) FROM payment WHERE status = 'posted'",
+    "payment_total_minor": "SELECT coalesce(sum(amount), 0) FROM payment",
+    "ledger_total_minor": "SELECT coalesce(sum(amount), 0) FROM ledgerentry",
+    "payments_not_allocated_in_full": (
+        "SELECT count(*) FROM payment p LEFT JOIN (SELECT payment_id, sum(amount) s FROM ledgerentry "
+        "GROUP BY payment_id) e ON e.payment_id = p.id WHERE coalesce(e.s, 0) <> p.amount"),
+    "duplicate_receipts": "SELECT count(*) - count(DISTINCT provider_txn_id) FROM payment",
+}
+
+
+def counts(conn, queries: dict[str, str]) -> dict[str, int]:
+    """{name: the integer each query returns}."""
+    return {name: int(conn.execute(sql).fetchone()[0]) for name, sql in queries.items()}
+
+
+class Gunicorn(ServerProcess):
     """gunicorn serving `app` (module:attr) on a free loopback port, access log off; its output to
     the file `log` if given (else this process's)."""
 
@@ -153,19 +194,6 @@ class Gunicorn:
         """Peak RSS of each gunicorn worker (not the master), MiB: read before stop()."""
         return [m for m in map(peak_rss_mib, child_pids(self.proc.pid)) if m is not None]
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def __enter__(self):
-        self.wait_ready()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 WRK_REPORT = r"""

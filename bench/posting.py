@@ -43,9 +43,11 @@ from rq import Queue  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_DB,
     DEFAULT_REDIS,
+    LEDGER_COUNTS,
     NOW,
     ROOT,
     account_ref,
+    counts,
     libpq_dsn,
     load_portfolio,
     peak_rss_mib,
@@ -79,18 +81,10 @@ def store_burst(dsn: str, redis_url: str, payments: int, borrowers: int, rng: ra
 
 def check(dsn: str, payments: int, total: int) -> dict:
     with psycopg.connect(dsn) as conn:
-        q = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
-        result = {
-            "payments": q("SELECT count(*) FROM payment"),
-            "posted": q("SELECT count(*) FROM payment WHERE status = 'posted'"),
-            "payment_total_minor": q("SELECT coalesce(sum(amount), 0) FROM payment"),
-            "ledger_total_minor": q("SELECT coalesce(sum(amount), 0) FROM ledgerentry"),
-            "payments_not_allocated_in_full": q(
-                "SELECT count(*) FROM payment p LEFT JOIN (SELECT payment_id, sum(amount) s FROM ledgerentry "
-                "GROUP BY payment_id) e ON e.payment_id = p.id WHERE coalesce(e.s, 0) <> p.amount"),
-            "posted_audits": q("SELECT count(*) FROM auditevent WHERE action = 'payment.posted'"),
-            "receipts_queued": q("SELECT count(*) FROM message WHERE template = 'payment_receipt'"),
-        }
+        result = counts(conn, {**{k: LEDGER_COUNTS[k] for k in (
+            "payments", "posted", "payment_total_minor", "ledger_total_minor", "payments_not_allocated_in_full")},
+            "posted_audits": "SELECT count(*) FROM auditevent WHERE action = 'payment.posted'",
+            "receipts_queued": "SELECT count(*) FROM message WHERE template = 'payment_receipt'"})
         window = conn.execute("SELECT extract(epoch FROM max(posted_at) - min(posted_at)) FROM payment").fetchone()[0]
     result["ok"] = (result["payments"] == result["posted"] == result["posted_audits"] == payments
                     and result["payment_total_minor"] == result["ledger_total_minor"] == total

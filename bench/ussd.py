@@ -32,6 +32,7 @@ from bench.common import (  # noqa: E402
     DEFAULT_DB,
     DEFAULT_REDIS,
     Gunicorn,
+    ServerProcess,
     child_pids,
     free_port,
     libpq_dsn,
@@ -50,7 +51,7 @@ PEER_PATHS = ["1"]
 PEER_DIR = Path(__file__).resolve().parent / "peers" / "ussd-menu-builder"
 
 
-class NodePeer:
+class NodePeer(ServerProcess):
     """The ussd-menu-builder peer (bench/peers/ussd-menu-builder), `workers` Node processes (cluster)
     on a free loopback port; its dependencies installed with `npm ci` from the committed lock file."""
 
@@ -79,19 +80,6 @@ class NodePeer:
     def worker_peak_rss_mib(self) -> list[float]:
         return [m for m in map(peak_rss_mib, child_pids(self.proc.pid) or [self.proc.pid]) if m is not None]
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def __enter__(self):
-        self.wait_ready()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def post_hop(url: str, session_id: str, e164: str, text: str) -> str:
