@@ -116,6 +116,8 @@ class Settings:
     # Outbound webhooks (gateway/notify): Fernet key(s) for their URLs and secrets at rest (empty: a
     # development key in the instance folder), delivery attempts, backoff and timeout
     notify_encryption_key: str = ""
+    # Fernet key(s) for lenders' Daraja credentials per shortcode at rest (empty: a development key)
+    lender_encryption_key: str = ""
     notify_max_attempts: int = 6  # then the notification ends in failed with the reason
     notify_retry_base_seconds: int = 30  # backoff doubles from this; Slack's Retry-After wins when longer
     notify_timeout_seconds: int = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.web.roles import CALLERS, MANAGERS, ROLES, STAFF, Role
+from gateway.web.roles import ADMINS, CALLERS, MANAGERS, ROLES, STAFF, Role
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 NAMES = "|".join(Role)
@@ -16,6 +16,7 @@ NOT_YET = {"borrowers/views.py"}  # require_role("field", "admin"): moves to Rol
 def test_the_groups():
     assert ROLES == STAFF == ("field", "callcentre", "manager", "admin")
     assert MANAGERS == ("manager", "admin") and CALLERS == ("callcentre", "manager", "admin")
+    assert ADMINS == ("admin", "platform") and "platform" not in STAFF
 
 
 def test_no_module_writes_out_a_group_of_roles():

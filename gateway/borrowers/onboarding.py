@@ -41,8 +41,9 @@ def create_borrower(session: Session, partner: FieldPartner, name: str, phone: s
     timezone = timezone or COUNTRY_TIMEZONES.get(country)
     if timezone not in available_timezones():
         raise OnboardingError(f"unknown timezone for {country}: give one explicitly")
-    if session.exec(select(Borrower.id).where(Borrower.phone == e164)).first():
-        raise OnboardingError(f"a borrower with phone {e164} already exists")
+    if session.exec(select(Borrower.id).where(Borrower.field_partner_id == partner.id,
+                                              Borrower.phone == e164)).first():
+        raise OnboardingError(f"a borrower with phone {e164} already exists at this lender")
     borrower = Borrower(name=name, phone=e164, language=language, country=country, timezone=timezone,
                         national_id=national_id or None, field_partner_id=partner.id, branch=branch,
                         onboarded_by_agent_id=agent_id)

@@ -31,11 +31,11 @@ from gateway.models.payments import (
     ReversalStatus,
 )
 from gateway.models.payouts import CommissionPayout, CommissionStatement, StatementLine, StatementStatus
-from gateway.models.people import Agent, Borrower, FieldPartner
+from gateway.models.people import Agent, Borrower, CodeKind, FieldPartner, LenderCode
 from gateway.models.products import Product
 
 __all__ = [
-    "AuditEvent", "Agent", "Borrower", "FieldPartner", "Installment", "Loan", "LoanStatus",
+    "AuditEvent", "Agent", "Borrower", "FieldPartner", "LenderCode", "CodeKind", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "Product",
     "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "CallLog", "CollectionAssignment", "Flag", "Promise",

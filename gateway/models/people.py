@@ -1,5 +1,7 @@
 import datetime as dt
+from enum import StrEnum
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gateway.models.types import utc_field
@@ -11,8 +13,34 @@ class FieldPartner(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120, unique=True)
     help_line: str = Field(max_length=40)
-    paybill: str = Field(default="", max_length=20)
+    paybill: str = Field(default="", max_length=20)  # the paybill quoted in messages (also one of its shortcodes)
     country: str = Field(default="KE", max_length=2)
+    currency: str = Field(default="KES", max_length=3)
+    timezone: str = Field(default="Africa/Nairobi", max_length=40)
+    languages: str = Field(default="sw,en", max_length=60)  # comma-separated, the first is the default
+    sender_id: str = Field(default="", max_length=11)  # AT alphanumeric sender id; empty: AT_SENDER_ID
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code.strip() for code in self.languages.split(",") if code.strip()]
+
+
+class CodeKind(StrEnum):
+    USSD = "ussd"  # a USSD service code (*384*123#); several lenders may share one
+    SHORTCODE = "shortcode"  # an M-Pesa paybill or till: it selects the lender of a payment (never shared)
+
+
+class LenderCode(SQLModel, table=True):
+    """A USSD code or M-Pesa shortcode of one lender. A shortcode may carry its own Daraja
+    credentials, encrypted at rest (gateway/lenders/partners.py), never printed or logged."""
+
+    __table_args__ = (UniqueConstraint("kind", "code", "field_partner_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)
+    kind: str = Field(max_length=12)
+    code: str = Field(max_length=40, index=True)
+    credentials: str = Field(default="", max_length=2000)  # Fernet token of the Daraja keys; "" the global ones
 
 
 class Agent(SQLModel, table=True):
@@ -31,9 +59,13 @@ class Agent(SQLModel, table=True):
 
 
 class Borrower(SQLModel, table=True):
+    """One person's account at one lender: identity is (lender, phone); a person may borrow from two lenders."""
+
+    __table_args__ = (UniqueConstraint("field_partner_id", "phone", name="uq_borrower_field_partner_id_phone"),)
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
-    phone: str = Field(max_length=20, unique=True, index=True)  # E.164, via gateway.phones
+    phone: str = Field(max_length=20, index=True)  # E.164, via gateway.phones
     language: str = Field(default="sw", max_length=8)
     country: str = Field(default="KE", max_length=2)
     timezone: str = Field(default="Africa/Nairobi", max_length=40)

@@ -8,9 +8,12 @@ class Role(StrEnum):
     FIELD = "field"  # field agents: onboard borrowers, see their own commissions
     CALLCENTRE = "callcentre"  # call-centre agents: work the collections queue
     MANAGER = "manager"  # collections managers
-    ADMIN = "admin"
+    ADMIN = "admin"  # a lender's admin: its settings, staff and products
+    PLATFORM = "platform"  # the gateway's operator: adds and changes lenders, sees across lenders
 
 
-ROLES = STAFF = tuple(Role)  # every staff member
+# A lender's staff. The platform role is added route by route where the gateway's operator needs it.
+ROLES = STAFF = (Role.FIELD, Role.CALLCENTRE, Role.MANAGER, Role.ADMIN)
 MANAGERS = (Role.MANAGER, Role.ADMIN)
+ADMINS = (Role.ADMIN, Role.PLATFORM)  # who may change a lender's settings, staff and products
 CALLERS = (Role.CALLCENTRE, *MANAGERS)  # who may work the call queue
