@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 from gateway import audit
 from gateway.db import utcnow
 from gateway.messaging import queue_sms
+from gateway.messaging.context import borrower_vars
 from gateway.models import (
     Borrower,
-    FieldPartner,
     IntentStatus,
     Loan,
     Payment,
@@ -120,10 +120,9 @@ def _settle(session: Session, intent: PaymentIntent, status: str, result: Prompt
 
 def queue_failed_sms(session: Session, intent: PaymentIntent, loan: Loan, code: str):
     borrower = session.get(Borrower, loan.borrower_id)
-    partner = session.get(FieldPartner, borrower.field_partner_id)
     return queue_sms(session, borrower, "stk_failed", kind="transactional", dedupe_key=f"stk_failed:{intent.id}",
                      amount=intent.amount, currency=intent.currency, account_ref=loan.account_ref, code=code,
-                     paybill=partner.paybill if partner else "")
+                     **borrower_vars(session, borrower))
 
 
 # --- intents whose callback never came (the sweeper asks M-Pesa: gateway/workers/payments.py) ---

@@ -14,6 +14,7 @@ from gateway.db import utcnow
 from gateway.i18n import Speaker
 from gateway.inbox import insert_once
 from gateway.messaging import payment_message_key, queue_sms
+from gateway.messaging.context import borrower_vars
 from gateway.models import (
     Borrower,
     Loan,
@@ -66,7 +67,7 @@ def _tell_borrower(session: Session, payment: Payment) -> None:
     bal = ledger.balance(session, loan, Speaker.for_borrower(borrower).today())
     queue_sms(session, borrower, "payment_reversed", kind="transactional", dedupe_key=f"reversed:{payment.id}",
               amount=payment.amount, currency=payment.currency, account_ref=loan.account_ref,
-              balance=bal.net_outstanding)
+              balance=bal.net_outstanding, **borrower_vars(session, borrower))
 
 
 def reverse_reported(session: Session, raw: RawCallback, reversal: Reversal) -> None:

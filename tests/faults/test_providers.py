@@ -203,7 +203,7 @@ def test_oauth_unreadable_or_late_is_retried_with_backoff_then_the_intent_fails_
     reason = "M-Pesa could not be reached" if code == "unreachable" else "M-Pesa did not complete it"
     [sms] = messages(session)
     assert sms.text.startswith(
-        f"M-Pesa payment of Ksh3,000 for loan {intent_loan_ref(session, intent)} failed: {reason}.")
+        f"Jirani Finance: M-Pesa payment of Ksh3,000 for {intent_loan_ref(session, intent)} failed: {reason}.")
     assert nothing_left("payments")
 
 
@@ -253,6 +253,6 @@ def test_stk_push_unreadable_or_late_answer_fails_the_intent_at_once_and_is_neve
     assert audit_trail(session, intent.id) == ["payment_intent.created", "payment_intent.failed"]
     reason = "M-Pesa haikupatikana" if code == "unreachable" else "M-Pesa haikuyakamilisha"
     [sms] = messages(session)
-    assert sms.text.startswith(f"Malipo ya M-Pesa ya Ksh 3,000 kwa mkopo {intent_loan_ref(session, intent)} "
+    assert sms.text.startswith(f"Jirani Finance: Malipo ya Ksh 3,000 kwa {intent_loan_ref(session, intent)} "
                                f"hayakufanikiwa: {reason}.")
     assert nothing_left("payments")

@@ -28,7 +28,8 @@ SAMPLES = {
 # Variables that mean something else in one template (the balance reply gets the whole Balance).
 PER_TEMPLATE = {"balance": dict(balance=BALANCE)}
 # Intended segments: reminders, receipts, codes and replies in one SMS; the welcome may take two.
-SEGMENTS = {"welcome": 2, "welcome_call_missed": 2, "balance": 2, "stk_failed": 2}
+FRAGMENTS = {"payg_entry"}  # appended to another SMS, never sent alone
+SEGMENTS = {"welcome": 2, "welcome_call_missed": 2, "balance": 2}
 
 
 def all_templates():
@@ -106,3 +107,21 @@ def test_a_reminder_template_with_an_unknown_variable_fails_at_load(tmp_path, mo
             ladders.load(str(bad))
     finally:
         compose.template_env.cache_clear()
+
+
+@pytest.mark.parametrize("name,lang", [(n, lang) for n, lang in all_templates() if n not in FRAGMENTS])
+def test_every_sms_starts_with_the_lenders_name(name, lang):
+    """A borrower with loans at two lenders must know at once which one is writing."""
+    variables = dict(COMMON)
+    for sample in SAMPLES.values():
+        variables.update(sample)
+    variables.update(PER_TEMPLATE.get(name, {}))
+    text = render(name, Speaker(lang), **variables)
+    assert "Jirani Finance" in text[:30], f"{name}.{lang}: {text!r}"
+
+
+@pytest.mark.parametrize("lang", languages())
+@pytest.mark.parametrize("code", ["1", "1032", "1037", "1019", "2001", "unreachable", "17"])
+def test_a_failed_mpesa_prompt_is_one_sms_for_every_reason(lang, code):
+    text = render("stk_failed", Speaker(lang), **dict(COMMON, amount=1_234_550, code=code))
+    assert text.startswith("Jirani Finance") and sms_encoding(text) == ("GSM-7", 1), f"{len(text)}: {text!r}"

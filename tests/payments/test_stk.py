@@ -154,10 +154,10 @@ def test_failed_stk_marks_the_intent_failed_and_tells_the_borrower(factory, sess
         sms = messages(session)[-1]
         ref = loan.account_ref
         if lang == "en":
-            assert sms.text == (f"M-Pesa payment of Ksh500 for loan {ref} failed: {reason}. To retry choose Pay now "
-                                f"again or use Paybill 600966, account {ref}.")
+            assert sms.text == (f"Jirani Finance: M-Pesa payment of Ksh500 for {ref} failed: {reason}. "
+                                f"Retry with Pay now or Paybill 600966, account {ref}.")
         else:
-            assert sms.text == (f"Malipo ya M-Pesa ya Ksh 500 kwa mkopo {ref} hayakufanikiwa: {reason}. Jaribu tena "
+            assert sms.text == (f"Jirani Finance: Malipo ya Ksh 500 kwa {ref} hayakufanikiwa: {reason}. Jaribu tena "
                                 f"kwa Lipa sasa au Paybill 600966, akaunti {ref}.")
         assert sms.encoding == "GSM-7" and sms.segments == 1
     assert len(messages(session)) == len(cases) and payments(session) == []
@@ -176,7 +176,7 @@ def test_push_refused_by_safaricom_fails_the_intent_with_an_sms(factory, session
     assert "Unable to lock subscriber" in intent.result_desc
     [sms] = messages(session)
     assert sms.text.startswith(
-        f"M-Pesa payment of Ksh500 for loan {loan.account_ref} failed: M-Pesa did not complete it.")
+        f"Jirani Finance: M-Pesa payment of Ksh500 for {loan.account_ref} failed: M-Pesa did not complete it.")
 
 
 def test_unreachable_mpesa_fails_the_intent(factory, session, pay_settings, monkeypatch):
