@@ -44,7 +44,7 @@ def test_a_lender_and_its_staff_from_an_empty_database(settings, session, client
     assert "manager" in listing and "Wanjiku Manager (active, no console password)" in listing
     session.rollback()  # a fresh snapshot: the commands committed meanwhile
     actions = [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions == ["partner.added", "staff.added", "staff.token_issued"]
+    assert actions == ["partner.added", "partner.code_added", "staff.added", "staff.token_issued"]
 
 
 def test_disable_ends_the_api_token_the_password_and_an_open_console_session(settings, session, client, factory):
