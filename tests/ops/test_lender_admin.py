@@ -74,13 +74,17 @@ def test_an_admin_changes_their_lenders_settings_and_codes(client, session, fact
                       (f"agent:{admin.id}", "partner.code_removed")]
 
 
+def api_as(client, api_token):
+    return client.get("/api/ops/commissions?month=2026-11", headers={"Authorization": f"Bearer {api_token}"})
+
+
 def test_an_admin_adds_staff_sees_the_token_once_and_disables_them(client, session, factory):
     admin = signed_in(client, session, factory, "admin", "+254722500002")
     staff_path = f"/ops/lenders/{factory.partner.id}/staff"
     res = post(client, staff_path, staff_path, phone="0722 500 003", name="Faith Field", role="field", branch="")
     assert res.status_code == 201 and res.headers["Cache-Control"] == "no-store"
     shown = re.search(r'<code class="token">([^<]+)</code>', res.get_data(as_text=True)).group(1)
-    api = client.get("/api/ops/commissions?month=2026-11", headers={"Authorization": f"Bearer {shown}"})
+    api = api_as(client, shown)
     assert api.status_code == 200
     page = client.get(staff_path).get_data(as_text=True)
     assert shown not in page and "+254722***003" in page and "Faith Field" in page
@@ -88,9 +92,9 @@ def test_an_admin_adds_staff_sees_the_token_once_and_disables_them(client, sessi
     agent = session.exec(select(Agent).where(Agent.phone == "+254722500003")).one()
     again = post(client, f"{staff_path}/{agent.id}/token", staff_path)
     second = re.search(r'<code class="token">([^<]+)</code>', again.get_data(as_text=True)).group(1)
-    assert client.get("/api/ops/commissions?month=2026-11", headers={"Authorization": f"Bearer {shown}"}).status_code == 401
+    assert api_as(client, shown).status_code == 401
     assert post(client, f"{staff_path}/{agent.id}/disable", staff_path).status_code == 302
-    assert client.get("/api/ops/commissions?month=2026-11", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+    assert api_as(client, second).status_code == 401
 
     refused = post(client, staff_path, staff_path, phone="0722 500 004", name="Sneaky", role="platform")
     assert refused.status_code == 400 and "only platform staff may add" in refused.get_data(as_text=True)
