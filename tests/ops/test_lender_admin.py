@@ -98,6 +98,11 @@ def test_an_admin_adds_staff_sees_the_token_once_and_disables_them(client, sessi
 
     refused = post(client, staff_path, staff_path, phone="0722 500 004", name="Sneaky", role="platform")
     assert refused.status_code == 400 and "only platform staff may add" in refused.get_data(as_text=True)
+    operator = make_staff(session, factory, "platform", "Gateway Ops", "+254722500010")
+    page = client.get(staff_path).get_data(as_text=True)
+    assert "Gateway Ops" in page and f"/staff/{operator.id}/disable" not in page
+    untouchable = post(client, f"{staff_path}/{operator.id}/disable", staff_path)
+    assert untouchable.status_code == 400 and "only platform staff may" in untouchable.get_data(as_text=True)
     myself = post(client, f"{staff_path}/{admin.id}/disable", staff_path)
     assert myself.status_code == 400 and "you cannot disable yourself" in myself.get_data(as_text=True)
     session.rollback()

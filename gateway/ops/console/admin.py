@@ -134,8 +134,10 @@ def staff_page(partner_id: int, status: int = 200, issued: tuple[Agent, str] | N
     with session_scope() as db:
         partner = _partner(db, partner_id)
         members = [agent for agent, _ in staff.listing(db, partner)]
+    # an admin gives tokens to and disables their lender's active staff, never platform staff
+    manageable = {a.id for a in members if a.active and (a.role != Role.PLATFORM or g.operator.role == Role.PLATFORM)}
     response = make_response(render_template("lender_staff.html", partner=partner, members=members, roles=_roles(),
-                                              issued=issued, mask=phones.mask), status)
+                                              issued=issued, mask=phones.mask, manageable=manageable), status)
     if issued:  # the token is on this page only: no browser or proxy keeps a copy
         response.headers["Cache-Control"] = "no-store"
     return response
