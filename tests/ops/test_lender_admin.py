@@ -98,6 +98,7 @@ def test_an_admin_adds_staff_sees_the_token_once_and_disables_them(client, sessi
 
     refused = post(client, staff_path, staff_path, phone="0722 500 004", name="Sneaky", role="platform")
     assert refused.status_code == 400 and "only platform staff may add" in refused.get_data(as_text=True)
+    session.rollback()  # end the test's read, so the request's writes are not blocked
     operator = make_staff(session, factory, "platform", "Gateway Ops", "+254722500010")
     page = client.get(staff_path).get_data(as_text=True)
     assert "Gateway Ops" in page and f"/staff/{operator.id}/disable" not in page
