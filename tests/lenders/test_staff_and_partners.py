@@ -102,8 +102,6 @@ def test_partner_set_changes_what_borrowers_are_told_and_is_audited(settings, se
 
 
 def test_platform_staff_from_the_command_and_who_may_manage_whom(settings, session, factory):
-
-
     result = run("staff", "add", "0722000444", "--name", "Gateway Ops", "--role", "platform",
                  "--partner", factory.partner.name)
     assert result.exit_code == 0 and result.output.count("API token (shown once): ") == 1
