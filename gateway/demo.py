@@ -14,6 +14,7 @@ from gateway import ledger
 from gateway.borrowers import catalogue, onboarding
 from gateway.db import utcnow
 from gateway.ledger import schedule
+from gateway.lenders import partners
 from gateway.models import Agent, FieldPartner, Loan, Message, MessageStatus, Payment
 from gateway.payg.demo import add_demo_device
 from gateway.web import auth
@@ -62,9 +63,9 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
     rng = random.Random(seed_value)
     now = now or utcnow()
     today = now.date()
-    partner = FieldPartner(name="Jirani Finance", help_line="0800 720 000", paybill="600966", country="KE")
-    session.add(partner)
-    session.flush()
+    partner = partners.add(session, "Jirani Finance", "demo", help_line="0800 720 000", country="KE",
+                           currency="KES", timezone="Africa/Nairobi", languages="sw,en",
+                           ussd_codes=("*384*1234#",), paybill="600966")
     catalogue_products = {p.code: p for p in catalogue.seed(session, partner)}
     tokens, staff = {}, {}
     for name, phone, role in [("Faith Field", "+254700100001", "field"), ("Samuel Field", "+254700100002", "field"),

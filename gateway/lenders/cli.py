@@ -1,5 +1,6 @@
-"""`gateway partner ...` and `gateway staff ...`: a lender and its staff from an empty database.
-Errors are one line and exit code 2; tokens are printed once and never stored in the clear."""
+"""`gateway staff ...` (and `gateway partner ...`, in partner_cli.py): a lender and its staff from an
+empty database. Errors are one line and exit code 2; tokens are printed once and never stored in the
+clear. These commands run on the server: they act as the platform (any lender, any role)."""
 from __future__ import annotations
 
 import getpass
@@ -9,7 +10,10 @@ import click
 from gateway import phones
 from gateway.db import session_scope
 from gateway.lenders import partners, staff
+from gateway.lenders.partner_cli import partner_group
 from gateway.web.roles import Role
+
+__all__ = ["partner_group", "staff_group"]
 
 
 def _actor() -> str:
@@ -21,67 +25,16 @@ def _fail(exc: Exception):
     raise SystemExit(2)
 
 
-@click.group("partner")
-def partner_group() -> None:
-    """Lenders (field partners) using this gateway."""
-
-
-@partner_group.command("add")
-@click.argument("name")
-@click.option("--help-line", required=True, help="The number borrowers call, shown on USSD and in SMS.")
-@click.option("--paybill", default="", help="M-Pesa paybill (business short code) borrowers pay to.")
-@click.option("--country", default="KE", show_default=True, help="ISO country code of the lender's borrowers.")
-def partner_add(name: str, help_line: str, paybill: str, country: str) -> None:
-    """Add a lender."""
-    try:
-        with session_scope() as session:
-            partner = partners.add(session, name, _actor(), help_line=help_line, paybill=paybill, country=country)
-            click.echo(f"lender {partner.id}: {partner.name} ({partner.country}, paybill {partner.paybill or '-'})")
-    except partners.PartnerError as exc:
-        _fail(exc)
-
-
-@partner_group.command("set")
-@click.argument("name")
-@click.option("--help-line")
-@click.option("--paybill")
-@click.option("--country")
-def partner_set(name: str, help_line: str | None, paybill: str | None, country: str | None) -> None:
-    """Change a lender's help line, paybill or country."""
-    try:
-        with session_scope() as session:
-            partner = partners.change(session, partners.find(session, name), _actor(), help_line=help_line,
-                                      paybill=paybill, country=country)
-            click.echo(f"lender {partner.id}: {partner.name} ({partner.country}, paybill {partner.paybill or '-'}, "
-                       f"help line {partner.help_line})")
-    except partners.PartnerError as exc:
-        _fail(exc)
-
-
-@partner_group.command("list")
-def partner_list() -> None:
-    """Every lender."""
-    from sqlmodel import select
-
-    from gateway.models import FieldPartner
-
-    with session_scope() as session:
-        rows = session.exec(select(FieldPartner).order_by(FieldPartner.name)).all()
-        for p in rows:
-            click.echo(f"{p.id:>4}  {p.name:<30} {p.country}  paybill {p.paybill or '-':<10} help {p.help_line}")
-        if not rows:
-            click.echo("no lenders yet: gateway partner add NAME --help-line ...")
-
-
 @click.group("staff")
 def staff_group() -> None:
-    """A lender's staff: field agents, call-centre agents, managers, admins."""
+    """A lender's staff: field agents, call-centre agents, managers, admins, and platform staff."""
 
 
 @staff_group.command("add")
 @click.argument("phone")
 @click.option("--name", required=True)
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]),
+              help="platform: the gateway's operator (every lender).")
 @click.option("--partner", "partner_name", required=True, help="The lender's name (gateway partner list).")
 @click.option("--branch", default="")
 def staff_add(phone: str, name: str, role: str, partner_name: str, branch: str) -> None:

@@ -30,11 +30,23 @@ def find(session: Session, raw_phone: str, region: str = "KE") -> Agent:
     return agent
 
 
+def check_may_manage(by: Agent | None, partner_id: int, role: str) -> None:
+    """A lender's admin manages their own lender's staff, never platform staff; the platform role
+    (and the `gateway staff` commands, run on the server: `by` None) manage everyone."""
+    if by is None or by.role == Role.PLATFORM:
+        return
+    if by.role != Role.ADMIN or by.field_partner_id != partner_id:
+        raise StaffError("only this lender's admins may manage its staff")
+    if role == Role.PLATFORM:
+        raise StaffError("only platform staff may add or change platform staff")
+
+
 def add(session: Session, partner: FieldPartner, raw_phone: str, name: str, role: str, actor: str,
-        branch: str = "") -> tuple[Agent, str]:
+        branch: str = "", by: Agent | None = None) -> tuple[Agent, str]:
     """A new staff member and their first API token (returned once; only its hash is kept)."""
     if role not in set(Role):
         raise StaffError(f"role must be one of {', '.join(Role)}")
+    check_may_manage(by, partner.id, role)
     if not name.strip():
         raise StaffError("a name is required")
     phone = _phone(raw_phone, partner.country)
@@ -49,8 +61,9 @@ def add(session: Session, partner: FieldPartner, raw_phone: str, name: str, role
     return agent, token
 
 
-def new_token(session: Session, agent: Agent, actor: str) -> str:
+def new_token(session: Session, agent: Agent, actor: str, by: Agent | None = None) -> str:
     """A new API token; the old one stops working at once."""
+    check_may_manage(by, agent.field_partner_id, agent.role)
     if not agent.active:
         raise StaffError("this staff member is disabled")
     token = issue_token(agent)
@@ -59,9 +72,12 @@ def new_token(session: Session, agent: Agent, actor: str) -> str:
     return token
 
 
-def disable(session: Session, agent: Agent, actor: str) -> bool:
+def disable(session: Session, agent: Agent, actor: str, by: Agent | None = None) -> bool:
     """End all access: the API token and console password no longer work, and a console session
     open now ends at its next request (it checks `active`). False if already disabled."""
+    check_may_manage(by, agent.field_partner_id, agent.role)
+    if by is not None and by.id == agent.id:
+        raise StaffError("you cannot disable yourself: ask another admin")
     if not agent.active:
         return False
     agent.active = False

@@ -2,10 +2,12 @@
 tokens printed once, a new token stops the old at once, disabling ends every kind of access."""
 import re
 
+import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
 from gateway.cli import main
+from gateway.lenders import partners, staff
 from gateway.models import Agent, AuditEvent, FieldPartner
 from gateway.web.console_session import set_password
 
@@ -44,7 +46,7 @@ def test_a_lender_and_its_staff_from_an_empty_database(settings, session, client
     assert "manager" in listing and "Wanjiku Manager (active, no console password)" in listing
     session.rollback()  # a fresh snapshot: the commands committed meanwhile
     actions = [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions == ["partner.added", "staff.added", "staff.token_issued"]
+    assert actions == ["partner.added", "partner.code_added", "staff.added", "staff.token_issued"]
 
 
 def test_disable_ends_the_api_token_the_password_and_an_open_console_session(settings, session, client, factory):
@@ -97,3 +99,26 @@ def test_partner_set_changes_what_borrowers_are_told_and_is_audited(settings, se
     assert (partner.paybill, partner.help_line) == ("600111", "0800 000 001")
     [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "partner.changed")).all()
     assert event.data["before"]["paybill"] == "600966" and event.data["after"]["paybill"] == "600111"
+
+
+def test_platform_staff_from_the_command_and_who_may_manage_whom(settings, session, factory):
+    result = run("staff", "add", "0722000444", "--name", "Gateway Ops", "--role", "platform",
+                 "--partner", factory.partner.name)
+    assert result.exit_code == 0 and result.output.count("API token (shown once): ") == 1
+    assert "Gateway Ops (platform, Jirani Finance) +254722***444" in result.output
+    session.rollback()
+    platform = session.exec(select(Agent).where(Agent.phone == "+254722000444")).one()
+    sola = partners.add(session, "Sola Bora", "test", help_line="0800 1", country="TZ")
+    admin, _ = staff.add(session, factory.partner, "0722000555", "Jirani Admin", "admin", "test")
+    field, _ = staff.add(session, sola, "+255754000666", "Sola Field", "field", "test", by=platform)
+    with pytest.raises(staff.StaffError, match="only this lender's admins"):
+        staff.add(session, sola, "+255754000777", "X", "field", "test", by=admin)
+    with pytest.raises(staff.StaffError, match="only this lender's admins"):
+        staff.disable(session, field, "test", by=admin)
+    with pytest.raises(staff.StaffError, match="only platform staff may"):
+        staff.add(session, factory.partner, "0722000888", "Y", "platform", "test", by=admin)
+    with pytest.raises(staff.StaffError, match="only platform staff may"):
+        staff.new_token(session, platform, "test", by=admin)
+    manager, _ = staff.add(session, factory.partner, "0722000999", "Jirani Manager", "manager", "test", by=admin)
+    with pytest.raises(staff.StaffError, match="only this lender's admins"):
+        staff.new_token(session, admin, "test", by=manager)  # a manager is not an admin

@@ -32,9 +32,10 @@ from gateway.models import Agent
 from gateway.web.auth import issue_token
 
 PUBLIC, PROVIDER, BORROWER, API, CONSOLE = "public", "provider", "borrower", "api", "console"
-F, C, M, A = "field", "callcentre", "manager", "admin"
-ROLES = (F, C, M, A)
+F, C, M, A, P = "field", "callcentre", "manager", "admin", "platform"
+ROLES = (F, C, M, A)  # a lender's staff; P (the gateway's operator) is checked where a route lists it
 MANAGERS = (M, A)
+ADMINS = (A, P)
 CALLERS = (C, M, A)
 
 # (method, rule) -> (kind, detail). detail: public -> (expected status, concrete path or None);
@@ -90,7 +91,17 @@ ENDPOINTS = {
     ("POST", "/api/payments/<int:payment_id>/reverse"): (API, MANAGERS),
     ("GET", "/api/payments/callbacks"): (API, MANAGERS),
     ("POST", "/api/payments/callbacks/<int:raw_id>/retry"): (API, MANAGERS),
-    ("GET", "/ops/"): (CONSOLE, ROLES),  # sends each role to its own start page
+    ("GET", "/ops/"): (CONSOLE, (*ROLES, P)),  # sends each role to its own start page
+    ("GET", "/ops/lenders"): (CONSOLE, (P,)),
+    ("POST", "/ops/lenders"): (CONSOLE, (P,)),
+    ("GET", "/ops/lenders/<int:partner_id>"): (CONSOLE, ADMINS),  # another lender's: 404
+    ("POST", "/ops/lenders/<int:partner_id>"): (CONSOLE, ADMINS),
+    ("POST", "/ops/lenders/<int:partner_id>/codes"): (CONSOLE, ADMINS),
+    ("POST", "/ops/lenders/<int:partner_id>/codes/<int:code_id>/remove"): (CONSOLE, ADMINS),
+    ("GET", "/ops/lenders/<int:partner_id>/staff"): (CONSOLE, ADMINS),
+    ("POST", "/ops/lenders/<int:partner_id>/staff"): (CONSOLE, ADMINS),
+    ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/token"): (CONSOLE, ADMINS),
+    ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/disable"): (CONSOLE, ADMINS),
     ("GET", "/ops/commissions"): (CONSOLE, ROLES),  # non-managers see only their own
     ("GET", "/ops/dashboard"): (CONSOLE, MANAGERS),
     ("GET", "/ops/flags"): (CONSOLE, MANAGERS),
@@ -150,9 +161,9 @@ def password_hash() -> str:  # hashing is slow on purpose: once for the whole mo
 def agents(session, factory) -> dict[str, dict[str, str]]:
     """Active staff of every role (API tokens, console passwords) and an inactive admin."""
     made = {}
-    for k, role in enumerate(ROLES + ("inactive",)):
-        agent = Agent(name=f"Staff {role}", phone=f"+25470000090{k}", role=role if role in ROLES else A,
-                      field_partner_id=factory.partner.id, active=role in ROLES, password_hash=password_hash())
+    for k, role in enumerate(ROLES + (P, "inactive")):
+        agent = Agent(name=f"Staff {role}", phone=f"+25470000090{k}", role=A if role == "inactive" else role,
+                      field_partner_id=factory.partner.id, active=role != "inactive", password_hash=password_hash())
         made[role] = (agent, issue_token(agent))
         session.add(agent)
     session.commit()
@@ -208,7 +219,7 @@ def check_console(app, settings, method, path, roles, agents):
     assert treated_as_anonymous(console_request(client, method, path)), "forged session"
     assert treated_as_anonymous(console_request(console_client(app, agents["inactive"]["id"]), method, path)), \
         "an inactive agent's session"
-    for role in ROLES:
+    for role in ROLES + tuple(r for r in roles if r not in ROLES):
         res = console_request(console_client(app, agents[role]["id"]), method, path)
         if role in roles:
             assert res.status_code not in (401, 403) and not sent_to_login(res), f"{role} is allowed: {res.status_code}"

@@ -6,6 +6,7 @@ render or redirect. One module per topic; base.py holds the blueprint and what p
 from __future__ import annotations
 
 from gateway.ops.console import (  # noqa: F401  (register the pages)
+    admin,
     dashboard,
     loans,
     login,

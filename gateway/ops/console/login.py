@@ -36,8 +36,10 @@ def logout():
 
 
 @bp.get("/")
-@login_required(*ROLES)
+@login_required(*ROLES, Role.PLATFORM)
 def home():
+    if g.operator.role == Role.PLATFORM:
+        return redirect(url_for("ops_console.lenders_page"))
     if g.operator.role == Role.FIELD:
         return redirect(url_for("ops_console.commissions_page"))
     if g.operator.role == Role.CALLCENTRE:
