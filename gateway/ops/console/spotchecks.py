@@ -50,7 +50,8 @@ def draw_spot_check():
     except ValueError as exc:
         flash(g.speaker._(str(exc)), "error")
         return redirect(url_for("ops_console.spot_checks_page"))
-    flash(g.speaker._("Spot check drawn." if drawn else "This month was already drawn: here it is."), "ok")
+    said = g.speaker._("Spot check drawn.") if drawn else g.speaker._("This month was already drawn: here it is.")
+    flash(said, "ok")
     return redirect(url_for("ops_console.spot_check_page", check_id=check_id))
 
 
