@@ -77,25 +77,24 @@ def _check_month(month: str, today: dt.date) -> tuple[dt.date, dt.date]:
 def populations(session: Session, partner_id: int, month: str, today: dt.date) -> dict[str, list[int]]:
     """Loan ids per stratum, sorted; a loan is in the first of arrears, repaid, new that fits it."""
     first, last = _check_month(month, today)
-    mine = set(session.exec(select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id)
-                            .where(Borrower.field_partner_id == partner_id, Loan.status != LoanStatus.pending)).all())
-    statuses = dict(session.exec(select(Loan.id, Loan.status).where(Loan.id.in_(mine or {-1}))).all())
-    arrears = {r.loan_id for r in portfolio.loan_arrears(session, last)
-               if r.loan_id in mine and r.arrears > 0 and statuses[r.loan_id] == LoanStatus.active}
-    last_paid = session.exec(
-        select(LedgerEntry.loan_id, func.max(LedgerEntry.created_at))
-        .where(LedgerEntry.payment_id.is_not(None), LedgerEntry.loan_id.in_(mine or {-1}))
-        .group_by(LedgerEntry.loan_id)).all()
+    loans = {lid: (status, disbursed) for lid, status, disbursed in session.exec(
+        select(Loan.id, Loan.status, Loan.disbursed_on).join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Borrower.field_partner_id == partner_id, Loan.status != LoanStatus.pending)).all()}
+    ids = sorted(loans)
+    arrears = {r.loan_id for r in portfolio.loan_arrears(session, last, ids)
+               if r.arrears > 0 and loans[r.loan_id][0] == LoanStatus.active}
     start, end = portfolio.end_of(first - dt.timedelta(days=1)), portfolio.end_of(last)
     repaid = set()
-    for loan_id, at in last_paid:
-        if isinstance(at, str):  # SQLite hands back MAX() as text
-            at = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)
-        if statuses[loan_id] == LoanStatus.repaid and start <= at.replace(tzinfo=at.tzinfo or dt.UTC) < end:
+    for loan_id, at in session.exec(select(LedgerEntry.loan_id, func.max(LedgerEntry.created_at))
+                                    .where(LedgerEntry.payment_id.is_not(None), LedgerEntry.loan_id.in_(ids))
+                                    .group_by(LedgerEntry.loan_id)).all():
+        if isinstance(at, str):  # some drivers hand back MAX() as naive UTC text
+            at = dt.datetime.fromisoformat(at)
+        at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        if loans[loan_id][0] == LoanStatus.repaid and start <= at < end and loan_id not in arrears:
             repaid.add(loan_id)
-    repaid -= arrears
-    new = set(session.exec(select(Loan.id).where(Loan.id.in_(mine or {-1}), Loan.disbursed_on >= first,
-                                                 Loan.disbursed_on <= last)).all()) - arrears - repaid
+    new = {lid for lid, (_, disbursed) in loans.items()
+           if disbursed and first <= disbursed <= last and lid not in arrears | repaid}
     return {"new": sorted(new), "arrears": sorted(arrears), "repaid": sorted(repaid)}
 
 

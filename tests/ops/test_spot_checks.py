@@ -30,8 +30,8 @@ def frozen_clock():
 
 @pytest.fixture
 def book(session, factory):
-    """November 2026 at Jirani: 12 new loans, 5 in arrears, 3 repaid, 2 older loans in no stratum,
-    and another lender's loan in arrears."""
+    """November 2026 at Jirani: 12 new loans, 5 in arrears, 3 repaid, 3 older loans in no stratum
+    (one repaid in October), and another lender's loan in arrears."""
     faith = make_staff(session, factory, "field", "Faith Field", "+254700200001")
     george = make_staff(session, factory, "field", "George Field", "+254700200002")
     ids = {"new": [], "arrears": [], "repaid": [], "old": []}
@@ -52,6 +52,11 @@ def book(session, factory):
         loan.disbursed_on = dt.date(2026, 10, 1)
         session.add(loan)
         ids["old"].append(loan.id)
+    paid_before = factory.loan(factory.borrower("Repaid in October"), principal="500", count=1, rate="0")
+    pay_on(session, paid_before, 50000, dt.date(2026, 10, 20), "RPDOCT")
+    paid_before.disbursed_on = dt.date(2026, 9, 1)
+    session.add(paid_before)
+    ids["old"].append(paid_before.id)
     session.commit()
     other = FieldPartner(name="Other Lender", help_line="0800 000 111")
     session.add(other)
@@ -100,6 +105,8 @@ def test_the_same_seed_draws_the_same_sample(session, factory, book):
     spotchecks.draw(session, factory.partner, MONTH, per_stratum=3, seed=seed, redraw=True, actor="test")
     session.commit()
     assert drawn_loans(session, check.id) == first
+    redrawn = session.exec(select(AuditEvent).where(AuditEvent.action == "spot_check.redrawn")).all()
+    assert [e.data["seed"] for e in redrawn] == [seed + 1, seed]
     assert spotchecks.sample(spotchecks.populations(session, factory.partner.id, MONTH, NOW.date()), 3, seed + 1) == {
         s: [lid for st, lid in other if st == s] for s in spotchecks.STRATA}
     # a different seed gives a different sample of the 12 new loans (the draw is not just the first ids)
@@ -219,6 +226,9 @@ def test_cli_draws_once_and_writes_the_report(session, factory, book, tmp_path):
         assert res.exit_code == 2 and res.output.startswith(error) and res.output.count("\n") == 1, res.output
     check = session.exec(select(SpotCheck)).one()
     answer_all(session, factory, check, ["confirmed", "discrepancy"])
+    refused = runner.invoke(main, ["spot-check", "draw", "--partner", "Jirani Finance", "--month", MONTH, "--redraw"])
+    assert refused.exit_code == 2
+    assert refused.output == "Error: the spot check of 2026-11 already has 2 outcomes: it cannot be drawn again\n"
     out = runner.invoke(main, ["spot-check", "report", "--partner", "Jirani Finance", "--month", MONTH, "-o", "-"])
     assert out.exit_code == 0
     lines = out.output.splitlines()
@@ -301,6 +311,9 @@ def test_console_manager_draws_and_caller_calls_with_the_script(app, session, fa
     missing = caller.post(f"/ops/spot-checks/calls/{calls[1].id}", data={
         "outcome": "answered", "csrf_token": token(sw)}, follow_redirects=True).get_data(as_text=True)
     assert "Jibu kila swali ndiyo au hapana." in missing
+    away = caller.post(f"/ops/spot-checks/calls/{calls[2].id}?lang=en", data={
+        "outcome": "unreachable", "csrf_token": token(sw)}, follow_redirects=True).get_data(as_text=True)
+    assert "Call saved: unreachable." in away and away.count('<ol class="script">') == 5  # to be tried again
     session.commit()  # end the test's read snapshot: the app wrote since
     assert [f.kind for f in read(session, select(Flag))] == ["spot_check_discrepancy"]
 
@@ -309,7 +322,7 @@ def test_console_manager_draws_and_caller_calls_with_the_script(app, session, fa
     assert "Draw again" not in report  # a call has its outcome: the sample stays
     csv_file = manager.get(f"/ops/spot-checks/{check.id}/report.csv")
     assert csv_file.headers["Content-Disposition"] == "attachment; filename=spot-checks-2026-11.csv"
-    assert csv_file.get_data(as_text=True).splitlines()[-1] == "all,all,6,0,1,0,5,0.0000"
+    assert csv_file.get_data(as_text=True).splitlines()[-1] == "all,all,6,0,1,1,4,0.0000"
     xlsx = manager.get(f"/ops/spot-checks/{check.id}/report.xlsx")
     assert openpyxl.load_workbook(io.BytesIO(xlsx.data)).active["A1"].value == "Spot checks 2026-11"
     assert manager.get(f"/ops/spot-checks/{check.id}/report.pdf").status_code == 404
