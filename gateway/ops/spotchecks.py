@@ -80,13 +80,15 @@ def populations(session: Session, partner_id: int, month: str, today: dt.date) -
     loans = {lid: (status, disbursed) for lid, status, disbursed in session.exec(
         select(Loan.id, Loan.status, Loan.disbursed_on).join(Borrower, Borrower.id == Loan.borrower_id)
         .where(Borrower.field_partner_id == partner_id, Loan.status != LoanStatus.pending)).all()}
-    ids = sorted(loans)
-    arrears = {r.loan_id for r in portfolio.loan_arrears(session, last, ids)
-               if r.arrears > 0 and loans[r.loan_id][0] == LoanStatus.active}
+    arrears = {r.loan_id for r in portfolio.loan_arrears(session, last)
+               if r.field_partner_id == partner_id and r.arrears > 0 and loans[r.loan_id][0] == LoanStatus.active}
     start, end = portfolio.end_of(first - dt.timedelta(days=1)), portfolio.end_of(last)
     repaid = set()
     for loan_id, at in session.exec(select(LedgerEntry.loan_id, func.max(LedgerEntry.created_at))
-                                    .where(LedgerEntry.payment_id.is_not(None), LedgerEntry.loan_id.in_(ids))
+                                    .join(Loan, Loan.id == LedgerEntry.loan_id)
+                                    .join(Borrower, Borrower.id == Loan.borrower_id)
+                                    .where(LedgerEntry.payment_id.is_not(None), Borrower.field_partner_id == partner_id,
+                                           Loan.status == LoanStatus.repaid)
                                     .group_by(LedgerEntry.loan_id)).all():
         if isinstance(at, str):  # some drivers hand back MAX() as naive UTC text
             at = dt.datetime.fromisoformat(at)
