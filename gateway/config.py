@@ -43,6 +43,7 @@ class Settings:
     ops_overpayment_factor: str = "2"  # flag a payment above this multiple of the balance it paid
     ops_reversals_flag: int = 2  # flag a loan with this many reversed payments
     ops_daily_call_quota: int = 40  # contacts a call-centre agent should make a day
+    spot_check_per_stratum: int = 10  # loans drawn per stratum by the monthly spot check (cron)
     commission_onboard_fee: str = "200"  # per borrower onboarded, once the first installment is paid
     commission_recovery_rate: str = "0.05"  # share of arrears recovered on an agent's assigned loans
     # M-Pesa Daraja (payments). Empty secrets: the STK push client refuses to run.

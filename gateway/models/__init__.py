@@ -33,6 +33,7 @@ from gateway.models.payments import (
 from gateway.models.payouts import CommissionPayout, CommissionStatement, StatementLine, StatementStatus
 from gateway.models.people import Agent, Borrower, CodeKind, FieldPartner, LenderCode
 from gateway.models.products import Product
+from gateway.models.spotchecks import SpotCheck, SpotCheckCall, SpotCheckStatus
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "LenderCode", "CodeKind", "Installment", "Loan", "LoanStatus",
@@ -42,6 +43,7 @@ __all__ = [
     "PaymentReversal", "PendingReversal", "ReversalStatus", "PaymentConflict", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
     "Notification", "NotificationStatus", "WebhookEndpoint",
+    "SpotCheck", "SpotCheckCall", "SpotCheckStatus",
     "CommissionPayout", "CommissionStatement", "StatementLine", "StatementStatus",
     "CallbackStatus", "IntentStatus", "MessageStatus", "ReminderStatus", "CallStatus", "TaskStatus",
 ]

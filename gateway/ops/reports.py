@@ -49,10 +49,12 @@ LABELS = {
     "role": N_("Role"), "rule": N_("Rule"), "base": N_("Base"), "commission": N_("Commission"),
     "template": N_("Template"), "language": N_("Language"), "messages": N_("Messages"), "sent": N_("Sent"),
     "delivered": N_("Delivered"), "failed": N_("Failed"), "cost": N_("Cost"),
+    "calls": N_("Calls"), "confirmed": N_("Confirmed"), "discrepancies": N_("Discrepancies"),
+    "unreachable": N_("Unreachable"), "pending": N_("Pending"), "confirmed_rate": N_("Confirmed %"),
 }
 MONEY = {"expected", "collected", "recoveries", "principal", "repaid_in_month", "outstanding_at_month_end",
          "outstanding_principal", "base", "commission", "cost"}
-PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries"}
+PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries", "confirmed_rate"}
 
 
 @dataclass

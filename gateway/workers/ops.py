@@ -27,3 +27,22 @@ def daily_collections(day: str | None = None) -> dict:
         raised = flags.scan(session, today, settings)
         return {"date": today.isoformat(), "promises": {p.id: p.status for p in evaluated},
                 "flags": [f.dedupe_key for f in raised]}
+
+
+def monthly_spot_checks(month: str | None = None) -> dict:
+    """Draw every lender's spot check of the month just ended (SPOT_CHECK_PER_STRATUM loans per
+    stratum). A month already drawn is left as it is, so running it twice is harmless."""
+    from sqlmodel import select
+
+    from gateway.models import FieldPartner
+    from gateway.ops import spotchecks
+
+    settings = Settings.from_env()
+    today = Speaker("en", timezone=settings.default_timezone).today()
+    month = month or (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    drawn = {}
+    with session_scope(settings) as session:
+        for partner in session.exec(select(FieldPartner).order_by(FieldPartner.id)).all():
+            check, new = spotchecks.draw(session, partner, month, settings.spot_check_per_stratum, actor="cron")
+            drawn[partner.name] = {"spot_check_id": check.id, "drawn": new}
+    return {"month": month, "lenders": drawn}

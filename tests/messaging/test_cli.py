@@ -38,6 +38,7 @@ def test_planner_and_sweeper_run_from_rqs_cron(settings):
     assert sorted((job.func_name, job.cron, job.queue_name) for job in sched.get_jobs()) == [
         ("gateway.workers.notify.notify_tick", "*/5 * * * *", "default"),
         ("gateway.workers.ops.daily_collections", "30 3 * * *", "default"),
+        ("gateway.workers.ops.monthly_spot_checks", "0 4 1 * *", "default"),
         ("gateway.workers.reminders.plan_reminders", "*/15 * * * *", "default"),
         ("gateway.workers.sweeper.final_answers", "* * * * *", "default"),
         ("gateway.workers.sweeper.sweep", "* * * * *", "default"),

@@ -116,6 +116,11 @@ ENDPOINTS = {
     ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),
     ("GET", "/ops/reports"): (CONSOLE, ROLES),
     ("GET", "/ops/reports/<name>.<fmt>"): (CONSOLE, ROLES),  # non-managers: only their commissions report
+    ("GET", "/ops/spot-checks"): (CONSOLE, CALLERS),  # callers see the calls to make; managers also draw
+    ("POST", "/ops/spot-checks/draw"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/spot-checks/<int:check_id>"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/spot-checks/<int:check_id>/report.<fmt>"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/spot-checks/calls/<int:call_id>"): (CONSOLE, CALLERS),
     ("GET", "/ops/statements"): (CONSOLE, ROLES),  # non-managers see only their own
     ("POST", "/ops/statements/generate"): (CONSOLE, MANAGERS),
     ("POST", "/ops/statements/<int:statement_id>/decide"): (CONSOLE, MANAGERS),

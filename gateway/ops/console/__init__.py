@@ -14,6 +14,7 @@ from gateway.ops.console import (  # noqa: F401  (register the pages)
     monthly,
     queue,
     review,
+    spotchecks,
     statements,
     webhooks,
 )
