@@ -30,7 +30,7 @@ from gateway.i18n import N_, Speaker
 from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message, MessageStatus
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
-from gateway.ops import portfolio
+from gateway.ops import cost_report, portfolio
 from gateway.ops.commissions import month_bounds
 from gateway.ops.portfolio import end_of
 
@@ -50,9 +50,10 @@ LABELS = {
     "template": N_("Template"), "language": N_("Language"), "messages": N_("Messages"), "sent": N_("Sent"),
     "delivered": N_("Delivered"), "failed": N_("Failed"), "cost": N_("Cost"),
 }
+LABELS.update(cost_report.LABELS)
 MONEY = {"expected", "collected", "recoveries", "principal", "repaid_in_month", "outstanding_at_month_end",
-         "outstanding_principal", "base", "commission", "cost"}
-PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries"}
+         "outstanding_principal", "base", "commission", "cost", *cost_report.MONEY}
+PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries", "recovered_per_cost"}
 
 
 @dataclass
@@ -211,8 +212,13 @@ def messaging_report(session: Session, month: str, today: dt.date | None = None)
     return report
 
 
+def pursuit_cost_report(session: Session, month: str, today: dt.date | None = None, settings: Settings | None = None,
+                        **kw) -> Report:
+    return cost_report.pursuit_cost_report(session, month, today, settings, **kw)
+
+
 REPORTS = {"collections": collections_report, "funders": funders_report, "commissions": commissions_report,
-           "messaging": messaging_report}
+           "messaging": messaging_report, "pursuit-cost": pursuit_cost_report}
 
 
 def build(session: Session, name: str, month: str, settings: Settings | None = None, **kw) -> Report:
@@ -223,6 +229,8 @@ def build(session: Session, name: str, month: str, settings: Settings | None = N
     today = Speaker("en", timezone=settings.default_timezone).today()
     if name == "commissions":
         return commissions_report(session, month, settings, today=today, **kw)
+    if name == "pursuit-cost":
+        return pursuit_cost_report(session, month, today, settings, **kw)
     return REPORTS[name](session, month, today)
 
 
