@@ -229,16 +229,30 @@ def check(session: Session, settings: Settings, loan: Loan, today: dt.date | Non
 
 
 def review(session: Session, settings: Settings, today: dt.date | None = None) -> int:
-    """Apply the rule to every active loan in arrears whose product has it (before the planner plans);
-    returns how many loans are stopped now."""
+    """Apply the rule to every active loan in arrears whose product has it (before the planner plans), in a
+    few set queries; each loan found over is checked and stopped one by one. Returns how many were stopped."""
     today = today or utcnow().date()
-    loans = session.exec(select(Loan).join(Borrower, Borrower.id == Loan.borrower_id)
-                         .join(Product, and_(Product.field_partner_id == Borrower.field_partner_id,
-                                             Product.code == Loan.product))
-                         .where(Product.stop_pursuit_over_cost == True, Loan.status == LoanStatus.active,  # noqa: E712
-                                ~stopped())).all()
-    late = {r.loan_id for r in portfolio.loan_arrears(session, today, [loan.id for loan in loans]) if r.arrears > 0}
-    return sum(check(session, settings, loan, today) for loan in loans if loan.id in late)
+    rows = session.exec(select(Loan, Product.expected_recovery_percent)
+                        .join(Borrower, Borrower.id == Loan.borrower_id)
+                        .join(Product, and_(Product.field_partner_id == Borrower.field_partner_id,
+                                            Product.code == Loan.product))
+                        .where(Product.stop_pursuit_over_cost == True, Loan.status == LoanStatus.active,  # noqa: E712
+                               ~stopped())).all()
+    if not rows:
+        return 0
+    late = {r.loan_id: r.arrears for r in portfolio.loan_arrears(session, today, [loan.id for loan, _ in rows])
+            if r.arrears > 0}
+    if not late:
+        return 0
+    resumed = dict(session.exec(select(PursuitStop.loan_id, PursuitStop.decided_at)
+                                .where(PursuitStop.loan_id.in_(list(late)))).all())  # only resumed ones are left
+    spent = defaultdict(int)
+    for item in cost_items(session, settings, list(late)):
+        if resumed.get(item.loan_id) is None or item.at >= resumed[item.loan_id]:
+            spent[item.loan_id] += item.cost
+    over = [loan for loan, percent in rows
+            if loan.id in late and spent[loan.id] > 0 and spent[loan.id] >= late[loan.id] * percent // 100]
+    return sum(check(session, settings, loan, today) for loan in over)
 
 
 def reminder_stopped(session: Session, settings: Settings, message: Message) -> bool:

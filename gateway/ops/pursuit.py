@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from gateway import audit
 from gateway.db import utcnow
 from gateway.i18n import N_
-from gateway.models import Borrower, Loan, PursuitStop
+from gateway.models import Borrower, Loan, LoanStatus, PursuitStop
 from gateway.ops import flags, loan_ops
 
 DECISIONS = ("write_off", "restructure", "field_visit")
@@ -43,6 +43,8 @@ def stopped_loans(session: Session, partner_ids: tuple[int, ...] | None = None,
     query = (select(PursuitStop, Loan, Borrower).join(Loan, Loan.id == PursuitStop.loan_id)
              .join(Borrower, Borrower.id == Loan.borrower_id).where(PursuitStop.status == status)
              .order_by(PursuitStop.stopped_at, PursuitStop.id))
+    if status == "open":  # a loan written off or repaid meanwhile (e.g. from its page) needs no decision any more
+        query = query.where(Loan.status.in_((LoanStatus.active, LoanStatus.defaulted)))
     if partner_ids is not None:
         query = query.where(Borrower.field_partner_id.in_(partner_ids))
     return list(session.exec(query).all())

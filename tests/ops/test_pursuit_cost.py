@@ -202,6 +202,19 @@ def test_the_rule_is_checked_where_the_sms_leaves_on_a_retry(at_server, session,
     assert session.exec(select(PursuitStop)).one().loan_id == loan.id
 
 
+def test_the_reminder_job_checks_the_rule_again(at_server, session, factory, caller):
+    """Planned while pursuit was still worth it; by the time its job runs, an agent's calls have cost the rest."""
+    _rule(session, factory, percent=1)
+    loan = _loan(factory, "Amina")
+    with time_machine.travel(NOW, tick=False):
+        plan_reminders()  # planned and enqueued, not run yet
+        _call(session, loan, caller, seconds=120)
+        run_jobs()
+    reminder = session.exec(select(Reminder)).one()
+    assert (reminder.status, reminder.message_id) == ("skipped_pursuit", None)
+    assert session.exec(select(Message)).all() == [] and at_server.sms == []
+
+
 def test_rule_off_or_generous_recovery_keeps_reminders(at_server, session, factory, caller):
     _rule(session, factory, percent=100)  # KES 3,000 expected back: KES 30 of calls is far from it
     loan = _loan(factory, "Amina")
