@@ -99,6 +99,7 @@ def test_voice_minutes_and_agent_calls_are_costed(client, session, factory, call
         assert r.status_code == 200
     assert (_fresh(session, VoiceCall, charged.id).cost_minor, _fresh(session, VoiceCall, charged.id).cost_currency) \
         == (750, "KES")
+    assert _fresh(session, VoiceCall, timed.id).cost_minor == 0
     _call(session, loan, caller, seconds=130)  # 3 minutes (rounded up) and the agent's time
     _call(session, loan, caller)  # no duration logged: CALL_MINUTES_PER_CALL (3)
     monkeypatch.setenv("CALL_COST_PER_MINUTE", "400")
@@ -306,3 +307,14 @@ def test_another_lenders_loan_and_stop_are_not_found(client, session, factory, c
     assert r.status_code == 404
     assert _fresh(session, PursuitStop, stop.id).status == "open"
     assert session.exec(select(Product).where(Product.field_partner_id == other.id)).all() == []
+
+
+@pytest.mark.parametrize("amount,currency,expected", [
+    ("7.5000", "KES", (750, "KES")), ("0.0050", "kes", (1, "KES")), ("120", "UGX", (120, "UGX")),
+    ("", "KES", (0, "")), ("abc", "KES", (0, "")), ("-1", "KES", (0, "")), ("1e999999", "KES", (0, "")),
+    ("NaN", "KES", (0, "")), ("5.00", "", (0, "")), ("5.00", "K$S", (0, "")), ("999999999999", "KES", (0, "")),
+])
+def test_what_at_charged_for_a_call_is_read_into_minor_units(amount, currency, expected):
+    from gateway.providers.africastalking.voice import read_event
+    event = read_event({"sessionId": "ATVId_1", "isActive": "0", "amount": amount, "currencyCode": currency})
+    assert (event.cost_minor, event.cost_currency) == expected

@@ -119,12 +119,16 @@ def read_event(form: dict) -> CallEvent:
                      **_charged(form), data=form)
 
 
+MAX_CALL_CHARGE = 100_000  # major units: a call's charge above this is not believed (and would not fit a column)
+
+
 def _charged(form: dict) -> dict:
     """The final report's `amount` ("2.5000") and `currencyCode` ("KES") as minor units; nothing if unreadable."""
     currency = (form.get("currencyCode") or "").strip().upper()
     try:
         amount = Decimal((form.get("amount") or "").strip())
-        if len(currency) != 3 or not amount.is_finite() or amount < 0:
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()) or not amount.is_finite() \
+                or not 0 <= amount <= MAX_CALL_CHARGE:
             return {}
         minor = amount.scaleb(money.digits(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError):
