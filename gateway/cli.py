@@ -15,6 +15,7 @@ from gateway.messaging.cli import at_standin_command, list_messages, plan_remind
 from gateway.notify.cli import notify_group
 from gateway.ops.cli import ops_daily, report, set_password
 from gateway.ops.payouts_cli import commissions_group
+from gateway.ops.pursuit_cli import pursuit_group
 from gateway.ops.spotchecks_cli import spot_check_group
 from gateway.payg.cli import payg_token
 
@@ -202,7 +203,8 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,
-                partner_group, staff_group, commissions_group, notify_group, spot_check_group):
+                partner_group, staff_group, commissions_group, notify_group, spot_check_group,
+                pursuit_group):
     main.add_command(command)
 
 

@@ -46,6 +46,12 @@ class Settings:
     spot_check_per_stratum: int = 10  # loans drawn per stratum by the monthly spot check (cron)
     commission_onboard_fee: str = "200"  # per borrower onboarded, once the first installment is paid
     commission_recovery_rate: str = "0.05"  # share of arrears recovered on an agent's assigned loans
+    # Cost against recovery (gateway/ops/costs.py), in minor units of the loan's currency: what a minute of a
+    # call costs (agent calls, and AT voice calls whose final report names no amount), what an agent's time
+    # costs per call, and the minutes an agent call counts when its duration was not logged.
+    call_cost_per_minute: int = 500
+    agent_cost_per_call: int = 2000
+    call_minutes_per_call: int = 3
     # M-Pesa Daraja (payments). Empty secrets: the STK push client refuses to run.
     mpesa_base_url: str = "https://sandbox.safaricom.co.ke"
     mpesa_consumer_key: str = ""

@@ -50,4 +50,6 @@ class CallEvent:
     status: str = ""
     hangup_cause: str = ""
     duration_seconds: int | None = None
+    cost_minor: int = 0  # what the provider charged for the call (final report), minor units
+    cost_currency: str = ""
     data: dict = field(default_factory=dict)  # the provider's post, kept with the event

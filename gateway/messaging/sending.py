@@ -26,6 +26,7 @@ from gateway.config import Settings
 from gateway.db import session_scope, utcnow
 from gateway.models import Borrower, Message
 from gateway.models import MessageStatus as S
+from gateway.ops import costs
 from gateway.reminders import rules
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ def send(settings: Settings, message_id: int, client: SmsClient, retries_left: i
         borrower = session.get(Borrower, message.borrower_id) if message.borrower_id else None
         if message.kind in MARKETING_KINDS and borrower is not None and borrower.opted_out:
             _note(message, S.opted_out)
+            session.add(message)
+            return message.status
+        if message.kind == "reminder" and costs.reminder_stopped(session, settings, message):
+            _note(message, S.pursuit_stopped)  # cost against recovery (gateway/ops/costs.py)
             session.add(message)
             return message.status
         later = _quiet_until(settings, message, borrower)

@@ -52,6 +52,7 @@ def on_call_event(session: Session, event: CallEvent, settings: Settings) -> tup
             timed_out = call.status == CallStatus.failed  # the sweeper gave up waiting and the welcome went on
             call.hangup_cause = event.hangup_cause[:40]
             call.duration_seconds = event.duration_seconds
+            call.cost_minor, call.cost_currency = event.cost_minor, event.cost_currency
             if event.answered and (call.duration_seconds or 0) > 0:
                 call.status = CallStatus.completed
             else:

@@ -16,7 +16,7 @@ from gateway.models.messaging import (
     VoiceEvent,
 )
 from gateway.models.notify import Notification, NotificationStatus, WebhookEndpoint
-from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise
+from gateway.models.ops import CallLog, CollectionAssignment, Flag, Promise, PursuitStop
 from gateway.models.payg import Device, PaygToken
 from gateway.models.payments import (
     CallbackStatus,
@@ -39,7 +39,7 @@ __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "LenderCode", "CodeKind", "Installment", "Loan", "LoanStatus",
     "InstallmentStatus", "Product",
     "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
-    "CallLog", "CollectionAssignment", "Flag", "Promise",
+    "CallLog", "CollectionAssignment", "Flag", "Promise", "PursuitStop",
     "PaymentReversal", "PendingReversal", "ReversalStatus", "PaymentConflict", "RawCallback", "Device", "PaygToken",
     "DeliveryReport", "InboundSms", "RejectedCallback", "Reminder", "VoiceCall", "VoiceEvent",
     "Notification", "NotificationStatus", "WebhookEndpoint",

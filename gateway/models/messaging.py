@@ -22,6 +22,7 @@ class MessageStatus(StrEnum):
     # recording the answer. Never resent by itself (AT has no idempotency key); a late delivery report settles it,
     # or an operator resends it from the review list.
     unknown = "unknown"
+    pursuit_stopped = "pursuit_stopped"  # a reminder not sent: pursuing the loan costs more than it recovers
 
 
 class ReminderStatus(StrEnum):
@@ -31,6 +32,7 @@ class ReminderStatus(StrEnum):
     skipped_paid = "skipped_paid"
     skipped_opted_out = "skipped_opted_out"
     skipped_promise = "skipped_promise"
+    skipped_pursuit = "skipped_pursuit"  # the loan's pursuit is stopped (cost against recovery)
 
 
 class CallStatus(StrEnum):
@@ -142,6 +144,8 @@ class VoiceCall(SQLModel, table=True):
     status: str = Field(default=CallStatus.planned, max_length=20, index=True)
     hangup_cause: str = Field(default="", max_length=40)
     duration_seconds: int | None = None
+    cost_minor: int = money_field()  # what the provider charged (final report), minor units of cost_currency
+    cost_currency: str = Field(default="", max_length=3)
     call_at: dt.datetime = utc_field()
     placed_at: dt.datetime | None = utc_field(default_now=False)  # AT took it (status queued)
     created_at: dt.datetime = utc_field()

@@ -61,4 +61,24 @@ class CallLog(SQLModel, table=True):
     outcome: str = Field(max_length=20)  # reached | no_answer | wrong_number | promise | dispute
     note: str = Field(default="", max_length=500)
     promise_id: int | None = Field(default=None, foreign_key="promise.id")
+    duration_seconds: int | None = None  # as the agent logged it; None: CALL_MINUTES_PER_CALL (costs.py)
     created_at: dt.datetime = utc_field(index=True)
+
+
+class PursuitStop(SQLModel, table=True):
+    """Automated pursuit (reminders) of a loan stopped because it has cost what it is expected to recover
+    (its product's rule, gateway/ops/costs.py), waiting for a manager's decision: write off, restructure or
+    field visit. One row per loan; a restructure resumes pursuit (status `resumed`) and the rule may stop
+    it again later, counting only costs since then."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    loan_id: int = Field(foreign_key="loan.id", unique=True)
+    status: str = Field(default="open", max_length=10, index=True)  # open | decided | resumed
+    cost: int = money_field()  # pursuit cost counted when stopped, minor units of the loan's currency
+    expected_recovery: int = money_field()
+    arrears: int = money_field()
+    stopped_at: dt.datetime = utc_field()
+    decision: str = Field(default="", max_length=20)  # write_off | restructure | field_visit
+    note: str = Field(default="", max_length=300)
+    decided_by: str = Field(default="", max_length=120)
+    decided_at: dt.datetime | None = utc_field(default_now=False)

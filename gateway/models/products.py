@@ -27,3 +27,8 @@ class Product(SQLModel, table=True):
     round_to: int = 1  # each installment in multiples of this many whole currency units (0: to the cent)
     payg: bool = False  # a PAYG device (solar) goes with each loan
     active: bool = True
+    # Cost against recovery (gateway/ops/costs.py): stop automated reminders on a loan in arrears once what
+    # pursuing it has cost reaches what is expected back (arrears x expected_recovery_percent / 100); the
+    # loan goes to the managers' "Pursuit stopped: decide" list instead.
+    stop_pursuit_over_cost: bool = False
+    expected_recovery_percent: int = 50

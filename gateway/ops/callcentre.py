@@ -155,7 +155,7 @@ def assign(session: Session, loan_ids: list[int], agent_id: int, actor: str) -> 
 
 def log_call(session: Session, loan_id: int, agent: Agent, outcome: str, note: str = "", *,
              promise_date: dt.date | None = None, promise_amount: int | None = None,
-             today: dt.date | None = None) -> CallLog:
+             today: dt.date | None = None, duration_seconds: int | None = None) -> CallLog:
     if outcome not in OUTCOMES:
         raise CallCentreError(f"outcome must be one of {', '.join(OUTCOMES)}")
     loan = session.get(Loan, loan_id)
@@ -171,7 +171,7 @@ def log_call(session: Session, loan_id: int, agent: Agent, outcome: str, note: s
         except promises.PromiseError as exc:
             raise CallCentreError(str(exc)) from None
     call = CallLog(loan_id=loan.id, agent_id=agent.id, outcome=outcome, note=(note or "").strip()[:500],
-                   promise_id=promise.id if promise else None)
+                   promise_id=promise.id if promise else None, duration_seconds=duration_seconds)
     session.add(call)
     session.flush()
     audit.record(session, f"agent:{agent.id}", "call.logged", "loan", loan.id, outcome=outcome, call_id=call.id)

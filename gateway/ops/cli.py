@@ -8,7 +8,7 @@ from gateway.config import Settings
 
 
 @click.command("report")
-@click.argument("name", type=click.Choice(["collections", "funders", "commissions", "messaging"]))
+@click.argument("name", type=click.Choice(["collections", "funders", "commissions", "messaging", "pursuit-cost"]))
 @click.option("--month", required=True, help="YYYY-MM (the current month: month to date)")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
 @click.option("-o", "--output", required=True, help="File to write, or - for standard output.")

@@ -27,7 +27,7 @@ from gateway.models import (
 from gateway.ops import portfolio
 
 KINDS = ("default_eligible", "foreign_payer", "reversals", "overpayment", "bad_number", "reversal_unmatched",
-         "conflicting_duplicate", "spot_check_discrepancy")
+         "conflicting_duplicate", "spot_check_discrepancy", "field_visit")
 # Delivery outcomes that say the number itself is wrong: retrying will not help.
 BAD_NUMBER_REASONS = {"invalidphonenumber", "unsupportednumbertype", "userinblacklist", "userdoesnotexist",
                       "notnetworksubscriber", "notnetworksubcriber", "userisinactive", "useraccountsuspended"}

@@ -30,7 +30,7 @@ from gateway.i18n import N_, Speaker
 from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message, MessageStatus
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
-from gateway.ops import portfolio
+from gateway.ops import cost_report, portfolio
 from gateway.ops.commissions import month_bounds
 from gateway.ops.portfolio import end_of
 
@@ -52,9 +52,10 @@ LABELS = {
     "calls": N_("Calls"), "confirmed": N_("Confirmed"), "discrepancies": N_("Discrepancies"),
     "unreachable": N_("Unreachable"), "pending": N_("Pending"), "confirmed_rate": N_("Confirmed %"),
 }
+LABELS.update(cost_report.LABELS)
 MONEY = {"expected", "collected", "recoveries", "principal", "repaid_in_month", "outstanding_at_month_end",
-         "outstanding_principal", "base", "commission", "cost"}
-PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries", "confirmed_rate"}
+         "outstanding_principal", "base", "commission", "cost", *cost_report.MONEY}
+PERCENT = {"collection_rate_excl_recoveries", "collection_rate_incl_recoveries", "recovered_per_cost", "confirmed_rate"}
 
 
 @dataclass
@@ -213,8 +214,13 @@ def messaging_report(session: Session, month: str, today: dt.date | None = None)
     return report
 
 
+def pursuit_cost_report(session: Session, month: str, today: dt.date | None = None, settings: Settings | None = None,
+                        **kw) -> Report:
+    return cost_report.pursuit_cost_report(session, month, today, settings, **kw)
+
+
 REPORTS = {"collections": collections_report, "funders": funders_report, "commissions": commissions_report,
-           "messaging": messaging_report}
+           "messaging": messaging_report, "pursuit-cost": pursuit_cost_report}
 
 
 def build(session: Session, name: str, month: str, settings: Settings | None = None, **kw) -> Report:
@@ -225,6 +231,8 @@ def build(session: Session, name: str, month: str, settings: Settings | None = N
     today = Speaker("en", timezone=settings.default_timezone).today()
     if name == "commissions":
         return commissions_report(session, month, settings, today=today, **kw)
+    if name == "pursuit-cost":
+        return pursuit_cost_report(session, month, today, settings, **kw)
     return REPORTS[name](session, month, today)
 
 

@@ -33,7 +33,7 @@ from gateway.models import (
     Reminder,
     ReminderStatus,
 )
-from gateway.ops import promises
+from gateway.ops import costs, promises
 from gateway.queue import get_redis
 from gateway.reminders import ladders, rules
 
@@ -82,7 +82,7 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
                           product_matches))
         .where(Borrower.timezone == timezone, Borrower.opted_out == False,  # noqa: E712
                Loan.status == LoanStatus.active, Installment.status != InstallmentStatus.paid, not_(already),
-               not_(promised))
+               not_(promised), not_(costs.stopped()))
     ).subquery("candidates")
     chosen = select(candidates.c.loan_id, candidates.c.installment_id, candidates.c.borrower_id, candidates.c.step,
                     candidates.c.template, literal(local_day, Date), literal(send_at, UTCDateTime),
@@ -99,6 +99,7 @@ def plan(settings: Settings) -> int:
     """Plan every reminder that is due; returns how many were planned."""
     now = utcnow()
     with session_scope(settings) as session:
+        costs.review(session, settings)  # cost against recovery: stopped loans get no reminders
         timezones = session.execute(select(Borrower.timezone).distinct()).scalars().all()
         for timezone in timezones:
             _plan_timezone(session, timezone, now, settings)
@@ -139,6 +140,8 @@ def send(settings: Settings, reminder_id: int) -> str:
             reminder.status = ReminderStatus.skipped_opted_out
         elif promises.has_open_promise(session, loan.id, Speaker.for_borrower(borrower).today(now)):
             reminder.status = ReminderStatus.skipped_promise  # promised after this was planned
+        elif costs.check(session, settings, loan):
+            reminder.status = ReminderStatus.skipped_pursuit  # it costs more than it is expected to recover
         elif rules.next_allowed(now, borrower.timezone, settings) > now:
             # The job ran late, into the night: wait for the morning.
             jobs.postpone(jobs.SEND_REMINDER, reminder_id, settings=settings,

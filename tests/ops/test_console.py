@@ -148,7 +148,7 @@ def test_report_downloads(client, session, factory, book):
     make_staff(session, factory, "admin", "Ada", "+254700100005")
     login(client, "+254700100005")
     html = client.get("/ops/reports?month=2027-01").get_data(as_text=True)
-    assert html.count("download>CSV</a>") == 4
+    assert html.count("download>CSV</a>") == 5
     csv = client.get("/ops/reports/funders.csv?month=2027-01")
     # pulled on 15 January: January is month to date, and says so
     assert csv.headers["Content-Disposition"] == "attachment; filename=funders-2027-01-to-2027-01-15.csv"

@@ -111,6 +111,8 @@ ENDPOINTS = {
     ("POST", "/ops/loans/<int:loan_id>/calls"): (CONSOLE, CALLERS),
     ("POST", "/ops/loans/<int:loan_id>/restructure"): (CONSOLE, MANAGERS),
     ("POST", "/ops/loans/<int:loan_id>/write-off"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/pursuit"): (CONSOLE, MANAGERS),
+    ("POST", "/ops/pursuit/<int:stop_id>/decide"): (CONSOLE, MANAGERS),
     ("GET", "/ops/queue"): (CONSOLE, CALLERS),
     ("POST", "/ops/queue/assign"): (CONSOLE, MANAGERS),
     ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),

@@ -25,13 +25,15 @@ SHOWN_VALUES = (
     N_("pending"), N_("active"), N_("repaid"), N_("written_off"), N_("defaulted"), N_("partial"), N_("paid"),
     N_("open"), N_("kept"), N_("broken"), N_("replaced"), N_("resolved"),
     N_("default_eligible"), N_("foreign_payer"), N_("reversals"), N_("overpayment"), N_("bad_number"),
-    N_("reversal_unmatched"), N_("conflicting_duplicate"), N_("spot_check_discrepancy"),
+    N_("reversal_unmatched"), N_("conflicting_duplicate"), N_("spot_check_discrepancy"), N_("field_visit"),
     N_("new"), N_("arrears"), N_("confirmed"), N_("discrepancy"), N_("unreachable"),
+    N_("write_off"), N_("decided"), N_("resumed"),
     N_("onboarding"), N_("recovery"), N_("approved"), N_("returned"), N_("delivered"), N_("failed"),
     N_("allocation"), N_("reversal"), N_("writeoff"), N_("restructure"),
     N_("fees"), N_("interest"), N_("principal"), N_("credit"),
     N_("add_time"), N_("disable"), N_("counter_sync"),
     N_("collections report"), N_("funders report"), N_("commissions report"), N_("messaging report"),
+    N_("pursuit-cost report"),
 )
 
 

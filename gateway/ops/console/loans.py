@@ -22,12 +22,14 @@ from gateway.models import (
     PaygToken,
     Payment,
     Promise,
+    PursuitStop,
 )
 from gateway.money import MoneyError, to_minor
-from gateway.ops import callcentre, loan_ops, portfolio
+from gateway.ops import callcentre, costs, loan_ops, portfolio
 from gateway.ops import flags as flag_rules
-from gateway.ops.console.base import actor, back, bp, parse_day, today
+from gateway.ops.console.base import actor, back, bp, parse_day, settings, today
 from gateway.payg import service as payg
+from gateway.web import scope
 from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS, ROLES
 
@@ -41,6 +43,7 @@ def loan_page(loan_id: int):
         if loan is None:
             abort(404)
         borrower = db.get(Borrower, loan.borrower_id)
+        scope.own(borrower.field_partner_id)  # another lender's loan: 404
         data = dict(
             loan=loan, borrower=borrower, today=day,
             arrears=portfolio.arrears_of(db, loan_id, day), balance=ledger.balance(db, loan, day),
@@ -61,6 +64,8 @@ def loan_page(loan_id: int):
             outcomes=callcentre.OUTCOMES,
         )
         data["flag_subjects"] = flag_rules.subjects(db, data["flags"])
+        data["pursuit"] = costs.loan_cost(db, settings(), loan, day)  # cost against recovery
+        data["pursuit_stop"] = db.exec(select(PursuitStop).where(PursuitStop.loan_id == loan_id)).first()
         device = data["device"]
         if device is not None:  # a PAYG loan: the device, its light and its latest codes
             data["light"] = payg.light_of(device.credit_until, device.payg_disabled, day)
@@ -86,8 +91,12 @@ def log_call(loan_id: int):
                     amount = to_minor(form.get("promise_amount", ""), loan.currency)
                 except (ValueError, MoneyError):
                     raise callcentre.CallCentreError(g.speaker._("A promise needs a date and an amount.")) from None
+            minutes = (form.get("minutes") or "").strip()
+            if minutes and not (minutes.isdigit() and int(minutes) <= 600):
+                raise callcentre.CallCentreError(g.speaker._("Call minutes: a whole number from 0 to 600."))
             callcentre.log_call(db, loan_id, db.get(Agent, g.operator.id), form.get("outcome", ""),
-                                form.get("note", ""), promise_date=date, promise_amount=amount, today=day)
+                                form.get("note", ""), promise_date=date, promise_amount=amount, today=day,
+                                duration_seconds=int(minutes) * 60 if minutes else None)
         flash(g.speaker._("Call saved."), "ok")
     except ValueError as exc:
         flash(str(exc), "error")

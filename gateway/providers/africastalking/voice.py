@@ -12,9 +12,11 @@ holds every prompt; until then the call is skipped and the welcome SMS, which sa
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from gateway import money
 from gateway.i18n import N_, Speaker
 from gateway.inbox import CallbackError
 from gateway.messaging.events import CallEvent
@@ -114,7 +116,24 @@ def read_event(form: dict) -> CallEvent:
                      digits=(form.get("dtmfDigits") or "").strip(), answered=form.get("status", "") in ANSWERED,
                      status=form.get("status", ""), hangup_cause=form.get("hangupCause") or "",
                      duration_seconds=int(float(duration)) if duration.replace(".", "", 1).isdigit() else None,
-                     data=form)
+                     **_charged(form), data=form)
+
+
+MAX_CALL_CHARGE = 100_000  # major units: a call's charge above this is not believed (and would not fit a column)
+
+
+def _charged(form: dict) -> dict:
+    """The final report's `amount` ("2.5000") and `currencyCode` ("KES") as minor units; nothing if unreadable."""
+    currency = (form.get("currencyCode") or "").strip().upper()
+    try:
+        amount = Decimal((form.get("amount") or "").strip())
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()) or not amount.is_finite() \
+                or not 0 <= amount <= MAX_CALL_CHARGE:
+            return {}
+        minor = amount.scaleb(money.digits(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return {}
+    return {"cost_minor": int(minor), "cost_currency": currency}
 
 
 def answer(step: str, script: dict | None) -> str:
