@@ -1,0 +1,159 @@
+"""Issue 13 part 3, products are data: a lender's admin adds and changes products (CLI or console);
+onboarding lends them, the welcome SMS names them in the borrower's language, their ladder drives
+the reminders. Another lender's product is not one of yours."""
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from click.testing import CliRunner
+from sqlmodel import Session, select
+
+from gateway.cli import main
+from gateway.models import AuditEvent, FieldPartner, Loan, Product, Reminder
+from tests.helpers import run_jobs, staff, walk
+
+MORNING = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Africa/Nairobi"))
+GOAT = ["product", "add", "goat loan", "--partner", "Jirani Finance", "--name-en", "goat loan",
+        "--name", "sw=mkopo wa mbuzi", "--prefix", "GOT", "--ladder", "weekly", "--principal-min", "1,000",
+        "--principal-max", "20000.50", "--installments-min", "2", "--installments-max", "10",
+        "--frequency", "weekly", "--first-due-within-days", "10"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def onboard(client, headers, product="goat loan", language="sw", phone="0712 345 678", **loan):
+    spec = {"product": product, "principal": "5000", "installments": 4, "first_due_date": "2026-12-01",
+            "frequency": "weekly", "rate_per_period": "0.01"} | loan
+    with time_machine.travel(MORNING, tick=True):
+        res = client.post("/api/agents/borrowers", headers=headers, json={
+            "name": "Amina Wanjiru", "phone": phone, "language": language, "loan": spec})
+        run_jobs()
+    return res
+
+
+def fresh(session, statement):
+    with Session(session.get_bind()) as s:
+        return s.exec(statement).all()
+
+
+def test_a_product_added_by_cli_is_lent_named_in_kiswahili_and_reminded_on_its_ladder(
+        at_server, factory, session, client):
+    added = run(*GOAT)
+    assert added.exit_code == 0, added.output
+    assert added.output == ("product goat loan of Jirani Finance: GOT, Ksh1,000 to Ksh20,000.50, 2-10 weekly "
+                            "installments, ladder weekly, active\n")
+    _, headers = staff(session, factory, "field")
+    res = onboard(client, headers)
+    assert res.status_code == 201, res.get_json()
+    ref = res.get_json()["account_ref"]
+    assert ref.startswith("GOT")
+    assert at_server.sms[0]["message"].startswith(
+        f"Karibu Jirani Finance, Amina! Umesajiliwa kwa mkopo wa mbuzi. Lipa kwa M-Pesa Paybill 600966, akaunti {ref}")
+    # the weekly ladder: the friendly nudge the day before (the default ladder's is 3 days before)
+    walk(session, dt.date(2026, 11, 27), dt.date(2026, 12, 1))
+    (loan,) = fresh(session, select(Loan))
+    planned = fresh(session, select(Reminder.local_day, Reminder.step).where(Reminder.loan_id == loan.id)
+                    .order_by(Reminder.id))
+    assert planned == [(dt.date(2026, 11, 30), "D-1"), (dt.date(2026, 12, 1), "D0")]
+    # bounds are the product's
+    res = onboard(client, headers, phone="0712 345 679", principal="500")
+    assert res.status_code == 400 and "from Ksh1,000 to Ksh20,000.50" in res.get_json()["detail"]
+
+
+def test_a_renamed_product_shows_its_new_name_and_a_new_ladder_drives_its_loans(at_server, factory, session, client):
+    _, headers = staff(session, factory, "field")
+    res = onboard(client, headers, product="business loan", frequency="monthly", principal="10000")
+    assert res.status_code == 201, res.get_json()
+    assert "Umesajiliwa kwa mkopo wa biashara." in at_server.sms[0]["message"]
+    changed = run("product", "set", "business loan", "--partner", "Jirani Finance",
+                  "--name", "sw=mkopo wa duka", "--ladder", "weekly")
+    assert changed.exit_code == 0, changed.output
+    assert "ladder weekly" in changed.output
+    with time_machine.travel(MORNING, tick=True):
+        assert client.post(f"/api/agents/borrowers/{res.get_json()['borrower_id']}/welcome",
+                           headers=headers).status_code == 202
+        run_jobs()
+    assert "Umesajiliwa kwa mkopo wa duka." in at_server.sms[-1]["message"]
+    walk(session, dt.date(2026, 11, 28), dt.date(2026, 11, 30))
+    assert fresh(session, select(Reminder.local_day, Reminder.step)) == [(dt.date(2026, 11, 30), "D-1")]
+    (data,) = fresh(session, select(AuditEvent.data).where(AuditEvent.action == "product.changed"))
+    before, after = data["before"], data["after"]
+    assert before == {"names": {"en": "business loan", "es": "préstamo para negocio", "fr": "prêt commercial",
+                                "sw": "mkopo wa biashara"}, "ladder": "monthly"}
+    assert after["ladder"] == "weekly" and after["names"]["sw"] == "mkopo wa duka"
+
+
+def test_a_name_missing_in_the_borrowers_language_falls_back_to_the_lenders_first_language(
+        at_server, factory, session, client):
+    assert run(*GOAT).exit_code == 0
+    _, headers = staff(session, factory, "field")
+    assert onboard(client, headers, language="fr").status_code == 201
+    assert "mkopo wa mbuzi" in at_server.sms[0]["message"]  # Jirani's languages are sw,en
+
+
+def test_another_lenders_product_is_not_yours(factory, session, client):
+    assert run("partner", "add", "Sola Bora", "--help-line", "0800 1").exit_code == 0
+    assert run(*[("Sola Bora" if a == "Jirani Finance" else a) for a in GOAT]).exit_code == 0
+    _, headers = staff(session, factory, "field")
+    res = onboard(client, headers)
+    assert res.status_code == 400
+    assert res.get_json()["detail"] == ("unknown product 'goat loan': the products are 'business loan', "
+                                        "'solar home system'")
+    refused = run("product", "set", "goat loan", "--partner", "Jirani Finance", "--round-to", "5")
+    assert (refused.exit_code, refused.output.strip().count("\n")) == (2, 0)
+    assert "no product 'goat loan' at Jirani Finance" in refused.output
+    # the same prefix at another lender is fine; each lists its own
+    assert "goat loan" not in run("product", "list", "--partner", "Jirani Finance").output
+    assert "goat loan" in run("product", "list", "--partner", "Sola Bora").output
+
+
+@pytest.mark.parametrize("change,error", [
+    (["--ladder", "fortnightly"], "unknown ladder 'fortnightly' (known: monthly, weekly, or '' for the default)"),
+    (["--prefix", "BIZ"], "prefix BIZ is already business loan's"),
+    (["--prefix", "G1"], "prefix is 3 letters, e.g. BIZ"),
+    (["--principal-min", "1000.005"], "--principal-min: 1000.005 has more decimals than KES allows"),
+    (["--principal-min", "lots"], "--principal-min: not an amount: 'lots'"),
+    (["--principal-min", "30000"], "principal-min must not be above principal-max"),
+    (["--installments-min", "0"], "installments-min must be at least 1"),
+    (["--frequency", "daily"], "frequency must be weekly or monthly"),
+    (["--name", "sw="], "a name in sw is required (the lender's languages: sw, en)"),
+    (["--name", "xx=kitu"], "no language 'xx' (known: en, es, fr, sw)"),
+    (["--name", "kitu"], "--name is LANG=TEXT, e.g. sw=\"mkopo wa biashara\""),
+])
+def test_bad_input_is_one_line_and_exit_2(factory, session, change, error):
+    base = run(*GOAT)
+    assert base.exit_code == 0, base.output
+    result = run("product", "set", "goat loan", "--partner", "Jirani Finance", *change)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0 and error in result.output, result.output
+    (goat,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    assert (goat.account_prefix, goat.ladder, goat.principal_min, goat.names["sw"]) == (
+        "GOT", "weekly", 100000, "mkopo wa mbuzi")
+
+
+def test_adding_twice_or_without_a_name_is_refused(factory, session):
+    assert run(*GOAT).exit_code == 0
+    again = run(*GOAT)
+    assert again.exit_code == 2 and "Jirani Finance has a product 'goat loan' already" in again.output
+    nameless = run("product", "add", "cow loan", "--partner", "Jirani Finance", "--prefix", "COW",
+                   "--principal-min", "100", "--principal-max", "1000")
+    assert nameless.exit_code == 2 and "a name in sw is required" in nameless.output
+
+
+def test_list_and_deactivate(factory, session, client):
+    listing = run("product", "list", "--partner", "Jirani Finance").output
+    assert listing.splitlines() == [
+        "business loan      BIZ  Ksh5,000 to Ksh500,000  1-24 monthly installments  ladder monthly  active",
+        "solar home system  SOL  Ksh5,000 to Ksh60,000  4-104 weekly installments  ladder weekly  PAYG  active",
+    ]
+    assert run("product", "set", "business loan", "--partner", "Jirani Finance", "--inactive").exit_code == 0
+    assert "inactive" in run("product", "list", "--partner", "Jirani Finance").output
+    _, headers = staff(session, factory, "field")
+    res = onboard(client, headers, product="business loan", frequency="monthly", principal="10000")
+    assert res.status_code == 400 and "unknown product 'business loan'" in res.get_json()["detail"]
+    actions = [e.action for e in fresh(session, select(AuditEvent).order_by(AuditEvent.id))]
+    assert actions == ["product.changed"]
+    assert fresh(session, select(FieldPartner.name)) == ["Jirani Finance"]
