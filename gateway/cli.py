@@ -8,8 +8,8 @@ from flask.cli import FlaskGroup
 
 from gateway import migrate
 from gateway.app import MissingSecretKey, create_app
-from gateway.cli_support import Refused
 from gateway.borrowers.cli import product_group
+from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now

@@ -9,11 +9,11 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway import audit, jobs, outbox
+from gateway.borrowers import catalogue
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
-from gateway.borrowers import catalogue
 from gateway.models import Borrower, FieldPartner, Installment, Loan, Message, VoiceCall
 from gateway.reminders import rules
 

@@ -93,8 +93,8 @@ def test_every_default_product_is_named_in_every_language_and_names_a_ladder():
 
 def test_the_old_ladder_layout_keyed_by_product_is_refused(tmp_path):
     old = tmp_path / "ladders.toml"
-    old.write_text('[default]\nsteps = [{ step = "D0", offset = 0, template = "reminder_due_today" }]\n'
-                   '[products."business loan"]\nsteps = [{ step = "D0", offset = 0, template = "reminder_due_today" }]\n')
+    step = '\nsteps = [{ step = "D0", offset = 0, template = "reminder_due_today" }]\n'
+    old.write_text(f'[default]{step}[products."business loan"]{step}')
     with pytest.raises(ladders.LadderError, match=r"ladders are \[ladders.<name>\] now"):
         ladders.load(str(old))
 
