@@ -1,0 +1,30 @@
+"""product ladders: reminder ladders are named for their rhythm (monthly, weekly) in ladders.toml, and a
+product names its ladder. Products that named the ladder after themselves name the new one (data only).
+
+Revision ID: 0015_product_ladders
+Revises: 0014_lenders
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0015_product_ladders'
+down_revision: Union[str, None] = '0014_lenders'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+RENAMED = {"business loan": "monthly", "solar home system": "weekly"}  # ladders.toml's old keys -> names
+
+
+def _rename(pairs) -> None:
+    for old, new in pairs:
+        op.get_bind().execute(sa.text("UPDATE product SET ladder = :new WHERE ladder = :old"), {"old": old, "new": new})
+
+
+def upgrade() -> None:
+    _rename(RENAMED.items())
+
+
+def downgrade() -> None:
+    _rename((new, old) for old, new in RENAMED.items())
