@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from sqlmodel import Session, select
 
 from gateway.cli import main
-from gateway.models import AuditEvent, FieldPartner, Loan, Product, Reminder
-from tests.helpers import run_jobs, staff, walk
+from gateway.models import Agent, AuditEvent, FieldPartner, Loan, Product, Reminder
+from tests.helpers import login, make_staff, run_jobs, staff, token, walk
 
 MORNING = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Africa/Nairobi"))
 GOAT = ["product", "add", "goat loan", "--partner", "Jirani Finance", "--name-en", "goat loan",
@@ -157,3 +157,69 @@ def test_list_and_deactivate(factory, session, client):
     actions = [e.action for e in fresh(session, select(AuditEvent).order_by(AuditEvent.id))]
     assert actions == ["product.changed"]
     assert fresh(session, select(FieldPartner.name)) == ["Jirani Finance"]
+
+
+# -- the console's products page, for a lender's admins ------------------------------------------------
+
+def form(page: str, **fields) -> dict:
+    data = {"csrf_token": token(page), "prefix": "GOT", "ladder": "weekly", "principal_min": "1000",
+            "principal_max": "20000", "installments_min": "2", "installments_max": "10", "frequency": "weekly",
+            "first_due_within_days": "10", "round_to": "1", "active": "on", "name_sw": "mkopo wa mbuzi",
+            "name_en": "goat loan"}
+    return {k: v for k, v in (data | fields).items() if v is not None}
+
+
+def test_an_admin_adds_and_changes_products_in_the_console(at_server, factory, session, client):
+    make_staff(session, factory, "admin", "Ada", "+254700100005")
+    assert login(client, "0700100005").status_code == 302
+    page = client.get("/ops/products").get_data(as_text=True)
+    assert "Products of Jirani Finance" in page and "mkopo wa biashara" not in page and "business loan" in page
+    # bad input: the reason, the form kept, nothing stored
+    bad = client.post("/ops/products", data=form(page, code="goat loan", prefix="BIZ"))
+    assert bad.status_code == 400
+    assert "prefix BIZ is already business loan&#39;s" in bad.get_data(as_text=True)
+    assert 'value="mkopo wa mbuzi"' in bad.get_data(as_text=True)
+    assert fresh(session, select(Product).where(Product.code == "goat loan")) == []
+    bad = client.post("/ops/products", data=form(page, code="goat loan", installments_max="ten"))
+    assert bad.status_code == 400 and "installments-max must be a whole number, not &#39;ten&#39;" in bad.get_data(
+        as_text=True)
+
+    added = client.post("/ops/products", data=form(page, code="goat loan"))
+    assert added.status_code == 302
+    (goat,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    assert (goat.names, goat.account_prefix, goat.principal_max, goat.ladder, goat.payg, goat.active) == (
+        {"en": "goat loan", "sw": "mkopo wa mbuzi"}, "GOT", 2000000, "weekly", False, True)
+    edit = client.get(f"/ops/products/{goat.id}").get_data(as_text=True)
+    assert 'value="20000"' in edit and 'value="mkopo wa mbuzi"' in edit
+    changed = client.post(f"/ops/products/{goat.id}", data=form(edit, name_sw="mkopo wa mbuzi jike", payg="on",
+                                                                  active=None))
+    assert changed.status_code == 302
+    (goat,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    assert (goat.names["sw"], goat.payg, goat.active) == ("mkopo wa mbuzi jike", True, False)
+    actions = [(e.actor, e.action) for e in fresh(session, select(AuditEvent).order_by(AuditEvent.id))
+               if e.action.startswith("product.")]
+    admin = f"agent:{fresh(session, select(Agent.id).where(Agent.phone == '+254700100005'))[0]}"
+    assert actions == [(admin, "product.added"), (admin, "product.changed")]
+    # in Kiswahili, the page speaks Kiswahili
+    assert "Bidhaa za Jirani Finance" in client.get("/ops/products?lang=sw").get_data(as_text=True)
+
+
+def test_another_lenders_products_are_a_404_and_forms_need_their_csrf_token(factory, session, client):
+    assert run("partner", "add", "Sola Bora", "--help-line", "0800 1").exit_code == 0
+    assert run(*[("Sola Bora" if a == "Jirani Finance" else a) for a in GOAT]).exit_code == 0
+    (theirs,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    make_staff(session, factory, "admin", "Ada", "+254700100005")
+    login(client, "0700100005")
+    page = client.get("/ops/products").get_data(as_text=True)
+    assert "goat loan" not in page
+    assert client.get(f"/ops/products/{theirs.id}").status_code == 404
+    assert client.post(f"/ops/products/{theirs.id}", data=form(page, name_sw="yetu")).status_code == 404
+    assert client.get(f"/ops/products?partner={theirs.field_partner_id}").status_code == 404
+    assert client.post("/ops/products", data=form(page, code="cow loan", prefix="COW",
+                                                  partner=str(theirs.field_partner_id))).status_code == 404
+    assert client.post("/ops/products", data=form(page, code="cow loan", prefix="COW",
+                                                  csrf_token="forged")).status_code == 400
+    assert [p.code for p in fresh(session, select(Product).order_by(Product.id))] == [
+        "business loan", "solar home system", "goat loan"]
+    (still,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    assert still.names["sw"] == "mkopo wa mbuzi"

@@ -11,6 +11,7 @@ from gateway.ops.console import (  # noqa: F401  (register the pages)
     login,
     messages,
     monthly,
+    products,
     queue,
     review,
     statements,

@@ -13,7 +13,7 @@ from gateway import i18n
 from gateway.i18n import N_, Speaker
 from gateway.ops import flags
 from gateway.web import console_session
-from gateway.web.roles import CALLERS, MANAGERS
+from gateway.web.roles import ADMINS, CALLERS, MANAGERS
 
 OPS = Path(__file__).resolve().parent.parent  # gateway/ops: templates/ and static/ live there
 bp = Blueprint("ops_console", __name__, url_prefix="/ops", template_folder=str(OPS / "templates"),
@@ -79,6 +79,7 @@ def _helpers():
     return {"_": sp._, "money": sp.money, "date": sp.date, "time": sp.time, "csrf_token": console_session.csrf_token,
             "operator": g.operator, "is_manager": is_manager(),
             "is_caller": g.operator is not None and g.operator.role in CALLERS,
+            "is_admin": g.operator is not None and g.operator.role in ADMINS,
             "lang": sp.lang, "languages": i18n.languages(), "language_name": i18n.language_name,
             "pct": lambda r: f"{(r * 100):.1f}%", "flag_reason": lambda f: flags.reason_text(f, sp),
             "date_hint": date_hint(sp)}
