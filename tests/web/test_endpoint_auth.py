@@ -100,6 +100,10 @@ ENDPOINTS = {
     ("POST", "/ops/loans/<int:loan_id>/calls"): (CONSOLE, CALLERS),
     ("POST", "/ops/loans/<int:loan_id>/restructure"): (CONSOLE, MANAGERS),
     ("POST", "/ops/loans/<int:loan_id>/write-off"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/products"): (CONSOLE, (A,)),  # a lender's admins (and the platform role): its products
+    ("POST", "/ops/products"): (CONSOLE, (A,)),
+    ("GET", "/ops/products/<int:product_id>"): (CONSOLE, (A,)),
+    ("POST", "/ops/products/<int:product_id>"): (CONSOLE, (A,)),
     ("GET", "/ops/queue"): (CONSOLE, CALLERS),
     ("POST", "/ops/queue/assign"): (CONSOLE, MANAGERS),
     ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),
