@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from gateway.cli import main
 from gateway.models import Agent, AuditEvent, FieldPartner, Loan, Product, Reminder
-from tests.helpers import login, make_staff, run_jobs, staff, token, walk
+from tests.helpers import dial, login, make_staff, run_jobs, staff, token, walk
 
 MORNING = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Africa/Nairobi"))
 GOAT = ["product", "add", "goat loan", "--partner", "Jirani Finance", "--name-en", "goat loan",
@@ -223,3 +223,14 @@ def test_another_lenders_products_are_a_404_and_forms_need_their_csrf_token(fact
         "business loan", "solar home system", "goat loan"]
     (still,) = fresh(session, select(Product).where(Product.code == "goat loan"))
     assert still.names["sw"] == "mkopo wa mbuzi"
+
+
+def test_the_ussd_menu_names_products_as_the_lender_does(factory, session, client):
+    b = factory.borrower("Grace Akinyi", "+254733000222", language="sw")
+    solar = factory.loan(b, product="solar home system", prefix="SOL")
+    biz = factory.loan(b, product="business loan", prefix="BIZ")
+    assert dial(client, b.phone, session_id="s1") == (
+        f"CON Chagua mkopo:\n1 {solar.account_ref} mfumo wa sola wa nyumbani\n2 {biz.account_ref} mkopo wa biashara")
+    assert run("product", "set", "business loan", "--partner", "Jirani Finance", "--name", "sw=mkopo wa duka",
+               "--inactive").exit_code == 0  # no new loans; this one runs on, under its new name
+    assert dial(client, b.phone, session_id="s2").endswith(f"2 {biz.account_ref} mkopo wa duka")
