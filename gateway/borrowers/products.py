@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gateway import audit, i18n
@@ -131,8 +132,13 @@ def add(session: Session, partner: FieldPartner, code: str, draft: Draft, actor:
                       principal_min=0, principal_max=0)
     _apply(product, draft)
     _check(session, partner, product, settings)
-    session.add(product)
-    session.flush()
+    try:
+        with session.begin_nested():  # another admin's add of the same code or prefix a moment ago
+            session.add(product)
+            session.flush()
+    except IntegrityError:
+        raise ProductError(f"{partner.name} has a product {code!r} or prefix {product.account_prefix} "
+                           "already") from None
     audit.record(session, actor, "product.added", "product", product.id, field_partner_id=partner.id, code=code,
                  **{k: getattr(product, k) for k in FIELDS})
     return product

@@ -1,5 +1,6 @@
 """product ladders: reminder ladders are named for their rhythm (monthly, weekly) in ladders.toml, and a
-product names its ladder. Products that named the ladder after themselves name the new one (data only).
+product names its ladder. Products that named the ladder after themselves name the new one. An account
+prefix is one product's per lender.
 
 Revision ID: 0015_product_ladders
 Revises: 0014_lenders
@@ -24,7 +25,11 @@ def _rename(pairs) -> None:
 
 def upgrade() -> None:
     _rename(RENAMED.items())
+    with op.batch_alter_table('product', schema=None) as batch_op:
+        batch_op.create_unique_constraint('uq_product_field_partner_id_prefix', ['field_partner_id', 'account_prefix'])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('product', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_product_field_partner_id_prefix', type_='unique')
     _rename((new, old) for old, new in RENAMED.items())

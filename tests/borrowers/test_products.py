@@ -234,3 +234,17 @@ def test_the_ussd_menu_names_products_as_the_lender_does(factory, session, clien
     assert run("product", "set", "business loan", "--partner", "Jirani Finance", "--name", "sw=mkopo wa duka",
                "--inactive").exit_code == 0  # no new loans; this one runs on, under its new name
     assert dial(client, b.phone, session_id="s2").endswith(f"2 {biz.account_ref} mkopo wa duka")
+
+
+def test_a_prefix_taken_a_moment_ago_is_refused_by_the_database_too(factory, session, monkeypatch):
+    from gateway.borrowers import products
+    from gateway.borrowers.catalogue import ProductError
+    from gateway.db import session_scope
+
+    monkeypatch.setattr(products, "listing", lambda db, partner_id: [])  # as if BIZ were added meanwhile
+    with pytest.raises(ProductError, match="has a product 'cow loan' or prefix BIZ already"):
+        with session_scope() as db:
+            products.add(db, db.get(FieldPartner, factory.partner.id), "cow loan", products.Draft(
+                dict(names={"sw": "mkopo wa ng'ombe", "en": "cow loan"}, account_prefix="BIZ"),
+                principal_min="100", principal_max="1000"), "test")
+    assert [p.code for p in fresh(session, select(Product))] == ["business loan", "solar home system"]
