@@ -242,9 +242,8 @@ def test_a_prefix_taken_a_moment_ago_is_refused_by_the_database_too(factory, ses
     from gateway.db import session_scope
 
     monkeypatch.setattr(products, "listing", lambda db, partner_id: [])  # as if BIZ were added meanwhile
-    with pytest.raises(ProductError, match="has a product 'cow loan' or prefix BIZ already"):
-        with session_scope() as db:
-            products.add(db, db.get(FieldPartner, factory.partner.id), "cow loan", products.Draft(
-                dict(names={"sw": "mkopo wa ng'ombe", "en": "cow loan"}, account_prefix="BIZ"),
-                principal_min="100", principal_max="1000"), "test")
+    with pytest.raises(ProductError, match="has a product 'cow loan' or prefix BIZ already"), session_scope() as db:
+        products.add(db, db.get(FieldPartner, factory.partner.id), "cow loan", products.Draft(
+            dict(names={"sw": "mkopo wa ng'ombe", "en": "cow loan"}, account_prefix="BIZ"),
+            principal_min="100", principal_max="1000"), "test")
     assert [p.code for p in fresh(session, select(Product))] == ["business loan", "solar home system"]
