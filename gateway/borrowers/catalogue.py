@@ -74,11 +74,6 @@ def name_of(session: Session, partner: FieldPartner, code: str, lang: str) -> st
     return shown_name(product.names if product else None, code, lang, partner.language_list)
 
 
-def names_by_code(session: Session, partner_id: int) -> dict[str, dict]:
-    """Every product's names of one lender, read once (a USSD hop, a run over many loans)."""
-    return dict(session.exec(select(Product.code, Product.names).where(Product.field_partner_id == partner_id)).all())
-
-
 def for_borrower(session: Session, borrower_id: int) -> tuple[dict[str, dict], list[str]]:
     """(names by product code, the lender's languages) of the borrower's lender, in one query."""
     rows = session.exec(select(FieldPartner.languages, Product.code, Product.names)

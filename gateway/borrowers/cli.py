@@ -29,12 +29,12 @@ def _options(adding: bool):
             click.option("--ladder", help="A reminder ladder of ladders.toml; '' for the default one."),
             click.option("--principal-min", help="Smallest principal, in major units (5000 or 5000.50)."),
             click.option("--principal-max", help="Largest principal, in major units."),
-            click.option("--installments-min", type=int),
-            click.option("--installments-max", type=int),
+            click.option("--installments-min"),
+            click.option("--installments-max"),
             click.option("--frequency", help="weekly or monthly: when the onboarding request names none."),
-            click.option("--first-due-within-days", type=int,
+            click.option("--first-due-within-days",
                          help="The first due date is at most this many days ahead."),
-            click.option("--round-to", type=int, help="Installments in multiples of this many units (0: to the cent)."),
+            click.option("--round-to", help="Installments in multiples of this many units (0: to the cent)."),
             click.option("--payg/--no-payg", default=False if adding else None,
                          help="A PAYG device (solar) goes with each loan."),
             click.option("--active/--inactive", default=True if adding else None,
@@ -46,6 +46,16 @@ def _options(adding: bool):
     return decorate
 
 
+def _whole(kw: dict, key: str) -> int | None:
+    text = kw[key]
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ProductError(f"--{key.replace('_', '-')} must be a whole number, not {text!r}") from None
+
+
 def _draft(kw: dict) -> products.Draft:
     names = {lang: kw.pop(f"name_{lang}") for lang in _NAME_OPTIONS}
     for text in kw.pop("names"):
@@ -53,9 +63,10 @@ def _draft(kw: dict) -> products.Draft:
         names[lang] = name
     names = {lang: name for lang, name in names.items() if name is not None}
     values = dict(names=names or None, account_prefix=kw["prefix"], ladder=kw["ladder"],
-                  installments_min=kw["installments_min"], installments_max=kw["installments_max"],
+                  installments_min=_whole(kw, "installments_min"), installments_max=_whole(kw, "installments_max"),
                   frequency=(kw["frequency"] or "").strip().lower() or None,
-                  first_due_within_days=kw["first_due_within_days"], round_to=kw["round_to"], payg=kw["payg"],
+                  first_due_within_days=_whole(kw, "first_due_within_days"), round_to=_whole(kw, "round_to"),
+                  payg=kw["payg"],
                   active=kw["active"])
     return products.Draft(values, principal_min=kw["principal_min"], principal_max=kw["principal_max"])
 
@@ -77,11 +88,7 @@ def product_add(code: str, partner_name: str, **kw) -> None:
     try:
         with session_scope() as session:
             partner = partners.find(session, partner_name)
-            draft = _draft(kw)
-            if kw["installments_min"] is None or kw["installments_max"] is None:
-                draft.values.update(installments_min=draft.values["installments_min"] or 1,
-                                    installments_max=draft.values["installments_max"] or 12)
-            _echo(products.add(session, partner, code, draft, f"cli:{getpass.getuser()}"), partner)
+            _echo(products.add(session, partner, code, _draft(kw), f"cli:{getpass.getuser()}"), partner)
     except (ProductError, partners.PartnerError) as exc:
         raise Refused(str(exc)) from None
 

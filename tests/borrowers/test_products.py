@@ -118,6 +118,7 @@ def test_another_lenders_product_is_not_yours(factory, session, client):
     (["--principal-min", "lots"], "--principal-min: not an amount: 'lots'"),
     (["--principal-min", "30000"], "principal-min must not be above principal-max"),
     (["--installments-min", "0"], "installments-min must be at least 1"),
+    (["--installments-min", "ten"], "--installments-min must be a whole number, not 'ten'"),
     (["--frequency", "daily"], "frequency must be weekly or monthly"),
     (["--name", "sw="], "a name in sw is required (the lender's languages: sw, en)"),
     (["--name", "xx=kitu"], "no language 'xx' (known: en, es, fr, sw)"),
