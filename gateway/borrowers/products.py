@@ -22,6 +22,7 @@ FIELDS = ("names", "account_prefix", "ladder", "principal_min", "principal_max",
           "installments_max", "frequency", "first_due_within_days", "round_to", "payg", "active")
 MAX_INSTALLMENTS = 520  # ten years of weekly installments
 MAX_FIRST_DUE_DAYS = 366
+MAX_ROUND_TO = 100_000
 _PREFIX = re.compile(r"[A-Z]{3}")
 
 
@@ -103,20 +104,19 @@ def _check(session: Session, partner: FieldPartner, product: Product, settings: 
         raise ProductError(f"frequency must be {' or '.join(FREQUENCIES)}")
     if not 0 <= product.first_due_within_days <= MAX_FIRST_DUE_DAYS:
         raise ProductError(f"first-due-within-days must be from 0 to {MAX_FIRST_DUE_DAYS}")
-    if product.round_to < 0:
-        raise ProductError("round-to must be 0 (to the cent) or more whole units")
+    if not 0 <= product.round_to <= MAX_ROUND_TO:
+        raise ProductError(f"round-to must be from 0 (to the cent) to {MAX_ROUND_TO} whole units")
 
 
-def _apply(product: Product, draft: Draft) -> dict:
+def _apply(product: Product, draft: Draft) -> None:
     values = {k: v for k, v in draft.values.items() if k in FIELDS and v is not None}
     if "names" in values:  # names given are added to (or replace) those there are
         values["names"] = {**product.names, **values["names"]}
     values["principal_min"] = _amount(draft.principal_min, product.currency, "--principal-min")
     values["principal_max"] = _amount(draft.principal_max, product.currency, "--principal-max")
-    changed = {k: v for k, v in values.items() if v is not None and getattr(product, k) != v}
-    for key, value in changed.items():
-        setattr(product, key, value)
-    return changed
+    for key, value in values.items():
+        if value is not None and getattr(product, key) != value:
+            setattr(product, key, value)
 
 
 def add(session: Session, partner: FieldPartner, code: str, draft: Draft, actor: str,

@@ -120,6 +120,7 @@ def test_another_lenders_product_is_not_yours(factory, session, client):
     (["--installments-min", "0"], "installments-min must be at least 1"),
     (["--installments-min", "ten"], "--installments-min must be a whole number, not 'ten'"),
     (["--frequency", "daily"], "frequency must be weekly or monthly"),
+    (["--round-to", "99999999999"], "round-to must be from 0 (to the cent) to 100000 whole units"),
     (["--name", "sw="], "a name in sw is required (the lender's languages: sw, en)"),
     (["--name", "xx=kitu"], "no language 'xx' (known: en, es, fr, sw)"),
     (["--name", "kitu"], "--name is LANG=TEXT, e.g. sw=\"mkopo wa biashara\""),
