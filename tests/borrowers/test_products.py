@@ -249,3 +249,17 @@ def test_a_prefix_taken_a_moment_ago_is_refused_by_the_database_too(factory, ses
             dict(names={"sw": "mkopo wa ng'ombe", "en": "cow loan"}, account_prefix="BIZ"),
             principal_min="100", principal_max="1000"), "test")
     assert [p.code for p in fresh(session, select(Product))] == ["business loan", "solar home system"]
+
+
+def test_the_platform_role_sees_and_changes_any_lenders_products(factory, session, client):
+    assert run("partner", "add", "Sola Bora", "--help-line", "0800 1").exit_code == 0
+    assert run(*[("Sola Bora" if a == "Jirani Finance" else a) for a in GOAT]).exit_code == 0
+    (theirs,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    make_staff(session, factory, "platform", "Pat", "+254700100009")
+    login(client, "0700100009")
+    page = client.get(f"/ops/products?partner={theirs.field_partner_id}").get_data(as_text=True)
+    assert "Products of Sola Bora" in page and "goat loan" in page
+    edit = client.get(f"/ops/products/{theirs.id}").get_data(as_text=True)
+    assert client.post(f"/ops/products/{theirs.id}", data=form(edit, round_to="5")).status_code == 302
+    (theirs,) = fresh(session, select(Product).where(Product.code == "goat loan"))
+    assert theirs.round_to == 5
