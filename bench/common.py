@@ -55,6 +55,12 @@ def load_portfolio(url: str, borrowers: int, installments: int = 4, first_due: d
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO fieldpartner (id, name, help_line, paybill, country) "
                     "VALUES (1, 'Jirani Finance', '0800 720 000', '600966', 'KE')")
+        # its product, as `gateway product add` makes it: the planner joins every loan to it for its ladder
+        cur.execute("INSERT INTO product (field_partner_id, code, names, account_prefix, ladder, currency, "
+                    "principal_min, principal_max, installments_min, installments_max, frequency, "
+                    "first_due_within_days, round_to, payg, active) VALUES (1, 'business loan', "
+                    "'{\"en\": \"business loan\", \"sw\": \"mkopo wa biashara\"}', 'BIZ', 'monthly', 'KES', "
+                    "500000, 50000000, 1, 24, 'monthly', 45, 1, false, true)")
         with cur.copy("COPY borrower (id, name, phone, language, country, timezone, field_partner_id, branch, "
                       "opted_out, created_at) FROM STDIN") as cp:
             for i in range(1, borrowers + 1):
@@ -71,7 +77,7 @@ def load_portfolio(url: str, borrowers: int, installments: int = 4, first_due: d
                 for k in range(installments):
                     due = first_due + dt.timedelta(days=offset + 30 * k)
                     cp.write_row((i, k + 1, due, 100_000, 20_000, 0, 0, 0, 0, "pending"))
-        for table in ("borrower", "loan", "installment", "fieldpartner"):
+        for table in ("borrower", "loan", "installment", "fieldpartner", "product"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         cur.execute("ANALYZE")
     return time.perf_counter() - started

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from gateway.models import FieldPartner, Product
+from gateway.models import Borrower, FieldPartner, Product
 from gateway.money import digits, format_money, to_minor
 
 DEFAULT_FILE = Path(__file__).with_name("products.toml")
@@ -57,6 +57,31 @@ def find(session: Session, partner_id: int, code: str) -> Product:
             return product
     names = ", ".join(repr(p.code) for p in known) or "none: the lender has no products yet"
     raise ProductError(f"unknown product {code!r}: the products are {names}")
+
+
+def shown_name(names: dict | None, code: str, lang: str, lender_languages: list[str] | tuple[str, ...] = ()) -> str:
+    """The product as a borrower reads it: its name in `lang`, else in the lender's first language
+    (their default), else its code."""
+    names = names or {}
+    first = lender_languages[0] if lender_languages else ""
+    return names.get(lang) or names.get(first) or code
+
+
+def name_of(session: Session, partner: FieldPartner, code: str, lang: str) -> str:
+    """`shown_name` of the lender's product `code` (an inactive one too: its loans still run)."""
+    product = session.exec(select(Product).where(Product.field_partner_id == partner.id,
+                                                 Product.code == code)).first()
+    return shown_name(product.names if product else None, code, lang, partner.language_list)
+
+
+def for_borrower(session: Session, borrower_id: int) -> tuple[dict[str, dict], list[str]]:
+    """(names by product code, the lender's languages) of the borrower's lender, in one query."""
+    rows = session.exec(select(FieldPartner.languages, Product.code, Product.names)
+                        .select_from(Borrower).join(FieldPartner, FieldPartner.id == Borrower.field_partner_id)
+                        .outerjoin(Product, Product.field_partner_id == FieldPartner.id)
+                        .where(Borrower.id == borrower_id)).all()
+    languages = [lang.strip() for lang in rows[0][0].split(",") if lang.strip()] if rows else []
+    return {code: names for _, code, names in rows if code is not None}, languages
 
 
 def unit(product: Product) -> int:

@@ -9,12 +9,13 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway import audit, jobs, outbox
+from gateway.borrowers import catalogue
 from gateway.config import Settings
 from gateway.db import utcnow
 from gateway.messaging.compose import queue_sms
 from gateway.messaging.context import borrower_vars
-from gateway.models import Borrower, Installment, Loan, Message, VoiceCall
-from gateway.reminders import ladders, rules
+from gateway.models import Borrower, FieldPartner, Installment, Loan, Message, VoiceCall
+from gateway.reminders import rules
 
 
 def _first_installment(session: Session, loan: Loan) -> Installment:
@@ -24,8 +25,9 @@ def _first_installment(session: Session, loan: Loan) -> Installment:
 
 def welcome_vars(session: Session, borrower: Borrower, loan: Loan, settings: Settings) -> dict:
     first = _first_installment(session, loan)
-    lad = ladders.load(settings.reminder_ladders_file)
-    return dict(product=lad.product_name(loan.product, borrower.language), account_ref=loan.account_ref,
+    partner = session.get(FieldPartner, borrower.field_partner_id)
+    return dict(product=catalogue.name_of(session, partner, loan.product, borrower.language),
+                account_ref=loan.account_ref,
                 currency=loan.currency, first_amount=first.amount_due, first_due_date=first.due_date,
                 **borrower_vars(session, borrower))
 

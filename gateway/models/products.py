@@ -9,14 +9,15 @@ class Product(SQLModel, table=True):
     """One loan product of one lender (its catalogue is data: seeded from
     gateway/borrowers/products.toml, changed per lender). `code` is what loans store as their product."""
 
-    __table_args__ = (UniqueConstraint("field_partner_id", "code"),)
+    __table_args__ = (UniqueConstraint("field_partner_id", "code"),
+                      UniqueConstraint("field_partner_id", "account_prefix", name="uq_product_field_partner_id_prefix"))
 
     id: int | None = Field(default=None, primary_key=True)
     field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)
     code: str = Field(max_length=60)  # "business loan"; what field agents send and loans keep
     names: dict = json_field()  # {"en": "business loan", "sw": "mkopo wa biashara", ...}
-    account_prefix: str = Field(max_length=6)  # what borrowers type first in M-Pesa's account number
-    ladder: str = Field(default="", max_length=60)  # reminder ladder in ladders.toml; "" the default one
+    account_prefix: str = Field(max_length=6)  # what borrowers type first in M-Pesa's account number; one per lender
+    ladder: str = Field(default="", max_length=60)  # a named ladder of ladders.toml; "" (or unknown) the default one
     currency: str = Field(default="KES", max_length=3)
     principal_min: int = money_field()
     principal_max: int = money_field()

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, and_, func, literal, not_, or_, select, union_all
+from sqlalchemy import Date, Integer, String, and_, case, func, literal, not_, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -29,6 +29,7 @@ from gateway.models import (
     InstallmentStatus,
     Loan,
     LoanStatus,
+    Product,
     Promise,
     Reminder,
     ReminderStatus,
@@ -43,28 +44,29 @@ ENQUEUE_BATCH = 1000  # jobs per Redis round trip
 
 
 def _steps_table(lad: ladders.Ladders, local_day: dt.date, grace: int):
-    """The ladder as literal rows, each with the due dates for which that step is due on local_day."""
+    """The ladders as literal rows, each with the due dates for which that step is due on local_day
+    (the default ladder's rows have ladder "")."""
     rows = []
-    known = tuple(lad.products)
-    for product, steps in [*lad.products.items(), (None, lad.default)]:
+    for name, steps in [*lad.named.items(), ("", lad.default)]:
         for s in steps:
             due_to = local_day - dt.timedelta(days=s.offset)
             due_from = due_to - dt.timedelta(days=grace if s.grace is None else s.grace)
             if s.next_offset is not None:  # not once the next step's day has come
                 due_from = max(due_from, local_day - dt.timedelta(days=s.next_offset - 1))
-            rows.append(select(literal(product, String).label("product"), literal(s.step, String).label("step"),
+            rows.append(select(literal(name, String).label("ladder"), literal(s.step, String).label("step"),
                                literal(s.template, String).label("template"),
                                literal(s.offset, Integer).label("offset_days"),
                                literal(due_from, Date).label("due_from"), literal(due_to, Date).label("due_to")))
-    return union_all(*rows).cte("ladder"), known
+    return union_all(*rows).cte("ladder"), tuple(lad.named)
 
 
 def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: Settings) -> None:
     send_at = rules.next_allowed(now, timezone, settings)
     local_day = send_at.astimezone(ZoneInfo(timezone)).date()
     steps, known = _steps_table(ladders.load(settings.reminder_ladders_file), local_day, settings.reminder_grace_days)
-    product_matches = or_(steps.c.product == Loan.product,
-                          and_(steps.c.product.is_(None), not_(Loan.product.in_(known)) if known else literal(True)))
+    # the loan's ladder is its product's (the lender's catalogue); no product, or a ladder the file does
+    # not define: the default ladder
+    ladder_of = case((Product.ladder.in_(known), Product.ladder), else_=literal("")) if known else literal("")
     already = select(Reminder.id).where(Reminder.loan_id == Loan.id, Reminder.installment_id == Installment.id,
                                         Reminder.step == steps.c.step).exists()
     # a promise to pay holds reminders until its date (gateway.ops.promises)
@@ -78,8 +80,9 @@ def _plan_timezone(session: Session, timezone: str, now: dt.datetime, settings: 
         .select_from(Installment)
         .join(Loan, Loan.id == Installment.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
+        .outerjoin(Product, and_(Product.field_partner_id == Borrower.field_partner_id, Product.code == Loan.product))
         .join(steps, and_(Installment.due_date >= steps.c.due_from, Installment.due_date <= steps.c.due_to,
-                          product_matches))
+                          steps.c.ladder == ladder_of))
         .where(Borrower.timezone == timezone, Borrower.opted_out == False,  # noqa: E712
                Loan.status == LoanStatus.active, Installment.status != InstallmentStatus.paid, not_(already),
                not_(promised), not_(costs.stopped()))

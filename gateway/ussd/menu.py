@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, select
 
 from gateway import audit, i18n, jobs, ledger, outbox
+from gateway.borrowers import catalogue
 from gateway.config import Settings
 from gateway.i18n import N_, Speaker
 from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
@@ -16,8 +17,6 @@ from gateway.payg import ussd as payg_ussd
 from gateway.ussd.engine import Flow, Invalid, Option, Screen
 from gateway.ussd.snapshot import Caller, LoanView
 
-# The lender's product names, translated when shown (data, not code: add yours to the catalogs).
-PRODUCT_NAMES = (N_("solar home system"), N_("business loan"))
 STK_MAX_MAJOR = 150_000  # M-Pesa's per-transaction limit (KES); a larger typed amount is a typo
 
 
@@ -73,8 +72,14 @@ def _pick_loan_options(ctx: Ctx) -> list[Option]:
             c.loan = loan
         return action
 
-    return [Option(str(k), (lambda c, ln=loan: f"{ln.account_ref} {c._(ln.product)}"), "main", action=choose(loan))
-            for k, loan in enumerate(ctx.loans, start=1)]
+    return [Option(str(k), (lambda c, ln=loan: f"{ln.account_ref} {_product_name(c, ln)}"), "main",
+                   action=choose(loan)) for k, loan in enumerate(ctx.loans, start=1)]
+
+
+def _product_name(ctx: Ctx, loan: LoanView) -> str:
+    """The loan's product as the lender names it in the borrower's language (its catalogue, read once a hop)."""
+    names, languages = ctx.memo("products", lambda: catalogue.for_borrower(ctx.session, ctx.borrower.id))
+    return catalogue.shown_name(names.get(loan.product), loan.product, ctx.speaker.lang, languages)
 
 
 def _main_text(ctx: Ctx) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.borrowers import catalogue
 from gateway.i18n import Speaker, languages
 from gateway.ledger import Balance
 from gateway.messaging import render, sms_encoding
@@ -71,19 +72,32 @@ def test_curly_quotes_are_normalised_to_gsm7(tmp_path, monkeypatch):
 
 def test_default_ladders():
     lad = ladders.load()
-    assert [(s.step, s.template) for s in lad.steps_for("business loan")] == [
+    assert [(s.step, s.template) for s in lad.steps_for("monthly")] == [
         ("D-3", "reminder_upcoming"), ("D0", "reminder_due_today"), ("D+1", "reminder_overdue"),
         ("D+7", "reminder_arrears"), ("D+30", "reminder_final")]
-    assert [s.offset for s in lad.steps_for("solar home system")] == [-1, 0, 2, 7, 30]
-    assert lad.steps_for("goat loan") == lad.default
+    assert [s.offset for s in lad.steps_for("weekly")] == [-1, 0, 2, 7, 30]
+    assert lad.steps_for("fortnightly") == lad.steps_for("") == lad.default
     # "due today" only on the day
-    assert [s.grace for s in lad.steps_for("business loan")] == [None, 0, None, None, None]
-    assert lad.product_name("solar home system", "sw") == "mfumo wa sola wa nyumbani"
+    assert [s.grace for s in lad.steps_for("monthly")] == [None, 0, None, None, None]
+    assert lad.check_name("weekly") == "weekly" and lad.check_name("") == ""
+    with pytest.raises(ladders.LadderError, match=r"unknown ladder 'business loan' \(known: monthly, weekly"):
+        lad.check_name("business loan")  # ladders are named for their rhythm; products name their ladder
 
 
-def test_every_product_is_named_in_every_language():
-    names = ladders.load().names
-    assert names and all(names[product].get(lang) for product in names for lang in languages()), names
+def test_every_default_product_is_named_in_every_language_and_names_a_ladder():
+    lad = ladders.load()
+    listed = catalogue.default_products()
+    assert listed and all(p["names"].get(lang) for p in listed for lang in languages()), listed
+    assert {p["code"]: p["ladder"] for p in listed} == {"business loan": "monthly", "solar home system": "weekly"}
+    assert all(lad.check_name(p["ladder"]) for p in listed)
+
+
+def test_the_old_ladder_layout_keyed_by_product_is_refused(tmp_path):
+    old = tmp_path / "ladders.toml"
+    step = '\nsteps = [{ step = "D0", offset = 0, template = "reminder_due_today" }]\n'
+    old.write_text(f'[default]{step}[products."business loan"]{step}')
+    with pytest.raises(ladders.LadderError, match=r"ladders are \[ladders.<name>\] now"):
+        ladders.load(str(old))
 
 
 def test_a_ladder_naming_a_missing_template_fails_at_load(tmp_path):

@@ -113,6 +113,10 @@ ENDPOINTS = {
     ("POST", "/ops/loans/<int:loan_id>/write-off"): (CONSOLE, MANAGERS),
     ("GET", "/ops/pursuit"): (CONSOLE, MANAGERS),
     ("POST", "/ops/pursuit/<int:stop_id>/decide"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/products"): (CONSOLE, (A,)),  # a lender's admins (and the platform role): its products
+    ("POST", "/ops/products"): (CONSOLE, (A,)),
+    ("GET", "/ops/products/<int:product_id>"): (CONSOLE, (A,)),
+    ("POST", "/ops/products/<int:product_id>"): (CONSOLE, (A,)),
     ("GET", "/ops/queue"): (CONSOLE, CALLERS),
     ("POST", "/ops/queue/assign"): (CONSOLE, MANAGERS),
     ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),

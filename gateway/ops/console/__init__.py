@@ -12,6 +12,7 @@ from gateway.ops.console import (  # noqa: F401  (register the pages)
     login,
     messages,
     monthly,
+    products,
     pursuit,
     queue,
     review,
