@@ -79,7 +79,8 @@ def settle_prompt(session: Session, raw: RawCallback, result: PromptResult) -> N
     loan = session.get(Loan, intent.loan_id) if intent else None
     if result.paid:
         incoming = dataclasses.replace(result.payment, account_ref=loan.account_ref if loan else "")
-        payment, _ = record_payment(session, incoming, actor=incoming.provider)
+        lender_id = session.get(Borrower, loan.borrower_id).field_partner_id if loan else None
+        payment, _ = record_payment(session, incoming, actor=incoming.provider, lender_id=lender_id)
         raw.payment_id = payment.id
         if intent is None:
             raw.error = UNKNOWN_CHECKOUT
