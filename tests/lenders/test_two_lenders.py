@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from gateway.borrowers import onboarding
 from gateway.models import CodeKind, FieldPartner, LenderCode, Payment
-from tests.helpers import c2b, dial, ledger_of, payments, post_callback, read, run_jobs, run_payment_jobs, staff
+from tests.helpers import c2b, ledger_of, payments, post_callback, read, run_jobs, run_payment_jobs, staff
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
 AMINA = "+254712345678"
