@@ -9,12 +9,23 @@ from sqlmodel import Session, select
 
 from gateway import audit, i18n, jobs, ledger, outbox
 from gateway.config import Settings
+from gateway.db import get_engine
 from gateway.i18n import N_, Speaker
-from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
+from gateway.models import (
+    Borrower,
+    CallbackRequest,
+    CodeKind,
+    FieldPartner,
+    LenderCode,
+    Loan,
+    LoanStatus,
+    PaymentIntent,
+    Promise,
+)
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
 from gateway.ussd.engine import Flow, Invalid, Option, Screen
-from gateway.ussd.snapshot import Caller, LoanView
+from gateway.ussd.snapshot import Caller, Lender, LoanView
 
 # The lender's product names, translated when shown (data, not code: add yours to the catalogs).
 PRODUCT_NAMES = (N_("solar home system"), N_("business loan"))
@@ -36,6 +47,7 @@ class Ctx:
     loan: LoanView | None = None
     amount: int = 0  # minor units, chosen on the pay screens
     promise_date: dt.date | None = None  # chosen on the promise screens
+    lender: Lender | None = None  # whose menu this is (the code dialled, or the caller's choice)
     speaker: Speaker = field(init=False)
     _memo: dict = field(init=False, default_factory=dict)
 
@@ -79,7 +91,9 @@ def _pick_loan_options(ctx: Ctx) -> list[Option]:
 
 def _main_text(ctx: Ctx) -> str:
     first = ctx.borrower.name.split()[0]
-    return ctx._("Hello {name}. Loan {ref}", name=first, ref=ctx.loan.account_ref)
+    hello = ctx._("Hello {name}. Loan {ref}", name=first, ref=ctx.loan.account_ref)
+    # a gateway of several lenders says whose menu this is; a single lender's menu is as it always was
+    return f"{ctx.lender.name}\n{hello}" if ctx.lender is not None and ctx.lender.named else hello
 
 
 def _balance_text(ctx: Ctx) -> str:
@@ -292,7 +306,16 @@ FLOW = Flow(SCREENS, start="main", home="main")
 FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
 
 
-def unknown_number_text(settings: Settings) -> str:
+def unknown_number_text(settings: Settings, service_code: str = "") -> str:
+    """On a USSD code of one lender: in its languages, with its help line; otherwise the gateway's."""
+    help_line, languages = settings.help_line, settings.unknown_number_languages
+    if service_code:
+        with Session(get_engine(settings)) as session:
+            owners = session.exec(select(FieldPartner).join(LenderCode, LenderCode.field_partner_id == FieldPartner.id)
+                                  .where(LenderCode.kind == CodeKind.USSD, LenderCode.code == service_code)).all()
+            if len(owners) == 1:
+                known = [lang for lang in owners[0].language_list if lang in i18n.languages()]
+                help_line, languages = owners[0].help_line or help_line, known or languages
     return "\n".join(Speaker(lang)._("Sorry, this number is not registered. Call {help_line} for help.",
-                                     help_line=settings.help_line) for lang in settings.unknown_number_languages)
+                                     help_line=help_line) for lang in languages)
 

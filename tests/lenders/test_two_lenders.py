@@ -84,7 +84,7 @@ def test_a_shared_code_goes_straight_in_for_a_borrower_of_one_lender(client, fac
     res = client.post("/ussd", data={"sessionId": "J2", "serviceCode": "*384*2#", "phoneNumber": john.phone,
                                      "text": ""})  # Sola's own code: John has no loan there
     assert res.get_data(as_text=True) == (
-        "END Samahani, nambari hii haijasajiliwa. Piga simu 0800 222 333 kwa msaada.\n"
+        "END Samahani, nambari hii haijasajiliwa. Piga 0800 222 333 kwa msaada.\n"
         "Sorry, this number is not registered. Call 0800 222 333 for help.")
 
 
