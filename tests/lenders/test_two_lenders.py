@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from gateway.borrowers import onboarding
-from gateway.models import CodeKind, FieldPartner, LenderCode, Payment
+from gateway.models import Borrower, CodeKind, FieldPartner, LenderCode, Payment
 from tests.helpers import c2b, ledger_of, payments, post_callback, read, run_jobs, run_payment_jobs, staff
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")  # NOW, 12:00 in Nairobi
@@ -128,3 +128,27 @@ def test_a_payment_to_a_shortcode_no_lender_has_is_kept_for_review(pay_client, s
     listed = pay_client.get("/api/payments/suspense", headers=auth)
     assert [p["note"] for p in listed.get_json()["payments"]] == ["unknown shortcode 999999"]
     assert read(session, select(Payment).where(Payment.loan_id == sola_loan.id)) == []
+
+
+def test_the_lender_choice_is_in_the_callers_language(client, session, lenders):
+    jirani_loan, _ = lenders
+    borrower = read(session, select(Borrower).where(Borrower.id == jirani_loan.borrower_id))[0]
+    borrower.language = "sw"
+    session.add(borrower)
+    session.commit()
+    assert ussd(client, "*384*9#") == "CON Chagua mkopeshaji:\n1 Jirani Finance\n2 Sola Bora"
+
+
+def test_long_lender_names_are_paged_never_cut(client, session, lenders):
+    for partner in read(session, select(FieldPartner)):
+        partner.name = f"{partner.name} Microfinance Bank and Savings Cooperative of the Lake Region of Kenya Ltd"
+        session.add(partner)
+    session.commit()
+    for path in ("", "98", "1", "1*98", "2", "2*98"):
+        page = ussd(client, "*384*9#", path, session_id=f"L{path}")
+        assert len(page) <= 182, (path, page)
+    first, second = ussd(client, "*384*9#", "", "L1"), ussd(client, "*384*9#", "98", "L1")
+    assert first.endswith("\n98 More") and "1 Jirani Finance Microfinance" in first
+    assert "2 Sola Bora Microfinance Bank and Savings Cooperative of the Lake Region of Kenya Ltd" in first + second
+    main = ussd(client, "*384*9#", "2", "L2") + ussd(client, "*384*9#", "2*98", "L2")
+    assert main.startswith("CON Sola Bora Microfinance") and "8 Nipigie simu" in main
