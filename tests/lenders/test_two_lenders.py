@@ -152,3 +152,24 @@ def test_long_lender_names_are_paged_never_cut(client, session, lenders):
     assert "2 Sola Bora Microfinance Bank and Savings Cooperative of the Lake Region of Kenya Ltd" in first + second
     main = ussd(client, "*384*9#", "2", "L2") + ussd(client, "*384*9#", "2*98", "L2")
     assert main.startswith("CON Sola Bora Microfinance") and "8 Nipigie simu" in main
+
+
+def test_an_operator_cannot_put_one_lenders_money_on_anothers_loan(pay_client, session, factory, lenders):
+    jirani_loan, sola_loan = lenders
+    _, auth = staff(session, factory, "manager")
+    post_callback(pay_client, "/payments/daraja/c2b/confirmation",
+                  c2b("RKL51ZDR4J", "500.00", "NOSUCH", BusinessShortCode="600100"))
+    post_callback(pay_client, "/payments/daraja/c2b/confirmation",
+                  c2b("RKL51ZDR4K", "500.00", "NOSUCH", BusinessShortCode="999999"))
+    run_payment_jobs()
+    to_jirani, unknown = payments(session)
+    res = pay_client.post(f"/api/payments/{to_jirani.id}/assign", json={"account_ref": sola_loan.account_ref},
+                          headers=auth)
+    assert res.status_code == 409 and res.get_json()["error"] == "other_lender"
+    res = pay_client.post(f"/api/payments/{to_jirani.id}/assign", json={"account_ref": jirani_loan.account_ref},
+                          headers=auth)
+    assert res.get_json()["payment"]["status"] == "posted"
+    # money to a shortcode no lender has: an operator who has found out whose it is decides
+    res = pay_client.post(f"/api/payments/{unknown.id}/assign", json={"account_ref": sola_loan.account_ref},
+                          headers=auth)
+    assert res.get_json()["payment"]["loan_id"] == sola_loan.id
