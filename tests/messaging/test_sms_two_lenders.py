@@ -8,6 +8,7 @@ import time_machine
 from sqlmodel import select
 
 from gateway.borrowers import onboarding
+from gateway.messaging import queue_sms
 from gateway.models import Borrower, CallbackRequest, FieldPartner, InboundSms
 from tests.helpers import read, run_jobs
 
@@ -79,3 +80,18 @@ def test_the_providers_opt_out_callback_names_the_sender_id(client, session, ami
     assert opted_out(session) == {at_jirani.field_partner_id: True, at_sola.field_partner_id: False}
     client.post("/sms/opt-out", data={"senderId": "AFRICASTKNG", "phoneNumber": AMINA})  # no lender's: all of them
     assert set(opted_out(session).values()) == {True}
+
+
+def test_a_lender_without_a_sender_id_of_its_own_writes_under_at_sender_id(at_server, session, factory, monkeypatch):
+    monkeypatch.setenv("AT_SENDER_ID", "GATEWAY")
+    sola = FieldPartner(name="Sola Bora", help_line="0800 222 333", sender_id="SOLABORA")
+    session.add(sola)
+    session.commit()
+    at_jirani = factory.borrower("Amina Wanjiru", AMINA, language="en")  # Jirani: no sender id
+    at_sola = onboarding.create_borrower(session, sola, "Amina Wanjiru", AMINA, "en")
+    for borrower, lender in ((at_jirani, "Jirani Finance"), (at_sola, "Sola Bora")):
+        queue_sms(session, borrower, "balance_none", kind="reply", lender=lender, help_line="0800")
+    session.commit()
+    run_jobs()
+    assert [(s["from"], s["message"].split(":")[0]) for s in at_server.sms] == [
+        ("GATEWAY", "Jirani Finance"), ("SOLABORA", "Sola Bora")]
