@@ -53,11 +53,22 @@ class Ctx:
 
     def __post_init__(self):
         self.speaker = Speaker.for_borrower(self.borrower)
+        offered = self.languages()
+        if self.borrower.language not in offered:  # a lender's menu speaks only the lender's languages
+            self.speaker = Speaker(offered[0], self.borrower.country, self.borrower.timezone)
         if len(self.loans) == 1:
             self.loan = self.loans[0]
 
     def _(self, msgid: str, **values) -> str:
         return self.speaker._(msgid, **values)
+
+    def languages(self) -> list[str]:
+        """The languages this menu offers: the lender's (FieldPartner.languages, first the default) on a
+        gateway of several lenders, else every catalogue."""
+        every = i18n.languages()
+        if self.lender is None or not self.lender.named:
+            return every
+        return [lang for lang in (x.strip() for x in self.lender.languages.split(",")) if lang in every] or every
 
     def money(self, minor: int) -> str:
         return self.speaker.money(minor, self.loan.currency)
@@ -205,7 +216,7 @@ def _language_options(ctx: Ctx) -> list[Option]:
         return action
 
     return [Option(str(k), (lambda c, lang=lang: i18n.language_name(lang)), "home", action=choose(lang))
-            for k, lang in enumerate(i18n.languages(), start=1)]
+            for k, lang in enumerate(ctx.languages(), start=1)]
 
 
 def _request_callback(ctx: Ctx) -> None:

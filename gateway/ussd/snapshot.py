@@ -76,7 +76,8 @@ class Lender:
     id: int
     name: str
     help_line: str
-    named: bool  # the gateway serves several lenders: the menu says whose it is
+    named: bool  # the gateway serves several lenders: the menu says whose it is (and speaks its languages)
+    languages: str = "sw,en"  # FieldPartner.languages
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ _STATEMENT = (
            Loan.id, Loan.account_ref, Loan.product, Loan.currency, Loan.status, ledger.credit_of(Loan.id),
            Device.id, Device.credit_until, Device.payg_disabled, Installment.due_date, ledger.UNPAID,
            FieldPartner.id, FieldPartner.name, FieldPartner.help_line,
-           select(func.count(_OTHER.id)).scalar_subquery())
+           select(func.count(_OTHER.id)).scalar_subquery(), FieldPartner.languages)
     .select_from(Borrower).join(Loan, Loan.borrower_id == Borrower.id)
     .join(FieldPartner, FieldPartner.id == Borrower.field_partner_id)
     .outerjoin(Device, Device.loan_id == Loan.id)
@@ -129,7 +130,7 @@ def read(session: Session | Connection, e164: str, service_code: str = "") -> tu
     for first, loans in accounts.values():
         views = [LoanView(**{**loan, "unpaid": tuple(loan["unpaid"])}) for loan in loans.values()]
         snaps.append(Snapshot(Caller(*first[:6]), tuple(_shown(views)),
-                              Lender(first[17], first[18], first[19], int(first[20]) > 1)))
+                              Lender(first[17], first[18], first[19], int(first[20]) > 1, first[21])))
     return tuple(snaps)
 
 

@@ -173,3 +173,16 @@ def test_an_operator_cannot_put_one_lenders_money_on_anothers_loan(pay_client, s
     res = pay_client.post(f"/api/payments/{unknown.id}/assign", json={"account_ref": sola_loan.account_ref},
                           headers=auth)
     assert res.get_json()["payment"]["loan_id"] == sola_loan.id
+
+
+def test_a_lenders_menu_speaks_only_its_languages(client, session, lenders):
+    _, sola_loan = lenders
+    sola = read(session, select(FieldPartner).where(FieldPartner.name == "Sola Bora"))[0]
+    sola.languages = "sw"
+    at_sola = read(session, select(Borrower).where(Borrower.id == sola_loan.borrower_id))[0]
+    at_sola.language = "fr"  # chosen when Sola Bora still offered French
+    session.add_all([sola, at_sola])
+    session.commit()
+    assert ussd(client, "*384*2#").startswith(f"CON Sola Bora\nHabari Amina. Mkopo {sola_loan.account_ref}")
+    assert ussd(client, "*384*2#", "5") == "CON Chagua lugha yako:\n1 Kiswahili\n0 Menyu 00 Rudi"
+    assert "1 Balance" in ussd(client, "*384*1#")  # Jirani Finance: her English there is unchanged
