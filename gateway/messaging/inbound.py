@@ -1,7 +1,14 @@
 """What comes back from borrowers and the SMS provider: delivery reports, incoming SMS and
 opt-outs, as events read by the provider's adapter (gateway/providers/). Each is stored in the
 transaction that acts on it, keyed by the provider's id with a unique constraint, so a provider's
-retries of an unacknowledged callback change nothing the second time."""
+retries of an unacknowledged callback change nothing the second time.
+
+Many lenders: a phone may be a borrower at several lenders (one Borrower row each). What a person
+sends to one lender's sender id (FieldPartner.sender_id: the alphanumeric name or SMS shortcode
+their SMS come from) acts on that lender's account only. What cannot be told apart (a number the
+lenders share, or a sender id no lender has) acts on every account of that phone, each answered by
+its own lender: STOP then opts out of all of them, the safe reading. The same holds for the
+provider's opt-out callback, which names the sender id."""
 from __future__ import annotations
 
 import datetime as dt
@@ -21,6 +28,7 @@ from gateway.models import (
     Borrower,
     CallbackRequest,
     DeliveryReport,
+    FieldPartner,
     InboundSms,
     Loan,
     LoanStatus,
@@ -100,14 +108,28 @@ def set_opted_out(session: Session, borrower: Borrower, opted_out: bool, actor: 
     return True
 
 
+def borrowers_of(session: Session, phone: str, sender_id: str) -> list[Borrower]:
+    """This phone's borrower rows: only the one at the lender whose sender id this is, when that tells
+    them apart; otherwise all of them (none: not a borrower)."""
+    rows = list(session.exec(select(Borrower).where(Borrower.phone == phone).order_by(Borrower.id)))
+    if len(rows) < 2 or not sender_id.strip():
+        return rows
+    senders = dict(session.exec(select(FieldPartner.id, FieldPartner.sender_id).where(
+        FieldPartner.id.in_([b.field_partner_id for b in rows]))).all())
+    mine = [b for b in rows if senders.get(b.field_partner_id) and senders[b.field_partner_id] == sender_id.strip()]
+    return mine or rows
+
+
 def bulk_opt_out(session: Session, phone: str, sender_id: str) -> str:
-    """The provider says this phone opted out of our sender id."""
-    borrower = session.exec(select(Borrower).where(Borrower.phone == phone)).first()
-    if borrower is None:
+    """The provider says this phone opted out of this sender id: of that lender, or of all when no lender
+    (or several) has it."""
+    borrowers = borrowers_of(session, phone, sender_id)
+    if not borrowers:
         audit.record(session, "africastalking", "sms.opt_out_unknown_number", "phone", phones.mask(phone),
                      sender_id=sender_id)
         return "unknown_number"
-    set_opted_out(session, borrower, True, f"borrower:{phones.mask(phone)}", via="at_opt_out")
+    for borrower in borrowers:
+        set_opted_out(session, borrower, True, f"borrower:{phones.mask(phone)}", via="at_opt_out")
     return "opted_out"
 
 
@@ -120,19 +142,29 @@ def keyword(text: str) -> str:
 
 def inbound_sms(session: Session, sms: InboundMessage) -> str:
     phone = sms.phone
-    borrower = session.exec(select(Borrower).where(Borrower.phone == phone)).first()
+    borrowers = borrowers_of(session, phone, sms.to)
     inbound = InboundSms(provider_id=sms.provider_id, phone=phone, to=sms.to, text=sms.text, link_id=sms.link_id,
                          network_code=sms.network_code, sent_at=sms.sent_at,
-                         borrower_id=borrower.id if borrower else None)
+                         borrower_id=borrowers[0].id if len(borrowers) == 1 else None)
     if not insert_once(session, inbound):
         return "duplicate"
-    actor = f"borrower:{phones.mask(phone)}"
-    if borrower is None:
+    if not borrowers:
         inbound.action = "unknown_number"
         audit.record(session, "africastalking", "sms.inbound_unknown_number", "inbound_sms", inbound.id)
         return inbound.action
+    for borrower in borrowers:  # one, unless the lenders cannot be told apart: then each answers its own
+        suffix = "" if len(borrowers) == 1 else f":{borrower.id}"
+        _act(session, inbound, borrower, suffix)
+    session.add(inbound)
+    audit.record(session, f"borrower:{phones.mask(phone)}", f"sms.inbound.{inbound.action}", "inbound_sms",
+                 inbound.id)
+    return inbound.action
+
+
+def _act(session: Session, inbound: InboundSms, borrower: Borrower, suffix: str) -> None:
+    actor = f"borrower:{phones.mask(inbound.phone)}"
     word = keyword(inbound.text)
-    dedupe = f"inbound:{inbound.id}"
+    dedupe = f"inbound:{inbound.id}{suffix}"
     if word in OPT_OUT_WORDS:
         inbound.action = "opt_out"
         set_opted_out(session, borrower, True, actor, via="sms")
@@ -148,12 +180,9 @@ def inbound_sms(session: Session, sms: InboundMessage) -> str:
         inbound.action = "callcentre"
         loan = _current_loan(session, borrower)
         session.add(CallbackRequest(borrower_id=borrower.id, loan_id=loan.id if loan else None, reason="inbound_sms",
-                                    note=inbound.text[:500], source_ref=f"sms:{inbound.provider_id}"[:120]))
+                                    note=inbound.text[:500], source_ref=f"sms:{inbound.provider_id}{suffix}"[:120]))
         queue_sms(session, borrower, "callback_ack", kind="reply", dedupe_key=dedupe,
                   **borrower_vars(session, borrower))
-    session.add(inbound)
-    audit.record(session, actor, f"sms.inbound.{inbound.action}", "inbound_sms", inbound.id)
-    return inbound.action
 
 
 def _current_loan(session: Session, borrower: Borrower) -> Loan | None:

@@ -24,7 +24,7 @@ from sqlmodel import select
 from gateway import jobs, phones
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import Borrower, Message
+from gateway.models import Borrower, FieldPartner, Message
 from gateway.models import MessageStatus as S
 from gateway.ops import costs
 from gateway.reminders import rules
@@ -53,7 +53,8 @@ class SmsResult:
 
 
 class SmsClient(Protocol):
-    def send_sms(self, settings: Settings, phone: str, text: str) -> SmsResult: ...
+    def send_sms(self, settings: Settings, phone: str, text: str, sender_id: str = "") -> SmsResult:
+        """`sender_id`: the lender's (FieldPartner.sender_id); empty: the provider account's (AT_SENDER_ID)."""
 
 
 class SendFailed(Exception):
@@ -103,6 +104,8 @@ def send(settings: Settings, message_id: int, client: SmsClient, retries_left: i
             _note(message, S.sending, attempt=message.attempts)
             session.add(message)
         phone, text = message.phone, message.text
+        partner = session.get(FieldPartner, borrower.field_partner_id) if borrower is not None else None
+        sender_id = partner.sender_id if partner is not None else ""  # each lender writes under its own name
     if later is not None:  # not a word in quiet hours: the same job again at the end of them
         jobs.postpone(jobs.SEND_SMS, message_id, settings=settings, at=later)
         log.info("SMS %s (%s) postponed to %s: the borrower's quiet hours", message_id, message.kind,
@@ -112,7 +115,7 @@ def send(settings: Settings, message_id: int, client: SmsClient, retries_left: i
     # 2. Talk to AT outside any transaction (no row lock held over the network).
     error, result = "", None
     try:
-        result = client.send_sms(settings, phone, text)
+        result = client.send_sms(settings, phone, text, sender_id=sender_id)
     except ProviderUnavailable as exc:
         error = str(exc)
     except Exception as exc:  # a bug (ours or the SDK's) must not leave the message claimed as "sending"

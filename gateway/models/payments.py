@@ -31,6 +31,8 @@ class Payment(SQLModel, table=True):
     status: str = Field(default=PaymentStatus.received, max_length=12, index=True)
     payer_phone: str = Field(default="", max_length=32)
     account_ref: str = Field(default="", max_length=40)  # as the payer typed it
+    # the lender whose shortcode was paid (its loans only are matched); None: not known by shortcode
+    field_partner_id: int | None = Field(default=None, foreign_key="fieldpartner.id", index=True)
     paid_at: dt.datetime | None = utc_field(default_now=False)
     received_at: dt.datetime = utc_field()
     posted_at: dt.datetime | None = utc_field(default_now=False)

@@ -17,6 +17,7 @@ class Incoming:
     payer_phone: str = ""
     account_ref: str = ""
     paid_at: dt.datetime | None = None
+    shortcode: str = ""  # the paybill or till paid (selects the lender); "" when the provider does not say
 
 
 @dataclass(frozen=True)

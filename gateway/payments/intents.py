@@ -12,12 +12,16 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from gateway import audit
+from gateway.config import Settings
 from gateway.db import utcnow
+from gateway.lenders import partners
 from gateway.messaging import queue_sms
 from gateway.messaging.context import borrower_vars
 from gateway.models import (
     Borrower,
+    CodeKind,
     IntentStatus,
+    LenderCode,
     Loan,
     Payment,
     PaymentIntent,
@@ -40,6 +44,24 @@ def claim(session: Session, intent_id: int) -> tuple[PaymentIntent, Loan] | None
         return None
     intent = session.get(PaymentIntent, intent_id)
     return intent, session.get(Loan, intent.loan_id)
+
+
+def daraja_settings(session: Session, settings: Settings, loan: Loan) -> Settings:
+    """The M-Pesa account that prompts for this loan: its lender's shortcode (MPESA_SHORTCODE if it is one of
+    the lender's, else the lender's first; MPESA_SHORTCODE when the lender has none) with that shortcode's own
+    Daraja credentials when it has them, else the environment's. Raises partners.PartnerError when they
+    cannot be decrypted."""
+    lender_id = session.get(Borrower, loan.borrower_id).field_partner_id
+    codes = list(session.exec(select(LenderCode).where(LenderCode.field_partner_id == lender_id,
+                                                       LenderCode.kind == CodeKind.SHORTCODE)
+                              .order_by(LenderCode.id)))
+    if not codes:
+        return settings
+    code = next((c for c in codes if c.code == settings.mpesa_shortcode), codes[0])
+    keys = partners.open_credentials(settings, code)
+    own = dict(mpesa_consumer_key=keys["consumer_key"], mpesa_consumer_secret=keys["consumer_secret"],
+               mpesa_passkey=keys["passkey"]) if keys else {}
+    return dataclasses.replace(settings, mpesa_shortcode=code.code, **own)
 
 
 def push_failed(session: Session, intent_id: int, code: str, desc: str, retry: bool, retries_left: int) -> None:
@@ -79,7 +101,8 @@ def settle_prompt(session: Session, raw: RawCallback, result: PromptResult) -> N
     loan = session.get(Loan, intent.loan_id) if intent else None
     if result.paid:
         incoming = dataclasses.replace(result.payment, account_ref=loan.account_ref if loan else "")
-        payment, _ = record_payment(session, incoming, actor=incoming.provider)
+        lender_id = session.get(Borrower, loan.borrower_id).field_partner_id if loan else None
+        payment, _ = record_payment(session, incoming, actor=incoming.provider, lender_id=lender_id)
         raw.payment_id = payment.id
         if intent is None:
             raw.error = UNKNOWN_CHECKOUT

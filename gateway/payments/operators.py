@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from gateway import audit, phones
 from gateway.borrowers.accounts import normalize_account_ref
-from gateway.models import Loan, Payment, PaymentStatus
+from gateway.models import Borrower, Loan, Payment, PaymentStatus
 from gateway.payments.posting import locked_payment, post_to_loan
 from gateway.payments.reversals import reverse
 
@@ -37,6 +37,10 @@ def assign(session: Session, payment_id: int, account_ref: str, actor: str) -> P
     loan = session.exec(select(Loan).where(Loan.account_ref == ref)).first() if ref else None
     if loan is None:
         raise PaymentError(404, "unknown_loan", f"no loan with account number {account_ref!r}")
+    if payment.field_partner_id is not None and \
+            session.get(Borrower, loan.borrower_id).field_partner_id != payment.field_partner_id:
+        raise PaymentError(409, "other_lender", f"the payment was made to another lender's paybill than loan "
+                                                f"{loan.account_ref}'s: refund it")
     if loan.currency != payment.currency:
         raise PaymentError(409, "currency_mismatch",
                            f"payment is in {payment.currency}, loan {loan.account_ref} is in {loan.currency}: "

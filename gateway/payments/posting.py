@@ -19,14 +19,20 @@ from gateway.payments.events import Incoming
 from gateway.payments.reversals import lock_receipt, locked_payment, take_back_on_arrival
 
 
-def record_payment(session: Session, incoming: Incoming, actor: str) -> tuple[Payment, bool]:
+def record_payment(session: Session, incoming: Incoming, actor: str,
+                   lender_id: int | None = None) -> tuple[Payment, bool]:
     """Store the payment once per (provider, transaction id); (payment, True) the first time.
     Allocation is queued for after the commit, unless a reversal was waiting for this payment: it
-    is then recorded reversed, in this transaction."""
+    is then recorded reversed, in this transaction. The shortcode paid selects the lender whose loans
+    it may go to (`lender_id` when the caller knows it, e.g. an STK push's loan); a shortcode no lender
+    has is kept in suspense for review, never posted."""
     lock_receipt(session, incoming.provider, incoming.txn_id)
+    unknown = ""
+    if lender_id is None:
+        lender_id, unknown = matching.lender_of_shortcode(session, incoming.shortcode)
     payment = Payment(provider=incoming.provider, provider_txn_id=incoming.txn_id, amount=incoming.amount,
                       currency=incoming.currency, payer_phone=incoming.payer_phone[:32],
-                      account_ref=incoming.account_ref[:40], paid_at=incoming.paid_at)
+                      account_ref=incoming.account_ref[:40], paid_at=incoming.paid_at, field_partner_id=lender_id)
     if not insert_once(session, payment):
         payment = session.exec(select(Payment).where(Payment.provider == incoming.provider,
                                                      Payment.provider_txn_id == incoming.txn_id)).one()
@@ -36,9 +42,21 @@ def record_payment(session: Session, incoming: Incoming, actor: str) -> tuple[Pa
     audit.record(session, actor, "payment.received", "payment", payment.id, provider=payment.provider,
                  provider_txn_id=payment.provider_txn_id, amount=payment.amount, currency=payment.currency,
                  account_ref=payment.account_ref)
-    if not take_back_on_arrival(session, payment):
+    if take_back_on_arrival(session, payment):
+        return payment, True
+    if unknown:
+        _suspend(session, payment, unknown)
+    else:
         outbox.after_commit(session, jobs.POST_PAYMENT, payment.id)
     return payment, True
+
+
+def _suspend(session: Session, payment: Payment, note: str) -> None:
+    payment.status = PaymentStatus.suspense
+    payment.note = note[:200]
+    session.add(payment)
+    audit.record(session, "system", "payment.suspense", "payment", payment.id, reason=note,
+                 account_ref=payment.account_ref, amount=payment.amount, currency=payment.currency)
 
 
 def settle(session: Session, payment_id: int) -> Payment | None:
@@ -56,11 +74,7 @@ def settle(session: Session, payment_id: int) -> Payment | None:
         note = f"paid in {payment.currency}; loan {found.loan.account_ref} is in {found.loan.currency}"
     else:
         note = found.rule
-    payment.status = PaymentStatus.suspense
-    payment.note = note[:200]
-    session.add(payment)
-    audit.record(session, "system", "payment.suspense", "payment", payment.id, reason=note,
-                 account_ref=payment.account_ref, amount=payment.amount, currency=payment.currency)
+    _suspend(session, payment, note)
     return payment
 
 

@@ -57,7 +57,8 @@ class DarajaStandIn:
         # STK Push Query answers, one popped per query: {"ResultCode": "0" | "1032" | ...}; when none is
         # scripted, Daraja's answer while the prompt is still open (errorCode 500.001.1001).
         self.query_replies: list[dict] = []
-        expected_basic = "Basic " + base64.b64encode(f"{consumer_key}:{consumer_secret}".encode()).decode()
+        self.accepted: set[str] = set()  # the Basic credentials OAuth accepts (one app per lender's shortcode)
+        self.accept(consumer_key, consumer_secret)
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,7 +93,7 @@ class DarajaStandIn:
                     return self._reply(404, {"errorMessage": "not found"})
                 if self._fault("oauth"):
                     return None
-                if self.headers.get("Authorization") != expected_basic:
+                if self.headers.get("Authorization") not in stand_in.accepted:
                     return self._reply(400, {"errorCode": "400.008.01",
                                              "errorMessage": "Invalid Authentication passed"})
                 self._reply(200, {"access_token": stand_in.issued_token, "expires_in": "3599"})
@@ -161,6 +162,10 @@ class DarajaStandIn:
 
     def stk_requests(self) -> list[dict]:
         return [r for r in self.requests if r["path"] == "/mpesa/stkpush/v1/processrequest"]
+
+    def accept(self, consumer_key: str, consumer_secret: str) -> None:
+        """OAuth accepts these credentials too (another lender's Daraja app)."""
+        self.accepted.add("Basic " + base64.b64encode(f"{consumer_key}:{consumer_secret}".encode()).decode())
 
     def start(self) -> DarajaStandIn:
         self.thread.start()

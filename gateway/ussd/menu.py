@@ -10,12 +10,23 @@ from sqlmodel import Session, select
 from gateway import audit, i18n, jobs, ledger, outbox
 from gateway.borrowers import catalogue
 from gateway.config import Settings
+from gateway.db import get_engine
 from gateway.i18n import N_, Speaker
-from gateway.models import Borrower, CallbackRequest, Loan, LoanStatus, PaymentIntent, Promise
+from gateway.models import (
+    Borrower,
+    CallbackRequest,
+    CodeKind,
+    FieldPartner,
+    LenderCode,
+    Loan,
+    LoanStatus,
+    PaymentIntent,
+    Promise,
+)
 from gateway.money import MoneyError, to_minor
 from gateway.payg import ussd as payg_ussd
 from gateway.ussd.engine import Flow, Invalid, Option, Screen
-from gateway.ussd.snapshot import Caller, LoanView
+from gateway.ussd.snapshot import Caller, Lender, LoanView
 
 STK_MAX_MAJOR = 150_000  # M-Pesa's per-transaction limit (KES); a larger typed amount is a typo
 
@@ -35,16 +46,28 @@ class Ctx:
     loan: LoanView | None = None
     amount: int = 0  # minor units, chosen on the pay screens
     promise_date: dt.date | None = None  # chosen on the promise screens
+    lender: Lender | None = None  # whose menu this is (the code dialled, or the caller's choice)
     speaker: Speaker = field(init=False)
     _memo: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self):
         self.speaker = Speaker.for_borrower(self.borrower)
+        offered = self.languages()
+        if self.borrower.language not in offered:  # a lender's menu speaks only the lender's languages
+            self.speaker = Speaker(offered[0], self.borrower.country, self.borrower.timezone)
         if len(self.loans) == 1:
             self.loan = self.loans[0]
 
     def _(self, msgid: str, **values) -> str:
         return self.speaker._(msgid, **values)
+
+    def languages(self) -> list[str]:
+        """The languages this menu offers: the lender's (FieldPartner.languages, first the default) on a
+        gateway of several lenders, else every catalogue."""
+        every = i18n.languages()
+        if self.lender is None or not self.lender.named:
+            return every
+        return [lang for lang in (x.strip() for x in self.lender.languages.split(",")) if lang in every] or every
 
     def money(self, minor: int) -> str:
         return self.speaker.money(minor, self.loan.currency)
@@ -84,7 +107,9 @@ def _product_name(ctx: Ctx, loan: LoanView) -> str:
 
 def _main_text(ctx: Ctx) -> str:
     first = ctx.borrower.name.split()[0]
-    return ctx._("Hello {name}. Loan {ref}", name=first, ref=ctx.loan.account_ref)
+    hello = ctx._("Hello {name}. Loan {ref}", name=first, ref=ctx.loan.account_ref)
+    # a gateway of several lenders says whose menu this is; a single lender's menu is as it always was
+    return f"{ctx.lender.name}\n{hello}" if ctx.lender is not None and ctx.lender.named else hello
 
 
 def _balance_text(ctx: Ctx) -> str:
@@ -196,7 +221,7 @@ def _language_options(ctx: Ctx) -> list[Option]:
         return action
 
     return [Option(str(k), (lambda c, lang=lang: i18n.language_name(lang)), "home", action=choose(lang))
-            for k, lang in enumerate(i18n.languages(), start=1)]
+            for k, lang in enumerate(ctx.languages(), start=1)]
 
 
 def _request_callback(ctx: Ctx) -> None:
@@ -297,7 +322,16 @@ FLOW = Flow(SCREENS, start="main", home="main")
 FLOW_SEVERAL_LOANS = Flow(SCREENS, start="pick_loan", home="main")
 
 
-def unknown_number_text(settings: Settings) -> str:
+def unknown_number_text(settings: Settings, service_code: str = "") -> str:
+    """On a USSD code of one lender: in its languages, with its help line; otherwise the gateway's."""
+    help_line, languages = settings.help_line, settings.unknown_number_languages
+    if service_code:
+        with Session(get_engine(settings)) as session:
+            owners = session.exec(select(FieldPartner).join(LenderCode, LenderCode.field_partner_id == FieldPartner.id)
+                                  .where(LenderCode.kind == CodeKind.USSD, LenderCode.code == service_code)).all()
+            if len(owners) == 1:
+                known = [lang for lang in owners[0].language_list if lang in i18n.languages()]
+                help_line, languages = owners[0].help_line or help_line, known or languages
     return "\n".join(Speaker(lang)._("Sorry, this number is not registered. Call {help_line} for help.",
-                                     help_line=settings.help_line) for lang in settings.unknown_number_languages)
+                                     help_line=help_line) for lang in languages)
 

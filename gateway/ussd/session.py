@@ -10,7 +10,7 @@ from gateway import phones
 from gateway.config import Settings
 from gateway.db import get_engine, utcnow
 from gateway.queue import get_redis
-from gateway.ussd import snapshot
+from gateway.ussd import choice, snapshot
 from gateway.ussd.engine import Reply, split_inputs
 from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
 
@@ -19,33 +19,38 @@ NOT_FETCHED = object()
 
 
 def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.datetime | None = None,
-           fetched=NOT_FETCHED) -> Reply:
-    """One USSD hop: who is calling, which menu, and the screen for the inputs so far.
+           fetched=NOT_FETCHED, service_code: str = "") -> Reply:
+    """One USSD hop: who is calling, at which lender (the code dialled, then the caller's choice when they
+    borrow from several lenders behind it), which menu, and the screen for the inputs so far.
 
     `fetched`: the session's snapshot as the rate limiter's round trip already read it from Redis (None:
     there was none), so the hop does not read it again."""
     e164 = phones.try_normalize(phone, settings.default_country)
+    code = service_code.strip()
     keep = e164 and settings.ussd_snapshot_ttl > 0
     if not keep:
-        snap = None
+        accounts = None
     elif fetched is NOT_FETCHED:
-        snap = snapshot.cached(get_redis(settings), session_id, e164)
+        accounts = snapshot.cached(get_redis(settings), session_id, e164, code)
     else:
-        snap = snapshot.parse(fetched, session_id, e164)
-    if snap is None and e164:
-        snap = snapshot.read_alone(settings, e164)  # one statement, no transaction around it
-        if snap and keep:
-            snapshot.keep(get_redis(settings), session_id, snap, settings.ussd_snapshot_ttl)
-    if snap is None:
+        accounts = snapshot.parse(fetched, session_id, e164, code)
+    if accounts is None and e164:
+        accounts = snapshot.read_alone(settings, e164, code)  # one statement, no transaction around it
+        if accounts and keep:
+            snapshot.keep(get_redis(settings), session_id, accounts, settings.ussd_snapshot_ttl, code)
+    if not accounts:
         log.info("USSD session %s from a number with no loan: %s", session_id, phones.mask(e164 or phone.strip()))
-        return Reply(unknown_number_text(settings), end=True)
+        return Reply(unknown_number_text(settings, code), end=True)
+    chosen = choice.choose(accounts, split_inputs(text))
+    if isinstance(chosen, Reply):
+        return chosen
+    snap, inputs = chosen
     # Writes (payment intents, promises, language, call-back requests) go through this session. It takes no
     # connection and begins no transaction unless a screen uses it: hops that only read open none.
     with Session(get_engine(settings), expire_on_commit=False) as session:
         try:
             ctx = Ctx(session=session, settings=settings, borrower=snap.caller, loans=list(snap.loans),
-                      session_id=session_id, now=now or utcnow())
-            inputs = split_inputs(text)
+                      session_id=session_id, now=now or utcnow(), lender=snap.lender)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("USSD session %s, borrower %s (%s), %d inputs", session_id, snap.caller.id,
                           phones.mask(snap.caller.phone), len(inputs))

@@ -32,5 +32,6 @@ def ussd():
         return _plain("END Bad request: input too long", 400)
     # the session's snapshot, if the rate limiter already read it in its Redis round trip (gateway/limits.py)
     fetched = g.get("limits_fetched", flows.NOT_FETCHED)
-    reply = flows.answer(current_app.config["GATEWAY"], session_id, form["phoneNumber"], text, fetched=fetched)
+    reply = flows.answer(current_app.config["GATEWAY"], session_id, form["phoneNumber"], text, fetched=fetched,
+                         service_code=form.get("serviceCode", "")[:40])
     return _plain(reply.body())

@@ -9,6 +9,8 @@ from rq import get_current_job
 
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
+from gateway.lenders.partners import PartnerError
+from gateway.models import Loan
 from gateway.payments import intents, posting
 from gateway.providers.mpesa.callbacks import settle_early_stk_callbacks, stk_callback_url
 from gateway.providers.mpesa.client import DarajaClient, MpesaError
@@ -44,8 +46,11 @@ def start_stk_push(intent_id: int) -> str:
         if claimed is None:
             return "already started"
         intent, loan = claimed
+        lender = _lender_settings(session, settings, loan)
     try:
-        reply = DarajaClient(settings).stk_push(
+        if isinstance(lender, MpesaError):
+            raise lender
+        reply = DarajaClient(lender).stk_push(
             phone=intent.phone, amount_minor=intent.amount, currency=intent.currency,
             account_reference=loan.account_ref, description=f"Loan {loan.account_ref}",
             callback_url=stk_callback_url(settings))
@@ -64,6 +69,14 @@ def start_stk_push(intent_id: int) -> str:
     return "sent"
 
 
+def _lender_settings(session, settings: Settings, loan: Loan) -> Settings | MpesaError:
+    """The loan's lender's M-Pesa shortcode and credentials (gateway/payments/intents.py)."""
+    try:
+        return intents.daraja_settings(session, settings, loan)
+    except PartnerError as exc:
+        return MpesaError(str(exc), code="not_configured")
+
+
 def query_unanswered_intents(settings: Settings) -> dict:
     """STK intents still `sent` STK_QUERY_AFTER_MINUTES after the push (the callback never came):
     ask M-Pesa how the prompt ended and settle them; "still processing" is asked again at the next
@@ -71,13 +84,16 @@ def query_unanswered_intents(settings: Settings) -> dict:
     now = utcnow()
     give_up_before = now - dt.timedelta(minutes=settings.stk_query_give_up_minutes)
     with session_scope(settings) as session:
-        waiting = [(i.id, i.checkout_request_id, i.created_at) for i in
-                   intents.waiting_for_answer(session, now - dt.timedelta(minutes=settings.stk_query_after_minutes))]
+        waiting = [(i.id, i.checkout_request_id, i.created_at, _lender_settings(session, settings,
+                                                                                  session.get(Loan, i.loan_id)))
+                   for i in intents.waiting_for_answer(session, now - dt.timedelta(
+                       minutes=settings.stk_query_after_minutes))]
     counts = {"settled": 0, "still_open": 0, "gave_up": 0}
-    client = DarajaClient(settings) if waiting else None
-    for intent_id, checkout_id, created_at in waiting:
+    for intent_id, checkout_id, created_at, lender in waiting:  # each asked of the account that prompted it
         try:
-            reply = client.stk_query(checkout_id) if checkout_id else None
+            if isinstance(lender, MpesaError):
+                raise lender
+            reply = DarajaClient(lender).stk_query(checkout_id) if checkout_id else None
         except MpesaError as exc:
             log.warning("STK query for intent %s failed: %s", intent_id, exc)
             reply = None

@@ -81,9 +81,10 @@ def _call(fn, *args, settings: Settings, **kwargs):
     return reply
 
 
-def send_sms(settings: Settings, phone: str, text: str) -> SmsResult:
+def send_sms(settings: Settings, phone: str, text: str, sender_id: str = "") -> SmsResult:
+    """`sender_id`: the lender's alphanumeric sender id or shortcode; empty: AT_SENDER_ID (or AT's default)."""
     sms, _ = _services(settings)
-    reply = _call(sms.send, text, [phone], sender_id=settings.at_sender_id or None, settings=settings)
+    reply = _call(sms.send, text, [phone], sender_id=sender_id or settings.at_sender_id or None, settings=settings)
     data = reply.get("SMSMessageData")
     recipients = data.get("Recipients") if isinstance(data, dict) else None
     if not isinstance(recipients, list):

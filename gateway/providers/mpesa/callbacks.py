@@ -43,7 +43,8 @@ def _c2b_incoming(body: dict, settings: Settings) -> Incoming:
     return Incoming(provider=PROVIDER, txn_id=receipt(body["TransID"], "TransID"),
                     amount=amount(body["TransAmount"], "KES", settings.mpesa_max_amount), currency="KES",
                     payer_phone=payer_phone(body.get("MSISDN")),
-                    account_ref=str(body.get("BillRefNumber") or ""), paid_at=nairobi_time(body.get("TransTime")))
+                    account_ref=str(body.get("BillRefNumber") or ""), paid_at=nairobi_time(body.get("TransTime")),
+                    shortcode=str(body.get("BusinessShortCode") or "").strip()[:20])
 
 
 def c2b_validation(session: Session, raw: RawCallback, settings: Settings) -> dict:
@@ -55,9 +56,11 @@ def c2b_validation(session: Session, raw: RawCallback, settings: Settings) -> di
         raw.error = exc.detail
         code = "C2B00013" if exc.error == "bad_amount" else "C2B00016"
         return {"ResultCode": code, "ResultDesc": "Rejected"}
-    if settings.mpesa_strict_validation and not matching.account_exists(session, incoming.account_ref):
-        raw.error = f"unknown account number {incoming.account_ref!r}"
-        return {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
+    if settings.mpesa_strict_validation:
+        lender_id, unknown = matching.lender_of_shortcode(session, incoming.shortcode)
+        if unknown or not matching.account_exists(session, incoming.account_ref, lender_id):
+            raw.error = unknown or f"unknown account number {incoming.account_ref!r}"
+            return {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
     return {"ResultCode": "0", "ResultDesc": "Accepted"}
 
 

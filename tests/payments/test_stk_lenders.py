@@ -1,0 +1,58 @@
+"""Many lenders on one gateway: the STK push for a loan prompts from its lender's shortcode, with the
+shortcode's own Daraja app when it has one (its OAuth token cached apart), else the environment's."""
+import base64
+
+from sqlmodel import select
+
+from gateway.borrowers import onboarding
+from gateway.lenders import partners
+from gateway.models import CodeKind, FieldPartner, LenderCode, PaymentIntent
+from gateway.workers.payments import start_stk_push
+from tests.helpers import PASSKEY, read
+
+SOLA_KEYS = {"consumer_key": "ck-sola-123", "consumer_secret": "cs-sola-456", "passkey": "pk-sola-789"}
+
+
+def basic(key, secret):
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+def test_each_lenders_push_uses_its_shortcode_and_its_own_daraja_app(factory, session, daraja, pay_settings):
+    sola = FieldPartner(name="Sola Bora", help_line="0800 222 333", paybill="600200")
+    session.add(sola)
+    session.flush()
+    session.add_all([LenderCode(field_partner_id=factory.partner.id, kind=CodeKind.SHORTCODE, code="600100"),
+                     LenderCode(field_partner_id=sola.id, kind=CodeKind.SHORTCODE, code="600200",
+                                credentials=partners.seal_credentials(pay_settings, SOLA_KEYS))])
+    at_sola = onboarding.create_borrower(session, sola, "Amina Wanjiru", "+254708374149", "sw")
+    session.commit()
+    daraja.accept("ck-sola-123", "cs-sola-456")
+    daraja.stk_reply = None  # a fresh CheckoutRequestID per push
+    loans = [factory.loan(at_sola, prefix="SOL"), factory.loan(factory.borrower(phone="+254708374150"))]
+    for loan, phone in zip(loans, ("+254708374149", "+254708374150"), strict=True):
+        session.add(PaymentIntent(loan_id=loan.id, amount=50000, currency="KES", phone=phone,
+                                  session_id=f"ATUid_{loan.id}"))
+    session.commit()
+    intents = read(session, select(PaymentIntent).order_by(PaymentIntent.id))
+    assert [start_stk_push(i.id) for i in intents] == ["sent", "sent"]
+
+    oauth = [r["headers"]["Authorization"] for r in daraja.requests if r["method"] == "GET"]
+    assert oauth == [basic("ck-sola-123", "cs-sola-456"), basic("consumer-key", "consumer-secret")]
+    sola_push, jirani_push = (r["json"] for r in daraja.stk_requests())
+    assert (sola_push["BusinessShortCode"], sola_push["PartyB"]) == ("600200", "600200")
+    ts = sola_push["Timestamp"]
+    assert base64.b64decode(sola_push["Password"]).decode() == f"600200pk-sola-789{ts}"
+    # Jirani's shortcode has no Daraja app of its own: the environment's keys and passkey
+    assert jirani_push["BusinessShortCode"] == "600100"
+    assert base64.b64decode(jirani_push["Password"]).decode() == f"600100{PASSKEY}{jirani_push['Timestamp']}"
+    assert "pk-sola" not in str(read(session, select(LenderCode)))
+
+
+def test_a_lender_without_a_shortcode_pushes_from_mpesa_shortcode(factory, session, daraja):
+    borrower = factory.borrower(phone="+254708374149")
+    loan = factory.loan(borrower)
+    intent = PaymentIntent(loan_id=loan.id, amount=50000, currency="KES", phone=borrower.phone, session_id="S")
+    session.add(intent)
+    session.commit()
+    assert start_stk_push(intent.id) == "sent"
+    assert daraja.stk_requests()[0]["json"]["BusinessShortCode"] == "174379"
