@@ -95,11 +95,36 @@ def resolve(session: Session, flag_id: int, actor: str, note: str) -> Flag:
     return flag
 
 
-def open_flags(session: Session, loan_id: int | None = None) -> list[Flag]:
+def open_flags(session: Session, loan_id: int | None = None, lenders: tuple[int, ...] | None = None) -> list[Flag]:
+    """Open flags, oldest first; only those about `lenders`' loans and borrowers (None: all)."""
     query = select(Flag).where(Flag.status == "open").order_by(Flag.created_at, Flag.id)
     if loan_id is not None:
         query = query.where(Flag.loan_id == loan_id)
-    return list(session.exec(query))
+    return of_lenders(session, list(session.exec(query)), lenders)
+
+
+def of_lenders(session: Session, items: list[Flag], lenders: tuple[int, ...] | None) -> list[Flag]:
+    """The flags about `lenders`' loans, borrowers or payments (None: all). A flag no lender can be
+    told from (a reversal that matched no payment) belongs to no lender: only None sees it."""
+    if lenders is None:
+        return items
+    loan_ids = {f.loan_id for f in items if f.loan_id}
+    payment_loans = dict(session.exec(select(Payment.id, Payment.loan_id).where(
+        Payment.id.in_({f.payment_id for f in items if f.payment_id} or {-1}))).all())
+    loan_ids |= {v for v in payment_loans.values() if v}
+    loan_lender = dict(session.exec(select(Loan.id, Borrower.field_partner_id)
+                                    .join(Borrower, Borrower.id == Loan.borrower_id)
+                                    .where(Loan.id.in_(loan_ids or {-1}))).all())
+    borrower_lender = dict(session.exec(select(Borrower.id, Borrower.field_partner_id).where(
+        Borrower.id.in_({f.borrower_id for f in items if f.borrower_id} or {-1}))).all())
+
+    def lender(f: Flag) -> int | None:
+        if f.loan_id:
+            return loan_lender.get(f.loan_id)
+        if f.borrower_id:
+            return borrower_lender.get(f.borrower_id)
+        return loan_lender.get(payment_loans.get(f.payment_id)) if f.payment_id else None
+    return [f for f in items if lender(f) in lenders]
 
 
 def subjects(session: Session, items: list[Flag]) -> dict[int, tuple[str, str]]:

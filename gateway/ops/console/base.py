@@ -13,7 +13,7 @@ from gateway import i18n
 from gateway.i18n import N_, Speaker
 from gateway.ops import flags
 from gateway.web import console_session
-from gateway.web.roles import CALLERS, MANAGERS
+from gateway.web.roles import CALLERS, MANAGERS, OVERSEERS
 
 OPS = Path(__file__).resolve().parent.parent  # gateway/ops: templates/ and static/ live there
 bp = Blueprint("ops_console", __name__, url_prefix="/ops", template_folder=str(OPS / "templates"),
@@ -48,6 +48,11 @@ def actor() -> str:
 
 def is_manager() -> bool:
     return g.operator is not None and g.operator.role in MANAGERS
+
+
+def is_overseer() -> bool:
+    """Reads dashboards, reports and everyone's commissions: a lender's managers and the platform role."""
+    return g.operator is not None and g.operator.role in OVERSEERS
 
 
 def back(default: str):

@@ -28,15 +28,17 @@ from gateway.ops import callcentre, loan_ops, portfolio
 from gateway.ops import flags as flag_rules
 from gateway.ops.console.base import actor, back, bp, parse_day, today
 from gateway.payg import service as payg
+from gateway.web import scope
 from gateway.web.console_session import login_required
-from gateway.web.roles import CALLERS, MANAGERS, ROLES
+from gateway.web.roles import CALLERS, MANAGERS, ROLES, Role
 
 
 @bp.get("/loans/<int:loan_id>")
-@login_required(*ROLES)
+@login_required(*ROLES, Role.PLATFORM)
 def loan_page(loan_id: int):
     day = today()
     with session_scope() as db:
+        scope.guard(db, Loan, loan_id)
         loan = db.get(Loan, loan_id)
         if loan is None:
             abort(404)
@@ -76,6 +78,7 @@ def log_call(loan_id: int):
     form, day = request.form, today()
     try:
         with session_scope() as db:
+            scope.guard(db, Loan, loan_id)
             loan = db.get(Loan, loan_id)
             if loan is None:
                 abort(404)
@@ -97,6 +100,8 @@ def log_call(loan_id: int):
 @bp.post("/loans/<int:loan_id>/write-off")
 @login_required(*MANAGERS)
 def write_off(loan_id: int):
+    with session_scope() as db:
+        scope.guard(db, Loan, loan_id)
     try:
         with session_scope() as db:
             entries = loan_ops.write_off(db, loan_id, actor(), request.form.get("reason", ""))
@@ -112,6 +117,8 @@ def write_off(loan_id: int):
 @login_required(*MANAGERS)
 def restructure(loan_id: int):
     form = request.form
+    with session_scope() as db:
+        scope.guard(db, Loan, loan_id)
     try:
         try:
             count, first_due = int(form.get("count", "")), parse_day(form.get("first_due", ""))

@@ -36,7 +36,7 @@ def logout():
 
 
 @bp.get("/")
-@login_required(*ROLES)
+@login_required(*ROLES, Role.PLATFORM)
 def home():
     if g.operator.role == Role.FIELD:
         return redirect(url_for("ops_console.commissions_page"))
