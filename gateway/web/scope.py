@@ -106,3 +106,22 @@ def guard(session: Session, model, record_id, staff: Agent | None = None) -> Non
         return
     if lender_of(session, model, record_id) not in ids:
         abort(404)
+
+
+class NoSuchLender(ValueError):
+    pass
+
+
+def cli_lenders(session: Session, name: str | None) -> tuple[int, ...] | None:
+    """What a CLI command shows: `--partner NAME` (any case); required once the database holds several
+    lenders (NoSuchLender lists them), optional with one (None: nothing to narrow)."""
+    partners = session.exec(select(FieldPartner.id, FieldPartner.name).order_by(FieldPartner.name)).all()
+    names = ", ".join(n for _, n in partners) or "none yet"
+    if name:
+        found = [pid for pid, n in partners if n.casefold() == name.strip().casefold()]
+        if not found:
+            raise NoSuchLender(f"no lender named {name!r} (lenders: {names})")
+        return tuple(found)
+    if len(partners) > 1:
+        raise NoSuchLender(f"say which lender with --partner NAME (lenders: {names})")
+    return None

@@ -15,7 +15,6 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from gateway.app import create_app
 from gateway.models import Agent
@@ -105,10 +104,12 @@ CROSS = {
         record(lambda o: f"/api/payments/{o.payment.id}/reverse", lambda o: {"reason": "checked"}),
     ("GET", "/api/payments/callbacks"):
         listing(lambda o: "/api/payments/callbacks?status=failed", marker=lambda o: "OTHRAW01"),
-    ("POST", "/api/payments/callbacks/<int:raw_id>/retry"): record(lambda o: f"/api/payments/callbacks/{o.raw.id}/retry"),
+    ("POST", "/api/payments/callbacks/<int:raw_id>/retry"):
+        record(lambda o: f"/api/payments/callbacks/{o.raw.id}/retry"),
     ("GET", "/ops/"): none("sends each role to its own start page"),
     ("GET", "/ops/commissions"): listing(lambda o: f"/ops/commissions?month={M}", marker=ref),
-    ("GET", "/ops/dashboard"): listing(lambda o: "/ops/dashboard?by=field_partner", marker=lambda o: "Other Lender Ltd"),
+    ("GET", "/ops/dashboard"):
+        listing(lambda o: "/ops/dashboard?by=field_partner", marker=lambda o: "Other Lender Ltd"),
     ("GET", "/ops/flags"): listing(lambda o: "/ops/flags", marker=ref),
     ("POST", "/ops/flags/<int:flag_id>/resolve"):
         record(lambda o: f"/ops/flags/{o.flag.id}/resolve", lambda o: {"note": "checked"}),
@@ -201,7 +202,7 @@ def test_another_lenders_data_is_a_404_or_absent(method, rule, settings, world):
         path, body = path_of(o), body_of(o) if body_of else None
         mine = call(app, kind, method, path, body, world.ours[role])
         if entry.kind == "record":
-            assert mine.status_code == 404, f"{role} of our lender reached the other lender's record: {mine.status_code}"
+            assert mine.status_code == 404, f"{role} of ours reached the other lender's record: {mine.status_code}"
             theirs = call(app, kind, method, path, body, world.theirs[role])
             assert theirs.status_code != 404, "the other lender's own staff must reach it (else this checks nothing)"
         else:

@@ -14,7 +14,8 @@ each is checked the way that kind of caller is authenticated.
   page, a role not allowed gets 403; each allowed role gets past the check.
 
 A route the table does not list fails its own test: nobody adds an endpoint without saying who
-may call it; tests/web/test_cross_lender.py checks each staff route against another lender's data. Path parameters are dummy values (ints for ids): the checks come before any lookup.
+may call it; tests/web/test_cross_lender.py checks each staff route against another lender's data.
+Path parameters are dummy values (ints for ids): the checks come before any lookup.
 """
 from __future__ import annotations
 
