@@ -57,6 +57,8 @@ def _operator_action(action, payment_id: int, **kwargs):
     try:
         with session_scope() as session:
             scope.guard(session, Payment, payment_id)  # another lender's (or, among several, no lender's): 404
+            if "account_ref" in kwargs:
+                scope.guard_account(session, kwargs["account_ref"])  # nor put on another lender's loan
             payment = action(session, payment_id, actor=g.actor, **kwargs)
             body = _payment_json(payment)
     except operators.PaymentError as exc:

@@ -125,3 +125,13 @@ def cli_lenders(session: Session, name: str | None) -> tuple[int, ...] | None:
     if len(partners) > 1:
         raise NoSuchLender(f"say which lender with --partner NAME (lenders: {names})")
     return None
+
+
+def guard_account(session: Session, account_ref: str, staff: Agent | None = None) -> None:
+    """404 when the account number is another lender's loan (a payment is never put on it by us)."""
+    from gateway.borrowers.accounts import normalize_account_ref
+
+    ref = normalize_account_ref(account_ref or "")
+    loan_id = session.exec(select(Loan.id).where(Loan.account_ref == ref)).first() if ref else None
+    if loan_id is not None:
+        guard(session, Loan, loan_id, staff)

@@ -135,3 +135,18 @@ def test_a_manager_decides_only_on_their_own_lenders_statements_from_the_shell(t
     assert result.exit_code == 1 and f"no statement {two['other'].pending.id}" in result.output
     session.refresh(two["other"].pending)
     assert two["other"].pending.status == "pending"
+
+
+def test_a_payment_is_never_put_on_another_lenders_loan(settings, two, session):
+    from gateway.models import Payment, PaymentStatus
+
+    ours = Payment(provider="mpesa", provider_txn_id="OURSUSP01", amount=5000, currency="KES",
+                   loan_id=two["ours"].id, status=PaymentStatus.suspense, account_ref="OUR-TYPO")
+    session.add(ours)
+    session.commit()
+    client = create_app(settings).test_client()
+    res = client.post(f"/api/payments/{ours.id}/assign", json={"account_ref": two["other"].loan.account_ref},
+                      headers={"Authorization": f"Bearer {two['staff']['manager'][1]}"})
+    assert res.status_code == 404
+    session.refresh(ours)
+    assert ours.status == PaymentStatus.suspense

@@ -82,7 +82,7 @@ def _load_operator():
 def _helpers():
     sp = g.speaker
     return {"_": sp._, "money": sp.money, "date": sp.date, "time": sp.time, "csrf_token": console_session.csrf_token,
-            "operator": g.operator, "is_manager": is_manager(),
+            "operator": g.operator, "is_manager": is_manager(), "is_overseer": is_overseer(),
             "is_caller": g.operator is not None and g.operator.role in CALLERS,
             "lang": sp.lang, "languages": i18n.languages(), "language_name": i18n.language_name,
             "pct": lambda r: f"{(r * 100):.1f}%", "flag_reason": lambda f: flags.reason_text(f, sp),

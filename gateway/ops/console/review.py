@@ -57,6 +57,7 @@ def resolve_suspense(payment_id: int):
     try:
         with session_scope() as db:
             scope.guard(db, Payment, payment_id)
+            scope.guard_account(db, request.form.get("account_ref", ""))
             p = suspense.resolve(db, payment_id, request.form.get("account_ref", ""), actor())
             ref = db.get(Loan, p.loan_id).account_ref
         flash(g.speaker._("Payment {txn} posted to loan {ref}.", txn=p.provider_txn_id, ref=ref), "ok")
