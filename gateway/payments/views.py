@@ -11,7 +11,7 @@ from gateway.payments import operators
 from gateway.providers.callbacks import PAYMENT_CALLBACKS
 from gateway.web import callback_auth, scope
 from gateway.web.auth import require_role
-from gateway.web.roles import OVERSEERS
+from gateway.web.roles import MANAGERS, OVERSEERS
 
 bp = Blueprint("payments", __name__)
 callbacks = Blueprint("callbacks", __name__, url_prefix="/payments")
@@ -105,7 +105,7 @@ def refund(payment_id: int):
 
 
 @api.post("/<int:payment_id>/reverse")
-@require_role(*OVERSEERS)
+@require_role(*MANAGERS)  # a posted payment is a lender's: its managers reverse it, not the platform
 def reverse(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:

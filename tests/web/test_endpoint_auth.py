@@ -90,7 +90,7 @@ ENDPOINTS = {
     ("GET", "/api/payments/suspense"): (API, OVERSEERS),
     ("POST", "/api/payments/<int:payment_id>/assign"): (API, OVERSEERS),
     ("POST", "/api/payments/<int:payment_id>/refund"): (API, OVERSEERS),
-    ("POST", "/api/payments/<int:payment_id>/reverse"): (API, OVERSEERS),
+    ("POST", "/api/payments/<int:payment_id>/reverse"): (API, MANAGERS),
     ("GET", "/api/payments/callbacks"): (API, OVERSEERS),
     ("POST", "/api/payments/callbacks/<int:raw_id>/retry"): (API, OVERSEERS),
     ("GET", "/ops/"): (CONSOLE, EVERY_ROLE),  # sends each role to its own start page
