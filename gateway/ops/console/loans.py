@@ -59,7 +59,8 @@ def loan_page(loan_id: int):
             flags=db.exec(select(Flag).where((Flag.loan_id == loan_id) | (Flag.borrower_id == borrower.id))
                           .order_by(Flag.created_at.desc())).all(),
             device=db.exec(select(Device).where(Device.loan_id == loan_id)).first(),
-            agents=dict(db.exec(select(Agent.id, Agent.name)).all()),
+            agents=dict(db.exec(select(Agent.id, Agent.name).where(
+                Agent.field_partner_id == borrower.field_partner_id)).all()),  # the loan's lender's staff
             outcomes=callcentre.OUTCOMES,
         )
         data["flag_subjects"] = flag_rules.subjects(db, data["flags"])
