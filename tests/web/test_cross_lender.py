@@ -5,6 +5,8 @@ is called by our lender's staff with the ids of another lender's records (tests/
   which would say it exists); the other lender's own staff, same request, get past that check.
 - listing: the answer holds none of the other lender's rows; the other lender's staff see them
   (so the check can fail), and so does the platform role where it may call the route.
+- effect: an action whose answer shows nothing: our staff's call leaves the other lender untouched,
+  theirs does not.
 - none: the route shows or touches no lender's records of its own choosing (the reason is said).
 
 A staff route without an entry here fails: nobody adds a route without saying how it is scoped.
@@ -15,9 +17,10 @@ import re
 from types import SimpleNamespace
 
 import pytest
+from sqlmodel import select
 
 from gateway.app import create_app
-from gateway.models import Agent
+from gateway.models import Agent, CommissionStatement
 from gateway.web.auth import issue_token
 from tests.web import other_lender
 from tests.web.test_endpoint_auth import API, CONSOLE, ENDPOINTS, SERVED, password_hash
@@ -33,6 +36,11 @@ def listing(*cases, marker, positive=True):
     """cases: paths, or (path, body) for a POST; `marker(o)`: text (or a regex) only the other lender's rows hold."""
     return SimpleNamespace(kind="listing", cases=[c if isinstance(c, tuple) else (c, None) for c in cases],
                            marker=marker, positive=positive)
+
+
+def effect(path, body, made):
+    """An action whose answer shows nothing: `made(session, o)` says whether it touched the other lender."""
+    return SimpleNamespace(kind="effect", cases=[(path, body)], made=made)
 
 
 def none(reason):
@@ -132,7 +140,10 @@ CROSS = {
         lambda o: f"/ops/reports/funders.csv?month={M}", lambda o: f"/ops/reports/commissions.csv?month={M}",
         marker=ref),
     ("GET", "/ops/statements"): listing(lambda o: "/ops/statements?month=2026-10", marker=lambda o: "Otieno Other"),
-    ("POST", "/ops/statements/generate"): none("payouts.generate(lenders), as the API's generate checked here"),
+    ("POST", "/ops/statements/generate"):
+        effect(lambda o: "/ops/statements/generate", lambda o: {"month": M},
+               lambda s, o: s.exec(select(CommissionStatement).where(
+                   CommissionStatement.agent_id == o.staff["field"].id, CommissionStatement.month == M)).first()),
     ("POST", "/ops/statements/<int:statement_id>/decide"):
         record(lambda o: f"/ops/statements/{o.pending.id}/decide", lambda o: {"decision": "approve"}),
     ("POST", "/ops/statements/payout"):
@@ -190,7 +201,7 @@ def shows(res, marker) -> bool:
 
 @pytest.mark.usefixtures("frozen_clock")
 @pytest.mark.parametrize("method,rule", STAFF_ROUTES, ids=lambda v: v)
-def test_another_lenders_data_is_a_404_or_absent(method, rule, settings, world):
+def test_another_lenders_data_is_a_404_or_absent(method, rule, settings, world, session):
     kind, allowed = ENDPOINTS[(method, rule)]
     entry = CROSS[(method, rule)]
     if entry.kind == "none":
@@ -205,11 +216,18 @@ def test_another_lenders_data_is_a_404_or_absent(method, rule, settings, world):
             mine = call(app, kind, method, path, body, world.ours[each])
             if entry.kind == "record":
                 assert mine.status_code == 404, f"{each} of ours reached the other lender's record: {mine.status_code}"
+            elif entry.kind == "effect":
+                session.commit()  # a fresh snapshot: the app wrote in its own session
+                assert mine.status_code < 500 and not entry.made(session, o), f"{each} of ours acted for them"
             else:
                 assert mine.status_code < 500 and not shows(mine, entry.marker(o)), f"{each} of ours sees their rows"
         if entry.kind == "record":
             theirs = call(app, kind, method, path, body, world.theirs[role])
             assert theirs.status_code != 404, "the other lender's own staff must reach it (else this checks nothing)"
+        elif entry.kind == "effect":
+            call(app, kind, method, path, body, world.theirs[role])
+            session.commit()  # a fresh snapshot: the app wrote in its own session
+            assert entry.made(session, o), "the other lender's own staff do it (else this checks nothing)"
         else:
             marker = entry.marker(o)
             if entry.positive:
