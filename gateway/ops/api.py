@@ -135,10 +135,10 @@ def list_flags():
 
 @bp.post("/flags/scan")
 @staff(*MANAGERS)
-def scan_flags():  # the scan looks at the whole book (idempotent); each lender is shown its own new flags
+def scan_flags():  # the lender's own book
     with session_scope() as s:
-        raised = flags.scan(s, _today(), _settings())
-        return jsonify(raised=_flags_json(s, flags.of_lenders(s, raised, scope.lenders(s))))
+        raised = flags.scan(s, _today(), _settings(), scope.lenders(s))
+        return jsonify(raised=_flags_json(s, raised))
 
 
 @bp.post("/flags/<id:flag_id>/resolve")

@@ -20,7 +20,7 @@ import pytest
 from sqlmodel import select
 
 from gateway.app import create_app
-from gateway.models import Agent, CommissionStatement
+from gateway.models import Agent, CommissionStatement, Flag
 from gateway.web.auth import issue_token
 from tests.web import other_lender
 from tests.web.test_endpoint_auth import API, CONSOLE, ENDPOINTS, SERVED, password_hash
@@ -55,6 +55,11 @@ def callers_body(o):
     return {"outcome": "reached", "note": "checked"}
 
 
+def foreign_payer(session, o):
+    """The flag a scan of the other lender's book raises: its payment from a number not the borrower's."""
+    return session.exec(select(Flag).where(Flag.kind == "foreign_payer", Flag.loan_id == o.loan.id)).first()
+
+
 CROSS = {
     ("POST", "/api/agents/borrowers"): none("creates a borrower of the caller's own lender only"),
     ("POST", "/api/agents/borrowers/<id:borrower_id>/welcome"):
@@ -81,9 +86,7 @@ CROSS = {
     ("GET", "/api/ops/flags"): listing(lambda o: "/api/ops/flags", marker=ref),
     ("POST", "/api/ops/flags/<id:flag_id>/resolve"):
         record(lambda o: f"/api/ops/flags/{o.flag.id}/resolve", lambda o: {"note": "checked"}),
-    # the scan raises the other lender's foreign-payer flag (the book is scanned whole) but shows only ours;
-    # once raised it is not new for anyone: no positive control
-    ("POST", "/api/ops/flags/scan"): listing((lambda o: "/api/ops/flags/scan", None), marker=ref, positive=False),
+    ("POST", "/api/ops/flags/scan"): effect(lambda o: "/api/ops/flags/scan", None, lambda s, o: foreign_payer(s, o)),
     ("GET", "/api/ops/messages/unknown"): listing(lambda o: "/api/ops/messages/unknown", marker=lambda o: "OTHMSG"),
     ("POST", "/api/ops/messages/<id:message_id>/resend"): record(lambda o: f"/api/ops/messages/{o.message.id}/resend"),
     ("GET", "/api/ops/loans/<id:loan_id>/arrears"): record(lambda o: f"/api/ops/loans/{o.loan.id}/arrears"),
@@ -121,7 +124,7 @@ CROSS = {
     ("GET", "/ops/flags"): listing(lambda o: "/ops/flags", marker=ref),
     ("POST", "/ops/flags/<int:flag_id>/resolve"):
         record(lambda o: f"/ops/flags/{o.flag.id}/resolve", lambda o: {"note": "checked"}),
-    ("POST", "/ops/flags/scan"): none("redirects; counts only the caller's lenders' new flags, as the API's scan"),
+    ("POST", "/ops/flags/scan"): effect(lambda o: "/ops/flags/scan", None, lambda s, o: foreign_payer(s, o)),
     ("GET", "/ops/loans/<int:loan_id>"): record(lambda o: f"/ops/loans/{o.loan.id}"),
     ("POST", "/ops/loans/<int:loan_id>/calls"): record(lambda o: f"/ops/loans/{o.loan.id}/calls", callers_body),
     ("POST", "/ops/loans/<int:loan_id>/restructure"):

@@ -25,7 +25,7 @@ def flags_page():
 @login_required(*MANAGERS)
 def scan_flags():
     with session_scope() as db:
-        raised = flags.of_lenders(db, flags.scan(db, today(), settings()), scope.lenders(db))
+        raised = flags.scan(db, today(), settings(), scope.lenders(db))  # the lender's own book
     flash(g.speaker._("{count} new flags.", count=len(raised)), "ok")
     return redirect(url_for("ops_console.flags_page"))
 
