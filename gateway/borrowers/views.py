@@ -15,6 +15,7 @@ from gateway.messaging import welcome
 from gateway.models import Borrower, FieldPartner, Loan, LoanStatus, Product
 from gateway.money import MoneyError, to_minor
 from gateway.text import TextError, text
+from gateway.web import scope
 from gateway.web.auth import require_role
 
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
@@ -87,7 +88,7 @@ def resend_welcome(borrower_id: int):
     settings = current_app.config["GATEWAY"]
     with session_scope(settings) as session:
         borrower = session.get(Borrower, borrower_id)
-        if borrower is None or borrower.field_partner_id != g.agent.field_partner_id:
+        if borrower is None or not scope.sees(borrower.field_partner_id):
             return jsonify(error="not_found", detail="no such borrower"), 404
         loan = session.exec(select(Loan).where(Loan.borrower_id == borrower.id, Loan.status == LoanStatus.active)
                             .order_by(Loan.created_at.desc(), Loan.id.desc())).first()

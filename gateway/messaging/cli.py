@@ -10,8 +10,9 @@ from gateway.config import Settings
 @click.command("messages")
 @click.option("--limit", default=20, show_default=True, help="How many of the most recent messages.")
 @click.option("--phone", default="", help="Only messages to this phone number.")
-def list_messages(limit: int, phone: str) -> None:
-    """Recent SMS: time in the borrower's timezone, masked phone, template, status."""
+@click.option("--partner", default=None, help="The lender (its name); required when there are several.")
+def list_messages(limit: int, phone: str, partner: str | None) -> None:
+    """Recent SMS of one lender's borrowers: time in the borrower's timezone, masked phone, template, status."""
     from zoneinfo import ZoneInfo
 
     from sqlmodel import select
@@ -19,6 +20,7 @@ def list_messages(limit: int, phone: str) -> None:
     from gateway import phones
     from gateway.db import session_scope
     from gateway.models import Borrower, Message
+    from gateway.web import scope
 
     settings = Settings.from_env()
     if limit < 1:
@@ -28,7 +30,13 @@ def list_messages(limit: int, phone: str) -> None:
     except phones.PhoneError as exc:
         raise Refused(str(exc)) from None
     with session_scope(settings) as session:
+        try:
+            lenders = scope.cli_lenders(session, partner)
+        except scope.NoSuchLender as exc:
+            raise Refused(str(exc)) from None
         query = select(Message, Borrower.timezone).join(Borrower, Borrower.id == Message.borrower_id, isouter=True)
+        if lenders is not None:
+            query = query.where(Borrower.field_partner_id.in_(lenders))
         if e164:
             query = query.where(Message.phone == e164)
         rows = session.exec(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()

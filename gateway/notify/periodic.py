@@ -16,11 +16,13 @@ from gateway.db import utcnow
 from gateway.models import (
     Borrower,
     CallbackStatus,
+    FieldPartner,
     Installment,
     LedgerEntry,
     Loan,
     Message,
     MessageStatus,
+    Payment,
     Promise,
     RawCallback,
     WebhookEndpoint,
@@ -36,7 +38,7 @@ def _partner_loans(partner_id: int):
 
 
 def _par(session: Session, partner_id: int, day: dt.date) -> dict[str, dict]:
-    rows = [r for r in portfolio.loan_arrears(session, day) if r.field_partner_id == partner_id]
+    rows = portfolio.loan_arrears(session, day, lenders=(partner_id,))
     return {row["currency"]: row for row in portfolio.par_table(rows)}
 
 
@@ -83,31 +85,45 @@ def daily_summary(session: Session, partner_id: int, today: dt.date) -> dict:
         "promises": promises[cur][0], "promised": promises[cur][1]} for cur in currencies]}
 
 
-def failure_counts(session: Session, since: dt.datetime) -> dict[str, int]:
-    """Payment callbacks that failed or were refused, and SMS the provider failed, since `since`."""
-    callbacks = session.exec(select(func.count()).select_from(RawCallback).where(
-        RawCallback.received_at >= since,
-        RawCallback.status.in_([CallbackStatus.failed, CallbackStatus.rejected]))).one()
-    sms = session.exec(select(func.count()).select_from(Message).where(
-        Message.created_at >= since, Message.status.in_([MessageStatus.failed, MessageStatus.retrying]))).one()
-    return {"callbacks": int(callbacks), "sms": int(sms)}
+def failure_counts(session: Session, since: dt.datetime, partner_id: int | None = None) -> dict[str, int]:
+    """Payment callbacks that failed or were refused, and SMS the provider failed, since `since`: those
+    of `partner_id`'s borrowers and payments (None: all). A callback refused before any payment was
+    made of it belongs to no lender: it is counted only for None (a gateway with a single lender)."""
+    callbacks = select(func.count()).select_from(RawCallback).where(
+        RawCallback.received_at >= since, RawCallback.status.in_([CallbackStatus.failed, CallbackStatus.rejected]))
+    sms = select(func.count()).select_from(Message).where(
+        Message.created_at >= since, Message.status.in_([MessageStatus.failed, MessageStatus.retrying]))
+    if partner_id is not None:
+        callbacks = callbacks.join(Payment, Payment.id == RawCallback.payment_id).where(
+            Payment.loan_id.in_(_partner_loans(partner_id)))
+        sms = sms.join(Borrower, Borrower.id == Message.borrower_id).where(Borrower.field_partner_id == partner_id)
+    return {"callbacks": int(session.exec(callbacks).one()), "sms": int(session.exec(sms).one())}
 
 
 def tick(session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
-    """Store the daily summaries whose hour has come and the failure alerts over threshold."""
+    """Store the daily summaries whose hour has come (in each lender's timezone) and the failure alerts
+    over threshold (each lender counts its own failures)."""
     now = now or utcnow()
-    local = now.astimezone(ZoneInfo(settings.default_timezone))
     made = 0
     endpoints = list(session.exec(select(WebhookEndpoint).where(WebhookEndpoint.active)))
-    partners = {e.field_partner_id for e in endpoints if "daily_summary" in e.events and local.hour >= e.daily_hour}
-    for partner in sorted(partners):
+    zones = dict(session.exec(select(FieldPartner.id, FieldPartner.timezone)).all())
+    single = len(zones) <= 1  # one lender: every failure is its own, even one no lender can be told from
+
+    def local_of(partner: int) -> dt.datetime:
+        return now.astimezone(ZoneInfo(zones.get(partner) or settings.default_timezone))
+
+    for partner in sorted({e.field_partner_id for e in endpoints if "daily_summary" in e.events}):
+        local = local_of(partner)
+        if not any(e.field_partner_id == partner and "daily_summary" in e.events and local.hour >= e.daily_hour
+                   for e in endpoints):
+            continue
         summary = daily_summary(session, partner, local.date())
         made += len(store(session, partner, "daily_summary", local.date().isoformat(), summary,
-                          only=lambda e: local.hour >= e.daily_hour))
+                          only=lambda e, hour=local.hour: hour >= e.daily_hour))
     if any("failures" in e.events for e in endpoints):
-        counts = failure_counts(session, now - dt.timedelta(hours=1))
-        hour = local.strftime("%Y-%m-%dT%H")
         for partner in sorted({e.field_partner_id for e in endpoints if "failures" in e.events}):
+            counts = failure_counts(session, now - dt.timedelta(hours=1), None if single else partner)
+            hour = local_of(partner).strftime("%Y-%m-%dT%H")
             for source, count in counts.items():
                 made += len(store(session, partner, "failures", f"{source}:{hour}",
                                   {"source": source, "count": count, "hour": hour},

@@ -12,12 +12,13 @@ from flask import Blueprint, g, jsonify, request
 from gateway.db import MAX_ID, session_scope
 from gateway.i18n import Speaker
 from gateway.messaging import stuck
-from gateway.models import Agent, CallbackRequest, Flag, Loan
+from gateway.models import Agent, CallbackRequest, Flag, Loan, Message
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre, commissions, flags, loan_ops, portfolio, promises
 from gateway.text import text
+from gateway.web import scope
 from gateway.web.auth import staff
-from gateway.web.roles import CALLERS, MANAGERS, STAFF, Role
+from gateway.web.roles import CALLERS, MANAGERS, OVERSEERS, STAFF, Role
 
 bp = Blueprint("ops_api", __name__, url_prefix="/api/ops")
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)  # dates the arithmetic handles
@@ -86,21 +87,22 @@ def _value_error(exc):  # every service error is a ValueError subclass: a clear 
 
 
 @bp.get("/portfolio")
-@staff(*MANAGERS)
-def portfolio_view():
+@staff(*OVERSEERS)
+def portfolio_view():  # a lender's managers: their lender; the platform role: every lender (by=field_partner)
     as_of = _date_arg("as_of", _today())
     by = request.args.get("by", "portfolio")
     with session_scope() as s:
-        rows = portfolio.loan_arrears(s, as_of)
+        rows = portfolio.loan_arrears(s, as_of, lenders=scope.lenders(s))
         return jsonify(plain({"as_of": as_of, "by": by, "par": portfolio.par_table(rows, by),
                               "buckets": portfolio.bucket_table(rows)}))
 
 
 @bp.get("/loans/<id:loan_id>/arrears")
-@staff(*STAFF)
+@staff(*STAFF, Role.PLATFORM)
 def loan_arrears(loan_id: int):
     as_of = _date_arg("as_of", _today())
     with session_scope() as s:
+        scope.guard(s, Loan, loan_id)
         row = portfolio.arrears_of(s, loan_id, as_of)
         if row is None:
             return bad(f"no loan {loan_id} on the book on {as_of}", 404)
@@ -112,6 +114,7 @@ def loan_arrears(loan_id: int):
 def open_promise(loan_id: int):
     on = _date_arg("date", _today())
     with session_scope() as s:
+        scope.guard(s, Loan, loan_id)
         return jsonify(loan_id=loan_id, date=on.isoformat(), open_promise=promises.has_open_promise(s, loan_id, on))
 
 
@@ -124,17 +127,17 @@ def _flags_json(s, items: list[Flag]) -> list[dict]:
 
 
 @bp.get("/flags")
-@staff(*CALLERS)
+@staff(*CALLERS, Role.PLATFORM)
 def list_flags():
     with session_scope() as s:
-        return jsonify(flags=_flags_json(s, flags.open_flags(s)))
+        return jsonify(flags=_flags_json(s, flags.open_flags(s, lenders=scope.lenders(s))))
 
 
 @bp.post("/flags/scan")
 @staff(*MANAGERS)
-def scan_flags():
+def scan_flags():  # the lender's own book
     with session_scope() as s:
-        raised = flags.scan(s, _today(), _settings())
+        raised = flags.scan(s, _today(), _settings(), scope.lenders(s))
         return jsonify(raised=_flags_json(s, raised))
 
 
@@ -143,6 +146,7 @@ def scan_flags():
 def resolve_flag(flag_id: int):
     note = text(_body().get("note"), "note")
     with session_scope() as s:
+        scope.guard(s, Flag, flag_id)
         if s.get(Flag, flag_id) is None:
             return bad(f"no flag {flag_id}", 404)
         return jsonify(_flags_json(s, [flags.resolve(s, flag_id, g.actor, note)])[0])
@@ -153,6 +157,7 @@ def resolve_flag(flag_id: int):
 def write_off(loan_id: int):
     reason = text(_body().get("reason"), "reason")
     with session_scope() as s:
+        scope.guard(s, Loan, loan_id)
         if s.get(Loan, loan_id) is None:
             return bad(f"no loan {loan_id}", 404)
         entries = loan_ops.write_off(s, loan_id, g.actor, reason)
@@ -173,6 +178,7 @@ def restructure(loan_id: int):
     except (ValueError, ArithmeticError):
         return bad("count must be a whole number and rate a decimal like 0.03")
     with session_scope() as s:
+        scope.guard(s, Loan, loan_id)
         if s.get(Loan, loan_id) is None:
             return bad(f"no loan {loan_id}", 404)
         new = loan_ops.restructure(s, loan_id, g.actor, reason, count=count, first_due=_date_arg("first_due"),
@@ -187,8 +193,9 @@ def queue():
     today = _today()
     mine = g.agent.role == Role.CALLCENTRE
     with session_scope() as s:
-        callbacks = callcentre.callback_tasks(s)  # borrowers who asked to be called: first, oldest first
-        items = callcentre.work_queue(s, today, g.agent.id, only_agent=mine)
+        lenders = scope.lenders(s)
+        callbacks = callcentre.callback_tasks(s, lenders=lenders)  # asked to be called: first, oldest first
+        items = callcentre.work_queue(s, today, g.agent.id, only_agent=mine, lenders=lenders)
         return jsonify(plain({"date": today, "callbacks": callbacks,
                               "items": [{**dataclasses.asdict(i), "priority": i.priority} for i in items]}))
 
@@ -205,6 +212,9 @@ def assign():
     except ValueError:
         return bad("send loan_ids (a list of loan ids) and agent_id")
     with session_scope() as s:
+        scope.guard(s, Agent, agent_id)
+        for loan_id in ids:
+            scope.guard(s, Loan, loan_id)
         return jsonify(assigned=callcentre.assign(s, ids, agent_id, g.actor), agent_id=agent_id)
 
 
@@ -226,6 +236,7 @@ def _call_outcome(body: dict, currency: str | None) -> dict:
 def log_call(loan_id: int):
     body = _body()
     with session_scope() as s:
+        scope.guard(s, Loan, loan_id)
         loan = s.get(Loan, loan_id)
         if loan is None:
             return bad(f"no loan {loan_id}", 404)
@@ -240,6 +251,7 @@ def log_call(loan_id: int):
 def callback_outcome(request_id: int):
     body = _body()
     with session_scope() as s:
+        scope.guard(s, CallbackRequest, request_id)
         request_row = s.get(CallbackRequest, request_id)
         if request_row is None:
             return bad(f"no call-back request {request_id}", 404)
@@ -256,14 +268,14 @@ def callback_outcome(request_id: int):
 def team():
     day = _date_arg("date", _today())
     with session_scope() as s:
-        progress = callcentre.team_progress(s, day, _settings())
+        progress = callcentre.team_progress(s, day, _settings(), lenders=scope.lenders(s))
     if g.agent.role == Role.CALLCENTRE:  # an agent sees the team total and only their own line
         progress["agents"] = [a for a in progress["agents"] if a["agent_id"] == g.agent.id]
     return jsonify(plain(progress))
 
 
 @bp.get("/commissions")
-@staff(*STAFF)
+@staff(*STAFF, Role.PLATFORM)
 def agent_commissions():
     month = request.args.get("month", "")
     wanted = request.args.get("agent_id")
@@ -271,12 +283,13 @@ def agent_commissions():
         with contextlib.suppress(ValueError):
             wanted = int(wanted)
         wanted = _id(wanted, "agent_id")
-    if g.agent.role not in MANAGERS:
+    if g.agent.role not in OVERSEERS:
         if wanted not in (None, g.agent.id):
             return jsonify(error="forbidden", detail="agents see only their own commissions"), 403
         wanted = g.agent.id
     with session_scope() as s:
-        return jsonify(plain({"month": month, "agents": commissions.commissions(s, month, _settings(), wanted)}))
+        found = commissions.commissions(s, month, _settings(), wanted, scope.lenders(s))
+        return jsonify(plain({"month": month, "agents": found}))
 
 
 @bp.get("/messages/unknown")
@@ -284,16 +297,19 @@ def agent_commissions():
 def unknown_messages():
     """SMS whose send died half-way (status `unknown`): did it reach the borrower? An operator decides."""
     with session_scope() as s:
+        lenders = scope.lenders(s)
         return jsonify(messages=[plain({"id": m.id, "borrower_id": m.borrower_id, "phone": m.phone, "kind": m.kind,
                                         "template": m.template, "text": m.text, "attempts": m.attempts,
                                         "created_at": m.created_at, "status_history": m.status_history})
-                                 for m in stuck.review_list(s)])
+                                 for m in stuck.review_list(s)
+                                 if lenders is None or scope.lender_of(s, Message, m.id) in lenders])
 
 
 @bp.post("/messages/<id:message_id>/resend")
 @staff(*MANAGERS)
 def resend_message(message_id: int):
     with session_scope() as s:
+        scope.guard(s, Message, message_id)
         m = stuck.resend(s, message_id, g.actor)
         return jsonify(id=m.id, status=m.status), 202
 

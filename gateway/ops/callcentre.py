@@ -45,11 +45,12 @@ class QueueItem:
 
 
 def work_queue(session: Session, today: dt.date, agent_id: int | None = None,
-               only_agent: bool = False) -> list[QueueItem]:
+               only_agent: bool = False, lenders: tuple[int, ...] | None = None) -> list[QueueItem]:
     """Loans in arrears today, broken promises first, then by amount x days late. Loans with an
-    open promise wait until its date. `only_agent`: the agent's own accounts and unassigned ones."""
+    open promise wait until its date. `only_agent`: the agent's own accounts and unassigned ones.
+    `lenders`: only their loans (None: all)."""
     promises.evaluate_due(session, today)
-    rows = [r for r in portfolio.loan_arrears(session, today) if r.arrears > 0]
+    rows = [r for r in portfolio.loan_arrears(session, today, lenders=lenders) if r.arrears > 0]
     waiting = promises.loans_with_open_promise(session, today)
     rows = [r for r in rows if r.loan_id not in waiting]
     ids = [r.loan_id for r in rows]
@@ -97,14 +98,18 @@ class CallbackTask:
     age_hours: int
 
 
-def callback_tasks(session: Session, now: dt.datetime | None = None) -> list[CallbackTask]:
-    """Open call-back requests, oldest first: the top of the call-centre queue."""
+def callback_tasks(session: Session, now: dt.datetime | None = None,
+                   lenders: tuple[int, ...] | None = None) -> list[CallbackTask]:
+    """Open call-back requests of `lenders`' borrowers (None: all), oldest first: the top of the queue."""
     now = now or utcnow()
-    rows = session.exec(select(CallbackRequest, Borrower, Loan)
-                        .join(Borrower, Borrower.id == CallbackRequest.borrower_id)
-                        .outerjoin(Loan, Loan.id == CallbackRequest.loan_id)
-                        .where(CallbackRequest.status == TaskStatus.open)
-                        .order_by(CallbackRequest.created_at, CallbackRequest.id)).all()
+    query = (select(CallbackRequest, Borrower, Loan)
+             .join(Borrower, Borrower.id == CallbackRequest.borrower_id)
+             .outerjoin(Loan, Loan.id == CallbackRequest.loan_id)
+             .where(CallbackRequest.status == TaskStatus.open)
+             .order_by(CallbackRequest.created_at, CallbackRequest.id))
+    if lenders is not None:
+        query = query.where(Borrower.field_partner_id.in_(lenders))
+    rows = session.exec(query).all()
     return [CallbackTask(r.id, b.id, b.name, b.phone, r.loan_id, loan.account_ref if loan else None, r.reason,
                          SOURCES.get((r.source_ref or "").split(":")[0], "other"), r.note, r.created_at,
                          int((now - r.created_at).total_seconds() // 3600)) for r, b, loan in rows]
@@ -186,15 +191,19 @@ def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def team_progress(session: Session, day: dt.date, settings: Settings | None = None) -> dict:
-    """Calls made on `day` (the lender's timezone) per call-centre agent against the daily quota."""
+def team_progress(session: Session, day: dt.date, settings: Settings | None = None,
+                  lenders: tuple[int, ...] | None = None) -> dict:
+    """Calls made on `day` (the lender's timezone) per call-centre agent of `lenders` (None: all)
+    against the daily quota."""
     settings = settings or Settings.from_env()
     start, end = day_bounds(day, settings.default_timezone)
     counts = dict(session.exec(select(CallLog.agent_id, func.count(CallLog.id))
                                .where(CallLog.created_at >= start, CallLog.created_at < end)
                                .group_by(CallLog.agent_id)).all())
-    agents = session.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active)
-                          .order_by(Agent.name)).all()
+    callers = select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active).order_by(Agent.name)
+    if lenders is not None:
+        callers = callers.where(Agent.field_partner_id.in_(lenders))
+    agents = session.exec(callers).all()
     quota = settings.ops_daily_call_quota
     rows = [{"agent_id": a.id, "name": a.name, "calls": int(counts.get(a.id, 0)), "quota": quota} for a in agents]
     total = sum(r["calls"] for r in rows)

@@ -13,14 +13,17 @@ from gateway.config import Settings
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
 @click.option("-o", "--output", required=True, help="File to write, or - for standard output.")
 @click.option("--language", default="en", show_default=True, help="Language of the XLSX headers (en, sw, ...).")
-def report(name: str, month: str, fmt: str, output: str, language: str) -> None:
-    """Write a monthly collections-operations report (CSV or XLSX)."""
+@click.option("--partner", default=None, help="The lender (its name); required when there are several.")
+def report(name: str, month: str, fmt: str, output: str, language: str, partner: str | None) -> None:
+    """Write a monthly collections-operations report (CSV or XLSX) of one lender."""
     from gateway.db import session_scope
     from gateway.ops import reports
+    from gateway.web import scope
 
     try:
         with session_scope() as session:
-            built = reports.build(session, name, month, Settings.from_env())
+            built = reports.build(session, name, month, Settings.from_env(),
+                                  lenders=scope.cli_lenders(session, partner))
             data = reports.render(built, fmt, language)
     except ValueError as exc:
         raise Refused(str(exc)) from None

@@ -44,7 +44,9 @@ def _paid_by(session: Session, installment_ids: list[int], day: dt.date) -> dict
 
 
 def commissions(session: Session, month: str, settings: Settings | None = None,
-                agent_id: int | None = None) -> list[dict]:
+                agent_id: int | None = None, lenders: tuple[int, ...] | None = None) -> list[dict]:
+    """Each agent's commission lines and totals per currency; only `lenders`' loans (None: all, each
+    agent with its lender's id as `field_partner_id`)."""
     settings = settings or Settings.from_env()
     first, last = month_bounds(month)
     rate = Decimal(settings.commission_recovery_rate)
@@ -62,6 +64,8 @@ def commissions(session: Session, month: str, settings: Settings | None = None,
              .where(Borrower.onboarded_by_agent_id.is_not(None)))
     if agent_id is not None:
         query = query.where(Borrower.onboarded_by_agent_id == agent_id)
+    if lenders is not None:
+        query = query.where(Borrower.field_partner_id.in_(lenders))
     found = session.exec(query).all()
     ids = [i.id for _, _, i in found]
     paid_end, paid_before = _paid_by(session, ids, last), _paid_by(session, ids, first - dt.timedelta(days=1))
@@ -84,6 +88,8 @@ def commissions(session: Session, month: str, settings: Settings | None = None,
              .group_by(CollectionAssignment.agent_id, Loan.account_ref, Loan.currency))
     if agent_id is not None:
         query = query.where(CollectionAssignment.agent_id == agent_id)
+    if lenders is not None:
+        query = query.where(Loan.borrower_id.in_(select(Borrower.id).where(Borrower.field_partner_id.in_(lenders))))
     for owner, ref, currency, recovered in session.exec(query).all():
         recovered = int(recovered)
         if recovered > 0:
@@ -97,5 +103,6 @@ def commissions(session: Session, month: str, settings: Settings | None = None,
         for line in lines[aid]:
             totals[line["currency"]] += line["amount"]
         out.append({"agent_id": aid, "agent": agents[aid].name, "role": agents[aid].role, "month": month,
+                    "field_partner_id": agents[aid].field_partner_id,
                     "lines": sorted(lines[aid], key=lambda ln: (ln["rule"], ln["loan"])), "totals": dict(totals)})
     return out

@@ -95,11 +95,36 @@ def resolve(session: Session, flag_id: int, actor: str, note: str) -> Flag:
     return flag
 
 
-def open_flags(session: Session, loan_id: int | None = None) -> list[Flag]:
+def open_flags(session: Session, loan_id: int | None = None, lenders: tuple[int, ...] | None = None) -> list[Flag]:
+    """Open flags, oldest first; only those about `lenders`' loans and borrowers (None: all)."""
     query = select(Flag).where(Flag.status == "open").order_by(Flag.created_at, Flag.id)
     if loan_id is not None:
         query = query.where(Flag.loan_id == loan_id)
-    return list(session.exec(query))
+    return of_lenders(session, list(session.exec(query)), lenders)
+
+
+def of_lenders(session: Session, items: list[Flag], lenders: tuple[int, ...] | None) -> list[Flag]:
+    """The flags about `lenders`' loans, borrowers or payments (None: all). A flag no lender can be
+    told from (a reversal that matched no payment) belongs to no lender: only None sees it."""
+    if lenders is None:
+        return items
+    loan_ids = {f.loan_id for f in items if f.loan_id}
+    payment_loans = dict(session.exec(select(Payment.id, Payment.loan_id).where(
+        Payment.id.in_({f.payment_id for f in items if f.payment_id} or {-1}))).all())
+    loan_ids |= {v for v in payment_loans.values() if v}
+    loan_lender = dict(session.exec(select(Loan.id, Borrower.field_partner_id)
+                                    .join(Borrower, Borrower.id == Loan.borrower_id)
+                                    .where(Loan.id.in_(loan_ids or {-1}))).all())
+    borrower_lender = dict(session.exec(select(Borrower.id, Borrower.field_partner_id).where(
+        Borrower.id.in_({f.borrower_id for f in items if f.borrower_id} or {-1}))).all())
+
+    def lender(f: Flag) -> int | None:
+        if f.loan_id:
+            return loan_lender.get(f.loan_id)
+        if f.borrower_id:
+            return borrower_lender.get(f.borrower_id)
+        return loan_lender.get(payment_loans.get(f.payment_id)) if f.payment_id else None
+    return [f for f in items if lender(f) in lenders]
 
 
 def subjects(session: Session, items: list[Flag]) -> dict[int, tuple[str, str]]:
@@ -113,22 +138,27 @@ def subjects(session: Session, items: list[Flag]) -> dict[int, tuple[str, str]]:
     return {f.id: loans.get(f.loan_id) or ("", people.get(f.borrower_id, "")) for f in items}
 
 
-def scan(session: Session, today: dt.date, settings: Settings | None = None) -> list[Flag]:
-    """Look at the whole book and raise what is new. Safe to run as often as wanted."""
+def scan(session: Session, today: dt.date, settings: Settings | None = None,
+         lenders: tuple[int, ...] | None = None) -> list[Flag]:
+    """Look at the book of `lenders` (None: the whole book, and what belongs to no lender) and raise
+    what is new. Safe to run as often as wanted."""
     settings = settings or Settings.from_env()
-    raised = [*_default_eligible(session, today, settings), *_foreign_payers(session),
-              *_reversals(session, settings), *_overpayments(session, settings), *_bad_numbers(session),
-              *_unmatched_reversals(session, settings)]
+    loans = None if lenders is None else select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id).where(
+        Borrower.field_partner_id.in_(lenders))
+    raised = [*_default_eligible(session, today, settings, lenders), *_foreign_payers(session, lenders),
+              *_reversals(session, settings, loans), *_overpayments(session, settings, loans),
+              *_bad_numbers(session, lenders),
+              *(_unmatched_reversals(session, settings) if lenders is None else ())]
     return [f for f in raised if f is not None]
 
 
-def _default_eligible(session, today, settings):
+def _default_eligible(session, today, settings, lenders=None):
     last_paid = dict(session.exec(
         select(LedgerEntry.loan_id, func.max(LedgerEntry.created_at))
         .where(LedgerEntry.payment_id.is_not(None), LedgerEntry.amount > 0).group_by(LedgerEntry.loan_id)
     ).all())
     disbursed = dict(session.exec(select(Loan.id, Loan.disbursed_on)).all())
-    for row in portfolio.loan_arrears(session, today):
+    for row in portfolio.loan_arrears(session, today, lenders=lenders):
         if row.arrears <= 0 or row.outstanding <= 0:
             continue
         last = last_paid.get(row.loan_id)
@@ -148,11 +178,13 @@ def _default_eligible(session, today, settings):
                          days_past_due=row.days_past_due, arrears=row.arrears)
 
 
-def _foreign_payers(session):
-    rows = session.exec(
-        select(Payment, Borrower).join(Loan, Loan.id == Payment.loan_id).join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(Payment.status == PaymentStatus.posted, Payment.payer_phone != "")
-    ).all()
+def _foreign_payers(session, lenders=None):
+    query = (select(Payment, Borrower).join(Loan, Loan.id == Payment.loan_id)
+             .join(Borrower, Borrower.id == Loan.borrower_id)
+             .where(Payment.status == PaymentStatus.posted, Payment.payer_phone != ""))
+    if lenders is not None:
+        query = query.where(Borrower.field_partner_id.in_(lenders))
+    rows = session.exec(query).all()
     for payment, borrower in rows:
         fits = phones.same_number(payment.payer_phone, borrower.phone, borrower.country)
         if fits is not False:  # the same number, or a mask that may be it: only a clear mismatch is a flag
@@ -163,25 +195,23 @@ def _foreign_payers(session):
                          {"phone": shown}, loan_id=payment.loan_id, borrower_id=borrower.id, payment_id=payment.id)
 
 
-def _reversals(session, settings):
-    rows = session.exec(
-        select(Payment.loan_id, func.count(Payment.id)).where(Payment.status == PaymentStatus.reversed,
-                                                              Payment.loan_id.is_not(None))
-        .group_by(Payment.loan_id).having(func.count(Payment.id) >= settings.ops_reversals_flag)
-    ).all()
+def _reversals(session, settings, loans=None):
+    query = (select(Payment.loan_id, func.count(Payment.id))
+             .where(Payment.status == PaymentStatus.reversed, Payment.loan_id.is_not(None))
+             .group_by(Payment.loan_id).having(func.count(Payment.id) >= settings.ops_reversals_flag))
+    rows = session.exec(query if loans is None else query.where(Payment.loan_id.in_(loans))).all()
     for loan_id, count in rows:
         yield raise_flag(session, "reversals", str(loan_id), N_("{count} payments reversed"), {"count": count},
                          loan_id=loan_id)
 
 
-def _overpayments(session, settings):
+def _overpayments(session, settings, loans=None):
     factor = Decimal(settings.ops_overpayment_factor)
     credit = func.sum(LedgerEntry.amount)
-    rows = session.exec(
-        select(Payment, credit).join(LedgerEntry, LedgerEntry.payment_id == Payment.id)
-        .where(LedgerEntry.component == "credit", Payment.status == PaymentStatus.posted)
-        .group_by(Payment.id).having(credit > 0)
-    ).all()
+    query = (select(Payment, credit).join(LedgerEntry, LedgerEntry.payment_id == Payment.id)
+             .where(LedgerEntry.component == "credit", Payment.status == PaymentStatus.posted)
+             .group_by(Payment.id).having(credit > 0))
+    rows = session.exec(query if loans is None else query.where(Payment.loan_id.in_(loans))).all()
     for payment, extra in rows:
         owed = payment.amount - int(extra)  # the balance this payment cleared
         if Decimal(payment.amount) > factor * owed:
@@ -191,9 +221,11 @@ def _overpayments(session, settings):
                              loan_id=payment.loan_id, payment_id=payment.id, credit=int(extra))
 
 
-def _bad_numbers(session):
-    failed = session.exec(select(Message).where(Message.borrower_id.is_not(None),
-                                                Message.status.in_(["failed", "undelivered"]))).all()
+def _bad_numbers(session, lenders=None):
+    query = select(Message).where(Message.borrower_id.is_not(None), Message.status.in_(["failed", "undelivered"]))
+    if lenders is not None:
+        query = query.where(Message.borrower_id.in_(select(Borrower.id).where(Borrower.field_partner_id.in_(lenders))))
+    failed = session.exec(query).all()
     for msg in failed:
         seen = {msg.status.lower(), (msg.failure_reason or "").lower()}
         for step in msg.status_history or []:

@@ -17,7 +17,7 @@ from gateway.db import utcnow
 from gateway.models import Agent, CommissionPayout, CommissionStatement, StatementLine, StatementStatus
 from gateway.money import from_minor, to_minor
 from gateway.ops.commissions import commissions, month_bounds
-from gateway.web.roles import MANAGERS
+from gateway.web.roles import MANAGERS, OVERSEERS
 
 S = StatementStatus
 # The M-Pesa bulk payment (B2C) layout: one row per payee. See README "Commission approval and payout".
@@ -41,12 +41,13 @@ class StatementConflict(PayoutError):
     """The statement is not in a state that allows this (already decided, already paid)."""
 
 
-def generate(session: Session, month: str, settings: Settings, actor: str) -> list[CommissionStatement]:
-    """Make (or remake) the month's statements from the commissions. Pending and returned statements are
-    rebuilt from today's figures; approved and paid ones are never touched."""
+def generate(session: Session, month: str, settings: Settings, actor: str,
+             lenders: tuple[int, ...] | None = None) -> list[CommissionStatement]:
+    """Make (or remake) the month's statements of `lenders`' agents (None: all) from the commissions.
+    Pending and returned statements are rebuilt from today's figures; approved and paid ones are never touched."""
     month_bounds(month)  # validates
     out = []
-    for agent in commissions(session, month, settings):
+    for agent in commissions(session, month, settings, lenders=lenders):
         for currency, total in agent["totals"].items():
             st = session.exec(select(CommissionStatement).where(
                 CommissionStatement.agent_id == agent["agent_id"], CommissionStatement.month == month,
@@ -74,10 +75,14 @@ def generate(session: Session, month: str, settings: Settings, actor: str) -> li
     return out
 
 
-def visible(session: Session, viewer: Agent, month: str | None = None, status: str | None = None) -> list[dict]:
-    """Statements `viewer` may see: managers and admins all, anyone else only their own."""
+def visible(session: Session, viewer: Agent, month: str | None = None, status: str | None = None,
+            lenders: tuple[int, ...] | None = None) -> list[dict]:
+    """Statements `viewer` may see: managers, admins and the platform role those of `lenders`' agents
+    (None: all), anyone else only their own."""
     query = select(CommissionStatement, Agent).join(Agent, Agent.id == CommissionStatement.agent_id)
-    if viewer.role not in MANAGERS:
+    if lenders is not None:
+        query = query.where(Agent.field_partner_id.in_(lenders))
+    if viewer.role not in OVERSEERS:
         query = query.where(CommissionStatement.agent_id == viewer.id)
     if month:
         month_bounds(month)
@@ -135,11 +140,16 @@ def send_back(session: Session, statement_id: int, manager: Agent, note: str) ->
     return _decide(session, statement_id, manager, S.returned, note[:500])
 
 
-def pay(session: Session, actor: str, currency: str = "KES", month: str | None = None) -> str:
-    """Mark every approved statement (of `month`, in `currency`) paid in one new batch; returns the batch
-    id. A statement already paid cannot be paid again: the unique CommissionPayout row refuses it."""
+def pay(session: Session, actor: str, currency: str = "KES", month: str | None = None,
+        lenders: tuple[int, ...] | None = None) -> str:
+    """Mark every approved statement (of `month`, in `currency`, of `lenders`' agents; None: all) paid in
+    one new batch; returns the batch id. A statement already paid cannot be paid again: the unique
+    CommissionPayout row refuses it."""
     query = select(CommissionStatement).where(CommissionStatement.status == S.approved,
                                               CommissionStatement.currency == currency)
+    if lenders is not None:
+        query = query.where(CommissionStatement.agent_id.in_(select(Agent.id).where(
+            Agent.field_partner_id.in_(lenders))))
     if month:
         month_bounds(month)
         query = query.where(CommissionStatement.month == month)
@@ -164,11 +174,15 @@ def pay(session: Session, actor: str, currency: str = "KES", month: str | None =
     return batch
 
 
-def batch_rows(session: Session, batch: str) -> list[dict]:
-    rows = session.exec(select(CommissionPayout, CommissionStatement, Agent)
-                        .join(CommissionStatement, CommissionStatement.id == CommissionPayout.statement_id)
-                        .join(Agent, Agent.id == CommissionStatement.agent_id)
-                        .where(CommissionPayout.batch == batch).order_by(CommissionPayout.id)).all()
+def batch_rows(session: Session, batch: str, lenders: tuple[int, ...] | None = None) -> list[dict]:
+    """The payout file's rows of `batch`; NotFound when it has none of `lenders`' agents (None: all)."""
+    query = (select(CommissionPayout, CommissionStatement, Agent)
+             .join(CommissionStatement, CommissionStatement.id == CommissionPayout.statement_id)
+             .join(Agent, Agent.id == CommissionStatement.agent_id)
+             .where(CommissionPayout.batch == batch).order_by(CommissionPayout.id))
+    if lenders is not None:
+        query = query.where(Agent.field_partner_id.in_(lenders))
+    rows = session.exec(query).all()
     if not rows:
         raise NotFound(f"no payout batch {batch}")
     return [{"ReceiverParty": p.phone.lstrip("+"), "Amount": str(int(from_minor(p.amount, st.currency))),

@@ -7,10 +7,12 @@ import io
 from flask import g, jsonify, request, send_file
 
 from gateway.db import session_scope
+from gateway.models import CommissionStatement
 from gateway.ops import payouts
 from gateway.ops.api import _body, _settings, bp, plain
+from gateway.web import scope
 from gateway.web.auth import staff
-from gateway.web.roles import MANAGERS, STAFF
+from gateway.web.roles import MANAGERS, STAFF, Role
 
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -38,11 +40,11 @@ def _text(data: dict, name: str, default: str = "") -> str:
 
 
 @bp.get("/commissions/statements")
-@staff(*STAFF)
+@staff(*STAFF, Role.PLATFORM)
 def list_statements():  # field and call-centre agents see only their own
     with session_scope() as s:
         return jsonify(plain({"statements": payouts.visible(s, g.agent, request.args.get("month"),
-                                                              request.args.get("status"))}))
+                                                              request.args.get("status"), scope.lenders(s))}))
 
 
 @bp.post("/commissions/statements/generate")
@@ -50,7 +52,7 @@ def list_statements():  # field and call-centre agents see only their own
 def generate_statements():
     month = _text(_body(), "month")
     with session_scope() as s:
-        made = payouts.generate(s, month, _settings(), f"agent:{g.agent.id}")
+        made = payouts.generate(s, month, _settings(), f"agent:{g.agent.id}", scope.lenders(s))
         return jsonify(plain({"month": month, "statements": [payouts.as_dict(s, st) for st in made]}))
 
 
@@ -58,6 +60,7 @@ def generate_statements():
 @staff(*MANAGERS)
 def approve_statement(statement_id: int):
     with session_scope() as s:
+        scope.guard(s, CommissionStatement, statement_id)
         return jsonify(plain(payouts.as_dict(s, payouts.approve(s, statement_id, g.agent))))
 
 
@@ -66,6 +69,7 @@ def approve_statement(statement_id: int):
 def return_statement(statement_id: int):
     note = _text(_body(), "note")
     with session_scope() as s:
+        scope.guard(s, CommissionStatement, statement_id)
         return jsonify(plain(payouts.as_dict(s, payouts.send_back(s, statement_id, g.agent, note))))
 
 
@@ -75,9 +79,10 @@ def make_payout():
     data = _body()
     currency, month = _text(data, "currency", "KES"), _text(data, "month") or None
     with session_scope() as s:
-        batch = payouts.pay(s, f"agent:{g.agent.id}", currency, month)
+        lenders = scope.lenders(s)
+        batch = payouts.pay(s, f"agent:{g.agent.id}", currency, month, lenders)
         s.flush()
-        return jsonify({"batch": batch, "rows": payouts.batch_rows(s, batch)}), 201
+        return jsonify({"batch": batch, "rows": payouts.batch_rows(s, batch, lenders)}), 201
 
 
 @bp.get("/commissions/payouts/<batch>")
@@ -87,6 +92,6 @@ def payout_file(batch: str):
     if fmt not in MIMETYPES:
         raise payouts.PayoutError("format must be csv or xlsx")
     with session_scope() as s:
-        data = payouts.render(payouts.batch_rows(s, batch), fmt)
+        data = payouts.render(payouts.batch_rows(s, batch, scope.lenders(s)), fmt)
     return send_file(io.BytesIO(data), mimetype=MIMETYPES[fmt], as_attachment=True,
                      download_name=f"commission-payout-{batch}.{fmt}")

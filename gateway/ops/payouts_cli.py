@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.web.roles import MANAGERS, Role
 
@@ -24,12 +25,31 @@ def _manager(session, phone: str):
 def _run(work):
     from gateway.db import session_scope
     from gateway.ops import payouts
+    from gateway.web import scope
 
     try:
         with session_scope() as session:
             return work(session, payouts)
+    except scope.NoSuchLender as exc:
+        raise Refused(str(exc)) from None
     except (ValueError, payouts.NotAllowed, payouts.NotFound) as exc:
         raise click.ClickException(exc.args[0]) from None
+
+
+def _lenders(session, partner: str | None):
+    from gateway.web import scope
+
+    return scope.cli_lenders(session, partner)
+
+
+def _own_statement(session, statement_id: int, manager) -> None:
+    """A manager decides only on their own lender's statements: another lender's is 'no statement'."""
+    from gateway.models import CommissionStatement
+    from gateway.ops import payouts
+    from gateway.web import scope
+
+    if scope.lender_of(session, CommissionStatement, statement_id) not in (None, manager.field_partner_id):
+        raise payouts.NotFound(f"no statement {statement_id}")
 
 
 @click.group("commissions")
@@ -39,22 +59,25 @@ def commissions_group() -> None:
 
 @commissions_group.command("generate")
 @click.option("--month", required=True, help="YYYY-MM")
-def generate(month: str) -> None:
-    """Make the month's statements from the commissions (pending and returned ones are rebuilt)."""
-    made = _run(lambda s, p: [(st.id, st.status) for st in p.generate(s, month, Settings.from_env(), "cli")])
+@click.option("--partner", default=None, help="The lender (its name); required when there are several.")
+def generate(month: str, partner: str | None) -> None:
+    """Make the month's statements of one lender (pending and returned ones are rebuilt)."""
+    made = _run(lambda s, p: [(st.id, st.status) for st in p.generate(s, month, Settings.from_env(), "cli",
+                                                                        _lenders(s, partner))])
     click.echo(f"{len(made)} statements for {month}")
 
 
 @commissions_group.command("statements")
 @click.option("--month", default=None, help="YYYY-MM")
 @click.option("--status", default=None)
-def statements(month: str | None, status: str | None) -> None:
-    """List statements: id, month, agent, total, status."""
+@click.option("--partner", default=None, help="The lender (its name); required when there are several.")
+def statements(month: str | None, status: str | None, partner: str | None) -> None:
+    """List one lender's statements: id, month, agent, total, status."""
     from gateway.models import Agent
     from gateway.money import format_money
 
-    everyone = Agent(id=0, name="cli", phone="", role=Role.ADMIN, field_partner_id=0)  # the shell sees all
-    for st in _run(lambda s, p: p.visible(s, everyone, month, status)):
+    everyone = Agent(id=0, name="cli", phone="", role=Role.ADMIN, field_partner_id=0)  # all of the lender's
+    for st in _run(lambda s, p: p.visible(s, everyone, month, status, _lenders(s, partner))):
         note = f"  ({st['note']})" if st["note"] else ""
         total = format_money(st["total"], st["currency"], "en")
         click.echo(f"{st['id']:>5}  {st['month']}  {st['agent']:<24} {total:>14}  {st['status']}{note}")
@@ -65,7 +88,12 @@ def statements(month: str | None, status: str | None) -> None:
 @click.option("--as", "phone", required=True, help="phone of the approving manager or admin")
 def approve(statement_id: int, phone: str) -> None:
     """Approve a pending statement."""
-    _run(lambda s, p: p.approve(s, statement_id, _manager(s, phone)))
+    def work(s, p):
+        manager = _manager(s, phone)
+        _own_statement(s, statement_id, manager)
+        return p.approve(s, statement_id, manager)
+
+    _run(work)
     click.echo(f"statement {statement_id} approved")
 
 
@@ -75,7 +103,12 @@ def approve(statement_id: int, phone: str) -> None:
 @click.option("--note", required=True, help="why it goes back")
 def send_back(statement_id: int, phone: str, note: str) -> None:
     """Send a pending statement back with a note."""
-    _run(lambda s, p: p.send_back(s, statement_id, _manager(s, phone), note))
+    def work(s, p):
+        manager = _manager(s, phone)
+        _own_statement(s, statement_id, manager)
+        return p.send_back(s, statement_id, manager, note)
+
+    _run(work)
     click.echo(f"statement {statement_id} returned")
 
 
@@ -91,9 +124,10 @@ def payout(phone: str, month: str | None, currency: str, fmt: str, output: str) 
         manager = _manager(s, phone)
         if manager.role not in MANAGERS:
             raise p.NotAllowed("only a manager or an admin exports payouts")
-        batch = p.pay(s, f"agent:{manager.id}", currency, month)
+        mine = (manager.field_partner_id,)  # the manager's own lender's statements
+        batch = p.pay(s, f"agent:{manager.id}", currency, month, mine)
         s.flush()
-        rows = p.batch_rows(s, batch)
+        rows = p.batch_rows(s, batch, mine)
         return batch, rows, p.render(rows, fmt)
 
     batch, rows, data = _run(work)

@@ -64,8 +64,9 @@ class LoanArrears:
                 "agent": self.agent_id, "portfolio": "all"}[dimension]
 
 
-def loan_arrears(session: Session, as_of: dt.date, loan_ids: list[int] | None = None) -> list[LoanArrears]:
-    """One row per loan on the book as of `as_of`, in one grouped query."""
+def loan_arrears(session: Session, as_of: dt.date, loan_ids: list[int] | None = None,
+                 lenders: tuple[int, ...] | None = None) -> list[LoanArrears]:
+    """One row per loan on the book as of `as_of`, in one grouped query; only `lenders`' loans (None: all)."""
     end = end_of(as_of)
     paid = (
         select(LedgerEntry.installment_id.label("installment_id"),
@@ -98,6 +99,8 @@ def loan_arrears(session: Session, as_of: dt.date, loan_ids: list[int] | None = 
     )
     if loan_ids is not None:
         query = query.where(Loan.id.in_(loan_ids))
+    if lenders is not None:
+        query = query.where(Borrower.field_partner_id.in_(lenders))
     rows = []
     for lid, cur, product, partner, branch, agent, arrears, oldest, principal, outstanding in session.exec(query):
         if isinstance(oldest, str):  # SQLite hands back MIN() of a CASE as text
@@ -107,8 +110,9 @@ def loan_arrears(session: Session, as_of: dt.date, loan_ids: list[int] | None = 
     return rows
 
 
-def arrears_of(session: Session, loan_id: int, as_of: dt.date) -> LoanArrears | None:
-    rows = loan_arrears(session, as_of, [loan_id])
+def arrears_of(session: Session, loan_id: int, as_of: dt.date,
+               lenders: tuple[int, ...] | None = None) -> LoanArrears | None:
+    rows = loan_arrears(session, as_of, [loan_id], lenders)
     return rows[0] if rows else None
 
 
@@ -164,10 +168,10 @@ def month_ends(today: dt.date, months: int) -> list[dt.date]:
     return sorted(days) + [today]
 
 
-def par_trend(session: Session, days: list[dt.date]) -> list[dict]:
-    """Portfolio PAR at each date (one row per date and currency)."""
+def par_trend(session: Session, days: list[dt.date], lenders: tuple[int, ...] | None = None) -> list[dict]:
+    """Portfolio PAR of `lenders` (None: all) at each date (one row per date and currency)."""
     trend = []
     for day in days:
-        for row in par_table(loan_arrears(session, day)):
+        for row in par_table(loan_arrears(session, day, lenders=lenders)):
             trend.append({"date": day, **{k: v for k, v in row.items() if k != "portfolio"}})
     return trend

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from gateway.config import Settings
 from gateway.i18n import N_, Speaker
-from gateway.models import Agent, Borrower, Installment, LedgerEntry, Loan, Message, MessageStatus
+from gateway.models import Agent, Borrower, FieldPartner, Installment, LedgerEntry, Loan, Message, MessageStatus
 from gateway.money import from_minor
 from gateway.ops import commissions as commission_rules
 from gateway.ops import cost_report, portfolio
@@ -39,7 +39,8 @@ FORMATS = ("csv", "xlsx")
 
 # XLSX headers (msgids); CSV keeps the column names.
 LABELS = {
-    "period": N_("Period"), "branch": N_("Branch"), "agent": N_("Agent"), "currency": N_("Currency"),
+    "lender": N_("Lender"), "period": N_("Period"), "branch": N_("Branch"), "agent": N_("Agent"),
+    "currency": N_("Currency"),
     "expected": N_("Due in period"), "collected": N_("Collected"), "recoveries": N_("Recoveries"),
     "collection_rate_excl_recoveries": N_("Collection rate excl. recoveries"),
     "collection_rate_incl_recoveries": N_("Collection rate incl. recoveries"),
@@ -99,19 +100,35 @@ def _weeks(first: dt.date, last: dt.date) -> list[tuple[str, dt.date, dt.date]]:
     return periods + [(f"month {first:%Y-%m}", first, last)]
 
 
-def _loan_groups(session: Session) -> dict[int, tuple]:
-    names = dict(session.exec(select(Agent.id, Agent.name)).all())
-    rows = session.exec(select(Loan.id, Borrower.branch, Borrower.onboarded_by_agent_id, Loan.currency)
-                        .join(Borrower, Borrower.id == Loan.borrower_id)).all()
-    return {loan_id: (branch or "-", names.get(agent, "-"), currency) for loan_id, branch, agent, currency in rows}
+def lender_names(session: Session) -> dict[int | None, str]:
+    return {None: "-", **dict(session.exec(select(FieldPartner.id, FieldPartner.name)).all())}
 
 
-def collections_report(session: Session, month: str, today: dt.date | None = None) -> Report:
-    """Expected vs collected per week and for the month, by branch and agent. Recoveries: money
-    from loans that were more than 90 days late or written off when the month began. Collection
-    rates with and without them (the module's docstring)."""
+def _by_lender(report: Report, lender_of_row: list, by_lender: bool) -> Report:
+    """The platform's view across lenders: the lender as the first column of every row."""
+    if by_lender:
+        report.columns.insert(0, "lender")
+        report.rows = [[lender, *row] for lender, row in zip(lender_of_row, report.rows, strict=True)]
+    return report
+
+
+def _loan_groups(session: Session, lenders: tuple[int, ...] | None, by_lender: bool) -> dict[int, tuple]:
+    names, lender = dict(session.exec(select(Agent.id, Agent.name)).all()), lender_names(session)
+    query = (select(Loan.id, Borrower.field_partner_id, Borrower.branch, Borrower.onboarded_by_agent_id, Loan.currency)
+             .join(Borrower, Borrower.id == Loan.borrower_id))
+    if lenders is not None:
+        query = query.where(Borrower.field_partner_id.in_(lenders))
+    return {loan_id: ((lender[partner],) if by_lender else ()) + (branch or "-", names.get(agent, "-"), currency)
+            for loan_id, partner, branch, agent, currency in session.exec(query).all()}
+
+
+def collections_report(session: Session, month: str, today: dt.date | None = None,
+                       lenders: tuple[int, ...] | None = None, by_lender: bool = False) -> Report:
+    """Expected vs collected per week and for the month, by branch and agent (and lender, for the
+    platform's view). Recoveries: money from loans that were more than 90 days late or written off
+    when the month began. Collection rates with and without them (the module's docstring)."""
     first, last, as_of = _period(month, today)
-    groups = _loan_groups(session)
+    groups = _loan_groups(session, lenders, by_lender)
     end = end_of(last)
     due = session.exec(select(Installment).where(
         Installment.due_date >= first, Installment.due_date <= last,
@@ -119,12 +136,13 @@ def collections_report(session: Session, month: str, today: dt.date | None = Non
     paid = session.exec(select(LedgerEntry).where(
         LedgerEntry.payment_id.is_not(None), LedgerEntry.created_at >= _start(first),
         LedgerEntry.created_at < end)).all()
+    due, paid = [i for i in due if i.loan_id in groups], [e for e in paid if e.loan_id in groups]
     before = first - dt.timedelta(days=1)
-    bad_loans = {r.loan_id for r in portfolio.loan_arrears(session, before) if r.days_past_due > 90}
+    bad_loans = {r.loan_id for r in portfolio.loan_arrears(session, before, lenders=lenders) if r.days_past_due > 90}
     bad_loans |= set(session.exec(select(LedgerEntry.loan_id).where(
         LedgerEntry.kind == "writeoff", LedgerEntry.created_at < _start(first))).all())
 
-    table = defaultdict(lambda: [0, 0, 0])  # (period, branch, agent, currency) -> expected, collected, recovered
+    table = defaultdict(lambda: [0, 0, 0])  # (period, [lender,] branch, agent, currency) -> expected, collected, ...
     for label, start, stop in _weeks(first, last):
         for inst in due:
             if start <= inst.due_date <= stop:
@@ -136,52 +154,60 @@ def collections_report(session: Session, month: str, today: dt.date | None = Non
                 if e.loan_id in bad_loans:
                     row[2] += e.amount
     report = Report("collections", (N_("Collections and recoveries {month}"), {"month": month}),
-                    ["period", "branch", "agent", "currency", "expected", "collected", "recoveries",
-                     "collection_rate_excl_recoveries", "collection_rate_incl_recoveries"], as_of=as_of)
+                    ["period", *(["lender"] if by_lender else []), "branch", "agent", "currency", "expected",
+                     "collected", "recoveries", "collection_rate_excl_recoveries", "collection_rate_incl_recoveries"],
+                    as_of=as_of)
     order = {label: k for k, (label, _, _) in enumerate(_weeks(first, last))}
-    for (label, branch, agent, cur), (expected, collected, recovered) in sorted(
+    for (label, *group, cur), (expected, collected, recovered) in sorted(
             table.items(), key=lambda kv: (order[kv[0][0]], kv[0][1:])):
-        report.rows.append([label, branch, agent, cur, from_minor(expected, cur), from_minor(collected, cur),
+        report.rows.append([label, *group, cur, from_minor(expected, cur), from_minor(collected, cur),
                             from_minor(recovered, cur),
                             portfolio.ratio(collected - recovered, expected) if expected else "",
                             portfolio.ratio(collected, expected) if expected else ""])
     return report
 
 
-def funders_report(session: Session, month: str, today: dt.date | None = None) -> Report:
-    """Per loan: what was repaid in the month and what is still owed at its end (month to date: today)."""
+def funders_report(session: Session, month: str, today: dt.date | None = None,
+                   lenders: tuple[int, ...] | None = None, by_lender: bool = False) -> Report:
+    """Per loan of `lenders` (None: all): what was repaid in the month and what is still owed at its end
+    (month to date: today)."""
     first, last, as_of = _period(month, today)
     repaid = defaultdict(int)
     for loan_id, amount in session.exec(select(LedgerEntry.loan_id, LedgerEntry.amount).where(
             LedgerEntry.payment_id.is_not(None), LedgerEntry.created_at >= _start(first),
             LedgerEntry.created_at < end_of(last))).all():
         repaid[loan_id] += amount
-    at_end = {r.loan_id: r for r in portfolio.loan_arrears(session, last)}
+    at_end = {r.loan_id: r for r in portfolio.loan_arrears(session, last, lenders=lenders)}
     report = Report("funders", (N_("Monthly repayment per loan {month}"), {"month": month}),
                     ["account", "borrower", "product", "currency", "principal", "repaid_in_month",
                      "outstanding_at_month_end", "outstanding_principal", "days_past_due"], as_of=as_of)
+    lender, lenders_of_rows = lender_names(session), []
     for loan, borrower in session.exec(select(Loan, Borrower).join(Borrower, Borrower.id == Loan.borrower_id)
                                        .where(Loan.id.in_(list(at_end))).order_by(Loan.account_ref)):
         r, cur = at_end[loan.id], loan.currency
+        lenders_of_rows.append(lender[borrower.field_partner_id])
         report.rows.append([loan.account_ref, borrower.name, loan.product, cur, from_minor(loan.principal, cur),
                             from_minor(repaid[loan.id], cur), from_minor(r.outstanding, cur),
                             from_minor(r.outstanding_principal, cur), r.days_past_due])
-    return report
+    return _by_lender(report, lenders_of_rows, by_lender)
 
 
 def commissions_report(session: Session, month: str, settings: Settings | None = None,
-                       agent_id: int | None = None, today: dt.date | None = None) -> Report:
+                       agent_id: int | None = None, today: dt.date | None = None,
+                       lenders: tuple[int, ...] | None = None, by_lender: bool = False) -> Report:
     report = Report("commissions", (N_("Agent commissions {month}"), {"month": month}),
                     ["agent", "role", "rule", "account", "borrower", "currency", "base", "commission"],
                     as_of=_period(month, today)[2])
-    for agent in commission_rules.commissions(session, month, settings, agent_id):
+    lender, lenders_of_rows = lender_names(session), []
+    for agent in commission_rules.commissions(session, month, settings, agent_id, lenders):
         for line in agent["lines"]:
             cur = line["currency"]
             report.rows.append([agent["agent"], agent["role"], line["rule"], line["loan"], line["borrower"], cur,
                                 from_minor(line["base"], cur), from_minor(line["amount"], cur)])
         for cur, total in sorted(agent["totals"].items()):
             report.rows.append([agent["agent"], agent["role"], "total", "", "", cur, "", from_minor(total, cur)])
-    return report
+        lenders_of_rows += [lender[agent["field_partner_id"]]] * (len(report.rows) - len(lenders_of_rows))
+    return _by_lender(report, lenders_of_rows, by_lender)
 
 
 # Message.status as gateway.workers.sms and the delivery reports set it.
@@ -190,15 +216,21 @@ DELIVERED = {"delivered"}
 FAILED = {"failed", "undelivered"}  # refused when sent, or not delivered in the end
 
 
-def messaging_report(session: Session, month: str, today: dt.date | None = None) -> Report:
+def messaging_report(session: Session, month: str, today: dt.date | None = None,
+                     lenders: tuple[int, ...] | None = None, by_lender: bool = False) -> Report:
     """SMS created in the month by template and language: sent (accepted by the provider),
     delivered, failed (refused or undelivered), unknown (the send died half-way: for review),
-    cost (KES, as Africa's Talking charged it)."""
+    cost (KES, as Africa's Talking charged it). Only messages to `lenders`' borrowers (None: all, and
+    those to no borrower)."""
     first, last, as_of = _period(month, today)
     table = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     in_month = (Message.created_at >= _start(first), Message.created_at < end_of(last))
-    for m in session.exec(select(Message).where(*in_month)):
-        row = table[(m.template, m.language)]
+    query = select(Message, Borrower.field_partner_id).outerjoin(Borrower, Borrower.id == Message.borrower_id)
+    if lenders is not None:
+        query = query.where(Borrower.field_partner_id.in_(lenders))
+    lender = lender_names(session)
+    for m, partner in session.exec(query.where(*in_month)):
+        row = table[(lender[partner] if by_lender else "", m.template, m.language)]
         status = (m.status or "").lower()
         row[0] += 1
         row[1] += status in SENT
@@ -209,9 +241,10 @@ def messaging_report(session: Session, month: str, today: dt.date | None = None)
     report = Report("messaging", (N_("Messaging {month}"), {"month": month}),
                     ["template", "language", "messages", "sent", "delivered", "failed", "unknown", "currency", "cost"],
                     as_of=as_of)
-    for (template, lang), (n, sent, delivered, failed, unknown, cost) in sorted(table.items()):
+    rows = sorted(table.items())
+    for (_, template, lang), (n, sent, delivered, failed, unknown, cost) in rows:
         report.rows.append([template, lang, n, sent, delivered, failed, unknown, "KES", from_minor(cost, "KES")])
-    return report
+    return _by_lender(report, [partner for (partner, _, _), _ in rows], by_lender)
 
 
 def pursuit_cost_report(session: Session, month: str, today: dt.date | None = None, settings: Settings | None = None,
@@ -223,17 +256,20 @@ REPORTS = {"collections": collections_report, "funders": funders_report, "commis
            "messaging": messaging_report, "pursuit-cost": pursuit_cost_report}
 
 
-def build(session: Session, name: str, month: str, settings: Settings | None = None, **kw) -> Report:
+def build(session: Session, name: str, month: str, settings: Settings | None = None, *,
+          lenders: tuple[int, ...] | None = None, by_lender: bool = False, **kw) -> Report:
+    """Report `name` of `lenders` (None: all); `by_lender`: the lender as the first column (the platform's view)."""
     if name not in REPORTS:
         raise ValueError(f"report must be one of {', '.join(REPORTS)}")
     month_bounds(month)  # a clear error for a bad month
     settings = settings or Settings.from_env()
     today = Speaker("en", timezone=settings.default_timezone).today()
+    scope = {"lenders": lenders, "by_lender": by_lender}
     if name == "commissions":
-        return commissions_report(session, month, settings, today=today, **kw)
-    if name == "pursuit-cost":
-        return pursuit_cost_report(session, month, today, settings, **kw)
-    return REPORTS[name](session, month, today)
+        return commissions_report(session, month, settings, today=today, **kw, **scope)
+    if name == "pursuit-cost":  # rows per branch, agent and currency of the lenders given
+        return pursuit_cost_report(session, month, today, settings, partner_ids=lenders, **kw)
+    return REPORTS[name](session, month, today, **scope)
 
 
 def to_csv(report: Report) -> bytes:

@@ -3,12 +3,14 @@ by hand. Thin: parse and validate, call the service, answer. Device keys are nev
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
+from sqlmodel import select
 
 from gateway.db import session_scope
-from gateway.models import Borrower, Device, Loan, PaygToken
+from gateway.models import Device, Loan, PaygToken
 from gateway.money import MoneyError, from_minor, to_minor
 from gateway.payg import service
 from gateway.text import TextError, text
+from gateway.web import scope
 from gateway.web.auth import require_role
 from gateway.web.roles import MANAGERS, Role
 
@@ -54,9 +56,8 @@ def register_device(loan_id: int):
         return _error(400, "invalid", str(exc))
     with session_scope(current_app.config["GATEWAY"]) as session:
         loan = session.get(Loan, loan_id)
-        borrower = session.get(Borrower, loan.borrower_id) if loan else None
-        # A field agent works only on their own lender's borrowers; say "not found" otherwise.
-        if loan is None or (g.agent.role != "admin" and borrower.field_partner_id != g.agent.field_partner_id):
+        # Staff work only on their own lender's borrowers (admins too); say "not found" otherwise.
+        if loan is None or not scope.sees(scope.lender_of(session, Loan, loan_id)):
             return _error(404, "not_found", f"no loan {loan_id}")
         try:
             daily_rate = to_minor(rate, loan.currency)
@@ -85,6 +86,9 @@ def issue_token(serial: str):
     except TextError as exc:
         return _error(400, "invalid", str(exc))
     with session_scope(current_app.config["GATEWAY"]) as session:
+        device = session.exec(select(Device).where(Device.serial == serial)).first()
+        if device is not None and not scope.sees(scope.lender_of(session, Loan, device.loan_id)):
+            return _error(404, "not_found", f"no device {serial}")  # another lender's
         try:
             token = service.issue_manual_token(session, serial, kind, days=body.get("days", 0), reason=reason,
                                                actor=g.actor)

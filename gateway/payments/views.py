@@ -6,11 +6,12 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from gateway import inbox, phones
 from gateway.db import session_scope
+from gateway.models import Payment, RawCallback
 from gateway.payments import operators
 from gateway.providers.callbacks import PAYMENT_CALLBACKS
-from gateway.web import callback_auth
+from gateway.web import callback_auth, scope
 from gateway.web.auth import require_role
-from gateway.web.roles import MANAGERS
+from gateway.web.roles import MANAGERS, OVERSEERS
 
 bp = Blueprint("payments", __name__)
 callbacks = Blueprint("callbacks", __name__, url_prefix="/payments")
@@ -55,6 +56,9 @@ def _payment_json(p) -> dict:
 def _operator_action(action, payment_id: int, **kwargs):
     try:
         with session_scope() as session:
+            scope.guard(session, Payment, payment_id)  # another lender's (or, among several, no lender's): 404
+            if "account_ref" in kwargs:
+                scope.guard_account(session, kwargs["account_ref"])  # nor put on another lender's loan
             payment = action(session, payment_id, actor=g.actor, **kwargs)
             body = _payment_json(payment)
     except operators.PaymentError as exc:
@@ -67,15 +71,23 @@ def _body() -> dict:
     return body if isinstance(body, dict) else {}
 
 
+def _of_lenders(session, model, rows):
+    """Rows of the staff member's lenders; one no lender can be told from only when nothing is narrowed
+    (the platform role, or the database holds one lender)."""
+    lenders = scope.lenders(session)
+    return rows if lenders is None else [r for r in rows if scope.lender_of(session, model, r.id) in lenders]
+
+
 @api.get("/suspense")
-@require_role(*MANAGERS)
+@require_role(*OVERSEERS)
 def suspense():
     with session_scope() as session:
-        return jsonify(payments=[_payment_json(p) for p in operators.suspense_list(session)])
+        return jsonify(payments=[_payment_json(p)
+                                 for p in _of_lenders(session, Payment, operators.suspense_list(session))])
 
 
 @api.post("/<int:payment_id>/assign")
-@require_role(*MANAGERS)
+@require_role(*OVERSEERS)
 def assign(payment_id: int):
     account_ref = str(_body().get("account_ref") or "").strip()
     if not account_ref:
@@ -84,7 +96,7 @@ def assign(payment_id: int):
 
 
 @api.post("/<int:payment_id>/refund")
-@require_role(*MANAGERS)
+@require_role(*OVERSEERS)
 def refund(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
@@ -93,7 +105,7 @@ def refund(payment_id: int):
 
 
 @api.post("/<int:payment_id>/reverse")
-@require_role(*MANAGERS)
+@require_role(*MANAGERS)  # a posted payment is a lender's: its managers reverse it, not the platform
 def reverse(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
     if not reason:
@@ -102,14 +114,14 @@ def reverse(payment_id: int):
 
 
 @api.get("/callbacks")
-@require_role(*MANAGERS)
+@require_role(*OVERSEERS)
 def callbacks_for_review():
     """Stored callbacks by status (rejected, failed...) for review, newest first."""
     status = request.args.get("status", "rejected")
     if status not in ("stored", "processed", "rejected", "failed"):
         return jsonify(error="bad_request", detail="status must be processed, rejected or failed"), 400
     with session_scope() as session:
-        rows = inbox.for_review(session, status)
+        rows = _of_lenders(session, RawCallback, inbox.for_review(session, status))
         return jsonify(callbacks=[{"id": r.id, "provider": r.provider, "kind": r.kind, "source_ip": r.source_ip,
                                    "status": r.status, "error": r.error, "payment_id": r.payment_id,
                                    "attempts": r.attempts, "received_at": r.received_at.isoformat(),
@@ -117,9 +129,11 @@ def callbacks_for_review():
 
 
 @api.post("/callbacks/<int:raw_id>/retry")
-@require_role(*MANAGERS)
+@require_role(*OVERSEERS)
 def retry_callback(raw_id: int):
     """Process a failed callback again now (the sweeper also does, every few minutes)."""
+    with session_scope() as session:
+        scope.guard(session, RawCallback, raw_id)
     outcome = inbox.retry(current_app.config["GATEWAY"], raw_id, PAYMENT_CALLBACKS)
     return jsonify(outcome=outcome), (200 if outcome != "nothing to do" else 409)
 

@@ -20,7 +20,7 @@ from gateway.db import session_scope
 from gateway.models import Agent
 from gateway.web import callback_auth as authenticity
 from gateway.web import console_session
-from gateway.web.roles import ROLES
+from gateway.web.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def authenticate(header: str | None) -> Agent | None:
 
 def require_role(*roles: str):
     """401 without a valid token, 403 with a token whose role is not allowed; sets g.agent."""
-    unknown = set(roles) - set(ROLES)
+    unknown = set(roles) - set(Role)
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 

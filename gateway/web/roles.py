@@ -17,3 +17,7 @@ ROLES = STAFF = (Role.FIELD, Role.CALLCENTRE, Role.MANAGER, Role.ADMIN)
 MANAGERS = (Role.MANAGER, Role.ADMIN)
 ADMINS = (Role.ADMIN, Role.PLATFORM)  # who may change a lender's settings, staff and products
 CALLERS = (Role.CALLCENTRE, *MANAGERS)  # who may work the call queue
+# Who reads dashboards, PAR, reports and commissions: a lender's managers (their lender only) and the
+# platform role (every lender, the lender as a column). The platform role also handles what no lender
+# can be told from (a payment that matched no loan, a raw callback) once several lenders share the gateway.
+OVERSEERS = (*MANAGERS, Role.PLATFORM)

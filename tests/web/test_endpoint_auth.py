@@ -14,7 +14,8 @@ each is checked the way that kind of caller is authenticated.
   page, a role not allowed gets 403; each allowed role gets past the check.
 
 A route the table does not list fails its own test: nobody adds an endpoint without saying who
-may call it. Path parameters are dummy values (ints for ids): the checks come before any lookup.
+may call it; tests/web/test_cross_lender.py checks each staff route against another lender's data.
+Path parameters are dummy values (ints for ids): the checks come before any lookup.
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ from gateway.web.auth import issue_token
 
 PUBLIC, PROVIDER, BORROWER, API, CONSOLE = "public", "provider", "borrower", "api", "console"
 F, C, M, A, P = "field", "callcentre", "manager", "admin", "platform"
-ROLES = (F, C, M, A)  # a lender's staff; P (the gateway's operator) is checked where a route lists it
+ROLES = (F, C, M, A)  # a lender's staff
+EVERY_ROLE = (*ROLES, P)  # every role is checked against every staff route
 MANAGERS = (M, A)
 ADMINS = (A, P)
 CALLERS = (C, M, A)
+OVERSEERS = (M, A, P)  # dashboards, PAR, reports, suspense: the platform role across lenders
 
 # (method, rule) -> (kind, detail). detail: public -> (expected status, concrete path or None);
 # provider/borrower -> which provider's secret ("mpesa", "africastalking" payments, "at" for AT's
@@ -63,35 +66,35 @@ ENDPOINTS = {
     ("POST", "/api/agents/borrowers/<id:borrower_id>/welcome"): (API, (F, A)),
     ("POST", "/api/agents/loans/<id:loan_id>/device"): (API, (F, A)),
     ("POST", "/api/ops/devices/<serial>/tokens"): (API, MANAGERS),
-    ("GET", "/api/ops/commissions"): (API, ROLES),  # non-managers see only their own
-    ("GET", "/api/ops/commissions/statements"): (API, ROLES),  # non-managers see only their own
+    ("GET", "/api/ops/commissions"): (API, EVERY_ROLE),  # non-managers see only their own
+    ("GET", "/api/ops/commissions/statements"): (API, EVERY_ROLE),  # non-managers see only their own
     ("POST", "/api/ops/commissions/statements/generate"): (API, MANAGERS),
     ("POST", "/api/ops/commissions/statements/<id:statement_id>/approve"): (API, MANAGERS),
     ("POST", "/api/ops/commissions/statements/<id:statement_id>/return"): (API, MANAGERS),
     ("POST", "/api/ops/commissions/payouts"): (API, MANAGERS),
     ("GET", "/api/ops/commissions/payouts/<batch>"): (API, MANAGERS),
-    ("GET", "/api/ops/flags"): (API, CALLERS),
+    ("GET", "/api/ops/flags"): (API, (*CALLERS, P)),
     ("POST", "/api/ops/flags/<id:flag_id>/resolve"): (API, MANAGERS),
     ("POST", "/api/ops/flags/scan"): (API, MANAGERS),
     ("GET", "/api/ops/messages/unknown"): (API, MANAGERS),
     ("POST", "/api/ops/messages/<id:message_id>/resend"): (API, MANAGERS),
-    ("GET", "/api/ops/loans/<id:loan_id>/arrears"): (API, ROLES),
+    ("GET", "/api/ops/loans/<id:loan_id>/arrears"): (API, EVERY_ROLE),
     ("POST", "/api/ops/loans/<id:loan_id>/calls"): (API, CALLERS),
     ("POST", "/api/ops/callbacks/<id:request_id>/outcome"): (API, CALLERS),
     ("GET", "/api/ops/loans/<id:loan_id>/open-promise"): (API, ROLES),
     ("POST", "/api/ops/loans/<id:loan_id>/restructure"): (API, MANAGERS),
     ("POST", "/api/ops/loans/<id:loan_id>/write-off"): (API, MANAGERS),
-    ("GET", "/api/ops/portfolio"): (API, MANAGERS),
+    ("GET", "/api/ops/portfolio"): (API, OVERSEERS),
     ("GET", "/api/ops/queue"): (API, CALLERS),  # call-centre agents see their own
     ("POST", "/api/ops/queue/assign"): (API, MANAGERS),
     ("GET", "/api/ops/team"): (API, CALLERS),
-    ("GET", "/api/payments/suspense"): (API, MANAGERS),
-    ("POST", "/api/payments/<int:payment_id>/assign"): (API, MANAGERS),
-    ("POST", "/api/payments/<int:payment_id>/refund"): (API, MANAGERS),
+    ("GET", "/api/payments/suspense"): (API, OVERSEERS),
+    ("POST", "/api/payments/<int:payment_id>/assign"): (API, OVERSEERS),
+    ("POST", "/api/payments/<int:payment_id>/refund"): (API, OVERSEERS),
     ("POST", "/api/payments/<int:payment_id>/reverse"): (API, MANAGERS),
-    ("GET", "/api/payments/callbacks"): (API, MANAGERS),
-    ("POST", "/api/payments/callbacks/<int:raw_id>/retry"): (API, MANAGERS),
-    ("GET", "/ops/"): (CONSOLE, (*ROLES, P)),  # sends each role to its own start page
+    ("GET", "/api/payments/callbacks"): (API, OVERSEERS),
+    ("POST", "/api/payments/callbacks/<int:raw_id>/retry"): (API, OVERSEERS),
+    ("GET", "/ops/"): (CONSOLE, EVERY_ROLE),  # sends each role to its own start page
     ("GET", "/ops/lenders"): (CONSOLE, (P,)),
     ("POST", "/ops/lenders"): (CONSOLE, (P,)),
     ("GET", "/ops/lenders/<int:partner_id>"): (CONSOLE, ADMINS),  # another lender's: 404
@@ -102,32 +105,32 @@ ENDPOINTS = {
     ("POST", "/ops/lenders/<int:partner_id>/staff"): (CONSOLE, ADMINS),
     ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/token"): (CONSOLE, ADMINS),
     ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/disable"): (CONSOLE, ADMINS),
-    ("GET", "/ops/commissions"): (CONSOLE, ROLES),  # non-managers see only their own
-    ("GET", "/ops/dashboard"): (CONSOLE, MANAGERS),
-    ("GET", "/ops/flags"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/commissions"): (CONSOLE, EVERY_ROLE),  # non-managers see only their own
+    ("GET", "/ops/dashboard"): (CONSOLE, OVERSEERS),
+    ("GET", "/ops/flags"): (CONSOLE, OVERSEERS),
     ("POST", "/ops/flags/<int:flag_id>/resolve"): (CONSOLE, MANAGERS),
     ("POST", "/ops/flags/scan"): (CONSOLE, MANAGERS),
-    ("GET", "/ops/loans/<int:loan_id>"): (CONSOLE, ROLES),
+    ("GET", "/ops/loans/<int:loan_id>"): (CONSOLE, EVERY_ROLE),
     ("POST", "/ops/loans/<int:loan_id>/calls"): (CONSOLE, CALLERS),
     ("POST", "/ops/loans/<int:loan_id>/restructure"): (CONSOLE, MANAGERS),
     ("POST", "/ops/loans/<int:loan_id>/write-off"): (CONSOLE, MANAGERS),
     ("GET", "/ops/pursuit"): (CONSOLE, MANAGERS),
     ("POST", "/ops/pursuit/<int:stop_id>/decide"): (CONSOLE, MANAGERS),
-    ("GET", "/ops/products"): (CONSOLE, (A,)),  # a lender's admins (and the platform role): its products
-    ("POST", "/ops/products"): (CONSOLE, (A,)),
-    ("GET", "/ops/products/<int:product_id>"): (CONSOLE, (A,)),
-    ("POST", "/ops/products/<int:product_id>"): (CONSOLE, (A,)),
+    ("GET", "/ops/products"): (CONSOLE, ADMINS),  # a lender's admins (and the platform role): its products
+    ("POST", "/ops/products"): (CONSOLE, ADMINS),
+    ("GET", "/ops/products/<int:product_id>"): (CONSOLE, ADMINS),
+    ("POST", "/ops/products/<int:product_id>"): (CONSOLE, ADMINS),
     ("GET", "/ops/queue"): (CONSOLE, CALLERS),
     ("POST", "/ops/queue/assign"): (CONSOLE, MANAGERS),
     ("POST", "/ops/queue/callbacks/<int:request_id>"): (CONSOLE, CALLERS),
-    ("GET", "/ops/reports"): (CONSOLE, ROLES),
-    ("GET", "/ops/reports/<name>.<fmt>"): (CONSOLE, ROLES),  # non-managers: only their commissions report
+    ("GET", "/ops/reports"): (CONSOLE, EVERY_ROLE),
+    ("GET", "/ops/reports/<name>.<fmt>"): (CONSOLE, EVERY_ROLE),  # non-managers: only their commissions report
     ("GET", "/ops/spot-checks"): (CONSOLE, CALLERS),  # callers see the calls to make; managers also draw
     ("POST", "/ops/spot-checks/draw"): (CONSOLE, MANAGERS),
     ("GET", "/ops/spot-checks/<int:check_id>"): (CONSOLE, MANAGERS),
     ("GET", "/ops/spot-checks/<int:check_id>/report.<fmt>"): (CONSOLE, MANAGERS),
     ("POST", "/ops/spot-checks/calls/<int:call_id>"): (CONSOLE, CALLERS),
-    ("GET", "/ops/statements"): (CONSOLE, ROLES),  # non-managers see only their own
+    ("GET", "/ops/statements"): (CONSOLE, EVERY_ROLE),  # non-managers see only their own
     ("POST", "/ops/statements/generate"): (CONSOLE, MANAGERS),
     ("POST", "/ops/statements/<int:statement_id>/decide"): (CONSOLE, MANAGERS),
     ("POST", "/ops/statements/payout"): (CONSOLE, MANAGERS),
@@ -135,9 +138,9 @@ ENDPOINTS = {
     ("POST", "/ops/webhooks/<int:endpoint_id>/test"): (CONSOLE, MANAGERS),
     ("GET", "/ops/messages/unknown"): (CONSOLE, MANAGERS),
     ("POST", "/ops/messages/<int:message_id>/resend"): (CONSOLE, MANAGERS),
-    ("GET", "/ops/suspense"): (CONSOLE, MANAGERS),
-    ("POST", "/ops/suspense/<int:payment_id>/refund"): (CONSOLE, MANAGERS),
-    ("POST", "/ops/suspense/<int:payment_id>/resolve"): (CONSOLE, MANAGERS),
+    ("GET", "/ops/suspense"): (CONSOLE, OVERSEERS),
+    ("POST", "/ops/suspense/<int:payment_id>/refund"): (CONSOLE, OVERSEERS),
+    ("POST", "/ops/suspense/<int:payment_id>/resolve"): (CONSOLE, OVERSEERS),
 }
 
 
@@ -172,9 +175,9 @@ def password_hash() -> str:  # hashing is slow on purpose: once for the whole mo
 def agents(session, factory) -> dict[str, dict[str, str]]:
     """Active staff of every role (API tokens, console passwords) and an inactive admin."""
     made = {}
-    for k, role in enumerate(ROLES + (P, "inactive")):
-        agent = Agent(name=f"Staff {role}", phone=f"+25470000090{k}", role=A if role == "inactive" else role,
-                      field_partner_id=factory.partner.id, active=role != "inactive", password_hash=password_hash())
+    for k, role in enumerate(EVERY_ROLE + ("inactive",)):
+        agent = Agent(name=f"Staff {role}", phone=f"+25470000090{k}", role=role if role in EVERY_ROLE else A,
+                      field_partner_id=factory.partner.id, active=role in EVERY_ROLE, password_hash=password_hash())
         made[role] = (agent, issue_token(agent))
         session.add(agent)
     session.commit()
@@ -193,7 +196,7 @@ def check_api(app, method, path, roles, agents):
         "token without the Bearer scheme"
     assert client.open(path, method=method, headers=bearer(agents["inactive"]["token"])).status_code == 401, \
         "an inactive agent's token"
-    for role in ROLES:
+    for role in EVERY_ROLE:
         status = client.open(path, method=method, headers=bearer(agents[role]["token"]), json={}).status_code
         if role in roles:
             assert status not in (401, 403), f"{role} is allowed but got {status}"
@@ -230,7 +233,7 @@ def check_console(app, settings, method, path, roles, agents):
     assert treated_as_anonymous(console_request(client, method, path)), "forged session"
     assert treated_as_anonymous(console_request(console_client(app, agents["inactive"]["id"]), method, path)), \
         "an inactive agent's session"
-    for role in ROLES + tuple(r for r in roles if r not in ROLES):
+    for role in EVERY_ROLE:
         res = console_request(console_client(app, agents[role]["id"]), method, path)
         if role in roles:
             assert res.status_code not in (401, 403) and not sent_to_login(res), f"{role} is allowed: {res.status_code}"

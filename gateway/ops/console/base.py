@@ -13,7 +13,7 @@ from gateway import i18n
 from gateway.i18n import N_, Speaker
 from gateway.ops import flags
 from gateway.web import console_session
-from gateway.web.roles import CALLERS, MANAGERS, Role
+from gateway.web.roles import CALLERS, MANAGERS, OVERSEERS, Role
 
 OPS = Path(__file__).resolve().parent.parent  # gateway/ops: templates/ and static/ live there
 bp = Blueprint("ops_console", __name__, url_prefix="/ops", template_folder=str(OPS / "templates"),
@@ -53,6 +53,11 @@ def is_manager() -> bool:
     return g.operator is not None and g.operator.role in MANAGERS
 
 
+def is_overseer() -> bool:
+    """Reads dashboards, reports and everyone's commissions: a lender's managers and the platform role."""
+    return g.operator is not None and g.operator.role in OVERSEERS
+
+
 def back(default: str):
     """Back to the page the form came from (only our own pages), else `default`."""
     target = request.form.get("next") or default
@@ -80,7 +85,7 @@ def _load_operator():
 def _helpers():
     sp = g.speaker
     return {"_": sp._, "money": sp.money, "date": sp.date, "time": sp.time, "csrf_token": console_session.csrf_token,
-            "operator": g.operator, "is_manager": is_manager(),
+            "operator": g.operator, "is_manager": is_manager(), "is_overseer": is_overseer(),
             "is_caller": g.operator is not None and g.operator.role in CALLERS,
             "is_admin": g.operator is not None and g.operator.role == Role.ADMIN,
             "is_platform": g.operator is not None and g.operator.role == Role.PLATFORM,

@@ -31,14 +31,15 @@ from gateway.ops.console.base import actor, back, bp, parse_day, settings, today
 from gateway.payg import service as payg
 from gateway.web import scope
 from gateway.web.console_session import login_required
-from gateway.web.roles import CALLERS, MANAGERS, ROLES
+from gateway.web.roles import CALLERS, MANAGERS, ROLES, Role
 
 
 @bp.get("/loans/<int:loan_id>")
-@login_required(*ROLES)
+@login_required(*ROLES, Role.PLATFORM)
 def loan_page(loan_id: int):
     day = today()
     with session_scope() as db:
+        scope.guard(db, Loan, loan_id)
         loan = db.get(Loan, loan_id)
         if loan is None:
             abort(404)
@@ -60,7 +61,8 @@ def loan_page(loan_id: int):
             flags=db.exec(select(Flag).where((Flag.loan_id == loan_id) | (Flag.borrower_id == borrower.id))
                           .order_by(Flag.created_at.desc())).all(),
             device=db.exec(select(Device).where(Device.loan_id == loan_id)).first(),
-            agents=dict(db.exec(select(Agent.id, Agent.name)).all()),
+            agents=dict(db.exec(select(Agent.id, Agent.name).where(
+                Agent.field_partner_id == borrower.field_partner_id)).all()),  # the loan's lender's staff
             outcomes=callcentre.OUTCOMES,
         )
         data["flag_subjects"] = flag_rules.subjects(db, data["flags"])
@@ -81,6 +83,7 @@ def log_call(loan_id: int):
     form, day = request.form, today()
     try:
         with session_scope() as db:
+            scope.guard(db, Loan, loan_id)
             loan = db.get(Loan, loan_id)
             if loan is None:
                 abort(404)
@@ -106,6 +109,8 @@ def log_call(loan_id: int):
 @bp.post("/loans/<int:loan_id>/write-off")
 @login_required(*MANAGERS)
 def write_off(loan_id: int):
+    with session_scope() as db:
+        scope.guard(db, Loan, loan_id)
     try:
         with session_scope() as db:
             entries = loan_ops.write_off(db, loan_id, actor(), request.form.get("reason", ""))
@@ -121,6 +126,8 @@ def write_off(loan_id: int):
 @login_required(*MANAGERS)
 def restructure(loan_id: int):
     form = request.form
+    with session_scope() as db:
+        scope.guard(db, Loan, loan_id)
     try:
         try:
             count, first_due = int(form.get("count", "")), parse_day(form.get("first_due", ""))

@@ -11,6 +11,7 @@ from gateway.models import Agent, CallbackRequest, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre
 from gateway.ops.console.base import actor, bp, settings, today
+from gateway.web import scope
 from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS, Role
 
@@ -20,12 +21,14 @@ from gateway.web.roles import CALLERS, MANAGERS, Role
 def queue_page():
     day = today()
     with session_scope() as db:
-        callbacks = callcentre.callback_tasks(db)  # asked to be called: first, oldest first
-        items = callcentre.work_queue(db, day, g.operator.id, only_agent=g.operator.role == Role.CALLCENTRE)
-        progress = callcentre.team_progress(db, day, settings())
-        agents = dict(db.exec(select(Agent.id, Agent.name)).all())
-        callers = db.exec(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active)
-                          .order_by(Agent.name)).all()
+        lenders = scope.lenders(db)
+        callbacks = callcentre.callback_tasks(db, lenders=lenders)  # asked to be called: first, oldest first
+        items = callcentre.work_queue(db, day, g.operator.id, only_agent=g.operator.role == Role.CALLCENTRE,
+                                      lenders=lenders)
+        progress = callcentre.team_progress(db, day, settings(), lenders=lenders)
+        agents = dict(db.exec(scope.narrow(select(Agent.id, Agent.name), Agent.field_partner_id)).all())
+        callers = db.exec(scope.narrow(select(Agent).where(Agent.role == Role.CALLCENTRE.value, Agent.active),
+                                       Agent.field_partner_id).order_by(Agent.name)).all()
     return render_template("queue.html", callbacks=callbacks, items=items[:200], total=len(items), progress=progress,
                            agents=agents, callers=callers, outcomes=callcentre.OUTCOMES, today=day,
                            max_promise=day + dt.timedelta(days=7))
@@ -35,9 +38,12 @@ def queue_page():
 @login_required(*MANAGERS)
 def assign():
     try:
-        ids = [int(x) for x in request.form.getlist("loan_id")]
+        ids, agent_id = [int(x) for x in request.form.getlist("loan_id")], int(request.form.get("agent_id", "0"))
         with session_scope() as db:
-            n = callcentre.assign(db, ids, int(request.form.get("agent_id", "0")), actor())
+            scope.guard(db, Agent, agent_id)
+            for loan_id in ids:
+                scope.guard(db, Loan, loan_id)
+            n = callcentre.assign(db, ids, agent_id, actor())
         flash(g.speaker._("{count} accounts assigned.", count=n), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
@@ -50,6 +56,7 @@ def handle_callback(request_id: int):
     form = request.form
     try:
         with session_scope() as db:
+            scope.guard(db, CallbackRequest, request_id)
             task = db.get(CallbackRequest, request_id)
             if task is None:
                 abort(404)

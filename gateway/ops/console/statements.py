@@ -7,20 +7,22 @@ import io
 from flask import flash, g, redirect, render_template, request, send_file, url_for
 
 from gateway.db import session_scope
+from gateway.models import CommissionStatement
 from gateway.ops import payouts
 from gateway.ops.console.base import actor, bp, is_manager, month_arg, settings
 from gateway.ops.payouts_api import MIMETYPES
+from gateway.web import scope
 from gateway.web.console_session import login_required
-from gateway.web.roles import MANAGERS, ROLES
+from gateway.web.roles import MANAGERS, ROLES, Role
 
 
 @bp.get("/statements")
-@login_required(*ROLES)
+@login_required(*ROLES, Role.PLATFORM)
 def statements_page():
     month = month_arg()
     try:
         with session_scope() as db:
-            items = payouts.visible(db, g.operator, month)
+            items = payouts.visible(db, g.operator, month, lenders=scope.lenders(db))
     except ValueError as exc:
         flash(str(exc), "error")
         items = []
@@ -36,7 +38,7 @@ def _back():
 def generate_statements():
     try:
         with session_scope() as db:
-            made = payouts.generate(db, request.form.get("month", ""), settings(), actor())
+            made = payouts.generate(db, request.form.get("month", ""), settings(), actor(), scope.lenders(db))
         flash(g.speaker._("{count} statements.", count=len(made)), "ok")
     except ValueError as exc:
         flash(str(exc), "error")
@@ -48,6 +50,7 @@ def generate_statements():
 def decide_statement(statement_id: int):
     try:
         with session_scope() as db:
+            scope.guard(db, CommissionStatement, statement_id)
             if request.form.get("decision") == "approve":
                 payouts.approve(db, statement_id, g.operator)
                 flash(g.speaker._("Statement approved."), "ok")
@@ -67,9 +70,11 @@ def payout_statements():
         if fmt not in MIMETYPES:
             raise payouts.PayoutError("format must be csv or xlsx")
         with session_scope() as db:
-            batch = payouts.pay(db, actor(), request.form.get("currency", "KES"), request.form.get("month") or None)
+            lenders = scope.lenders(db)
+            batch = payouts.pay(db, actor(), request.form.get("currency", "KES"), request.form.get("month") or None,
+                                lenders)
             db.flush()
-            data = payouts.render(payouts.batch_rows(db, batch), fmt)
+            data = payouts.render(payouts.batch_rows(db, batch, lenders), fmt)
     except ValueError as exc:
         flash(str(exc), "error")
         return _back()

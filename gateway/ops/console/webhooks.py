@@ -1,7 +1,7 @@
 """The lender's outbound webhooks: endpoints (masked URLs), the events each wants, recent deliveries."""
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import abort, flash, g, redirect, render_template, url_for
 
 from gateway.db import session_scope
 from gateway.models import FieldPartner, WebhookEndpoint
@@ -27,7 +27,9 @@ def webhooks_page():
 def test_webhook(endpoint_id: int):
     with session_scope() as db:
         hook = db.get(WebhookEndpoint, endpoint_id)
-        if hook is None or hook.field_partner_id != g.operator.field_partner_id or not hook.active:
+        if hook is not None and hook.field_partner_id != g.operator.field_partner_id:
+            abort(404)  # another lender's: not even "no such webhook"
+        if hook is None or not hook.active:
             flash(g.speaker._("No such webhook."), "error")
         else:
             delivery.send_test(db, endpoint_id)
