@@ -8,6 +8,7 @@ from flask.cli import FlaskGroup
 
 from gateway import migrate
 from gateway.app import MissingSecretKey, create_app
+from gateway.borrowers.import_cli import portfolio_group
 from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
@@ -201,7 +202,7 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,
-                partner_group, staff_group, commissions_group, notify_group):
+                partner_group, staff_group, commissions_group, notify_group, portfolio_group):
     main.add_command(command)
 
 
