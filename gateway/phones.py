@@ -33,6 +33,15 @@ def try_normalize(raw: str, default_region: str = "KE") -> str | None:
         return None
 
 
+def inspect(raw: str, default_region: str = "KE") -> tuple[str, bool, str | None]:
+    """`normalize`, `is_mobile` and `region_of` from one parse (the portfolio import reads 100,000 numbers)."""
+    e164 = normalize(raw, default_region)
+    number = phonenumbers.parse(e164)
+    kind = phonenumbers.number_type(number)
+    mobile = kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return e164, mobile, phonenumbers.region_code_for_number(number)
+
+
 def is_mobile(e164: str) -> bool:
     """Can it take an SMS, a USSD session and M-Pesa? phonenumbers' number type says (landlines cannot)."""
     kind = phonenumbers.number_type(phonenumbers.parse(e164))

@@ -2,15 +2,16 @@
 ledger entries, one statement per table and chunk, no ORM object per row), changed loans one by one."""
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, text, update
 from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.borrowers.accounts import new_account_refs
 from gateway.borrowers.importing import CHUNK, IMPORT_KINDS, Record, Report
-from gateway.db import utcnow
+from gateway.db import UTCDateTime, utcnow
 from gateway.ledger import installment_status, spread
 from gateway.models import (
     Borrower,
@@ -113,8 +114,7 @@ def _insert_chunk(session, partner, chunk: list[Record], borrowers: dict, change
                                                    onboarded_by_agent_id=None, opted_out=False, created_at=now)
     if new_people:
         people = list(new_people.values())
-        ids = session.execute(insert(Borrower.__table__).returning(Borrower.__table__.c.id,
-                                                                   sort_by_parameter_order=True), people).scalars()
+        ids = _bulk(session, Borrower.__table__, people, ids=True)
         for person, bid in zip(people, ids, strict=True):
             borrowers[person["phone"]] = (bid, *(person[f] for f in _BORROWER_FIELDS))
         report.borrowers_new += len(people)
@@ -128,8 +128,7 @@ def _insert_chunk(session, partner, chunk: list[Record], borrowers: dict, change
         loans.append(dict(borrower_id=borrowers[r.borrower["phone"]][0], product=r.product.code,
                           principal=r.principal, currency=r.currency, disbursed_on=r.disbursed_on, status=status,
                           account_ref=r.account_ref, created_at=now))
-    loan_ids = list(session.execute(insert(Loan.__table__).returning(Loan.__table__.c.id, sort_by_parameter_order=True),
-                                    loans).scalars())
+    loan_ids = _bulk(session, Loan.__table__, loans, ids=True)
     inst_rows, all_insts = [], []
     for loan_id, (insts, _, _) in zip(loan_ids, schedules, strict=True):
         for seq, i in enumerate(insts, start=1):
@@ -138,20 +137,49 @@ def _insert_chunk(session, partner, chunk: list[Record], borrowers: dict, change
                                   interest_due=i.interest_due, fees_due=i.fees_due, principal_paid=i.principal_paid,
                                   interest_paid=i.interest_paid, fees_paid=i.fees_paid, status=i.status,
                                   effective_from=None))
-    table = Installment.__table__
-    for i, iid in zip(all_insts, session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                                 inst_rows).scalars(), strict=True):
+    for i, iid in zip(all_insts, _bulk(session, Installment.__table__, inst_rows, ids=True), strict=True):
         i.id = iid
     entries = []
     for loan_id, (_, taken, credit) in zip(loan_ids, schedules, strict=True):
         entries.extend(_entry(loan_id, i.id, component, amount, "import", now) for i, component, amount in taken)
         if credit:
             entries.append(_entry(loan_id, None, "credit", credit, "import", now))
-    if entries:
-        session.execute(insert(LedgerEntry.__table__), entries)
-    session.execute(insert(ImportedLoan.__table__), [
+    _bulk(session, LedgerEntry.__table__, entries)
+    _bulk(session, ImportedLoan.__table__, [
         dict(field_partner_id=partner.id, external_id=r.external_id, loan_id=loan_id, digest=r.digest,
              imported_at=now, updated_at=None) for r, loan_id in zip(chunk, loan_ids, strict=True)])
+
+
+def _bulk(session: Session, table, rows: list[dict], ids: bool = False) -> list[int]:
+    """Insert `rows` into `table` at the speed the database allows: PostgreSQL by COPY (ids drawn from
+    the table's sequence), SQLite by one executemany (ids after the largest: its writers are serialised).
+    Returns the new ids, in order, when asked."""
+    if not rows:
+        return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    new_ids: list[int] = []
+    if ids:
+        if postgres:
+            draw = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+            new_ids = list(session.execute(draw, dict(t=table.name, n=len(rows))).scalars())
+        else:
+            start = session.execute(select(func.max(table.c.id))).scalar() or 0
+            new_ids = list(range(start + 1, start + 1 + len(rows)))
+        for row, new_id in zip(rows, new_ids, strict=True):
+            row["id"] = new_id
+    if not postgres:
+        session.execute(insert(table), rows)
+        return new_ids
+    columns = list(rows[0])
+    naive = [k for k in columns if isinstance(table.c[k].type, UTCDateTime)]
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            for k in naive:  # the column holds naive UTC, as UTCDateTime stores it
+                if row[k] is not None:
+                    row[k] = row[k].astimezone(dt.UTC).replace(tzinfo=None)
+            copy.write_row([row[c] for c in columns])
+    return new_ids
 
 
 def _entry(loan_id, installment_id, component, amount, kind, now) -> dict:

@@ -31,15 +31,15 @@ def borrower_fields(partner: FieldPartner, name: str, phone: str, language: str,
     if not name:
         raise OnboardingError("name is required")
     try:
-        e164 = phones.normalize(phone, country or partner.country)
+        e164, mobile, region = phones.inspect(phone, country or partner.country)
     except phones.PhoneError as exc:
         raise OnboardingError(f"phone: {exc}") from None
-    if not phones.is_mobile(e164):
+    if not mobile:
         raise OnboardingError(f"phone {phones.mask(e164)} is not a mobile number: borrowers need one "
                               "(SMS, USSD, M-Pesa)")
     if language not in i18n.languages():
         raise OnboardingError(f"language must be one of {', '.join(i18n.languages())}")
-    country = (country or phones.region_of(e164) or partner.country).upper()
+    country = (country or region or partner.country).upper()
     timezone = timezone or COUNTRY_TIMEZONES.get(country)
     if timezone not in _TIMEZONES:
         raise OnboardingError(f"unknown timezone for {country}: give one explicitly")
