@@ -174,6 +174,7 @@ def parse(session: Session, partner: FieldPartner, table: Table) -> tuple[list[R
     products, schedules = _Products(session, partner), _schedules(table, errors)
     records: list[Record] = []
     seen: dict[str, int] = {}
+    refs: dict[str, int] = {}
     for line, row in table.rows:
         try:
             record = _record(line, row, partner, products, table.kind, schedules)
@@ -183,7 +184,12 @@ def parse(session: Session, partner: FieldPartner, table: Table) -> tuple[list[R
         if record.external_id in seen:
             errors.append((line, f"external_id {record.external_id!r} is already on line {seen[record.external_id]}"))
             continue
+        if record.account_ref and record.account_ref in refs:
+            errors.append((line, f"account_ref {record.account_ref} is already on line {refs[record.account_ref]}"))
+            continue
         seen[record.external_id] = line
+        if record.account_ref:
+            refs[record.account_ref] = line
         records.append(record)
     return records, errors
 

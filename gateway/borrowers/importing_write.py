@@ -60,7 +60,7 @@ def write(session: Session, partner: FieldPartner, records: list[Record], report
     phones = sorted({r.borrower["phone"] for r in records if r.action != "unchanged"})
     borrowers = _borrowers(session, partner, phones)
     fresh = [r for r in records if r.action == "new"]
-    taken: set[str] = set()
+    taken = {r.account_ref for r in records if r.account_ref}  # the file's own numbers are not to be drawn
     by_prefix: dict[str, list[Record]] = defaultdict(list)
     for r in fresh:
         if not r.account_ref:

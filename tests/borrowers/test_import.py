@@ -14,7 +14,7 @@ from gateway.borrowers import catalogue, onboarding
 from gateway.cli import main
 from gateway.lenders import partners
 from gateway.models import Borrower, FieldPartner, ImportedLoan, Installment, LedgerEntry, Loan, Message
-from tests.helpers import read
+from tests.helpers import pay, read
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "docs" / "portfolio_template.csv"
@@ -223,3 +223,52 @@ def test_an_unknown_lender_or_unreadable_file_is_one_line(factory, tmp_path):
     junk.write_text("a,b\n1,2\n")
     result = run(junk, "--partner", "Jirani Finance")
     assert result.exit_code == 2 and "lacks the columns external_id, name, phone, product, principal" in result.stderr
+
+
+def test_a_changed_schedule_is_laid_again_and_the_ledger_still_balances(factory, session, tmp_path):
+    assert run(TEMPLATE, "--partner", "Jirani Finance").exit_code == 0
+    rows = rows_of(TEMPLATE)
+    rows[0].update(installments="2", first_due_date="2026-10-01")  # rescheduled: 2 x (10,000 + 600)
+    result = run(write_csv(tmp_path / "v2.csv", rows), "--partner", "Jirani Finance")
+    assert "1 updated, 2 unchanged" in result.output, result.stderr
+    amina = loan_of(session, "JF-1001")
+    insts = read(session, select(Installment).where(Installment.loan_id == amina.id).order_by(Installment.seq))
+    assert [(i.due_date, i.principal_due, i.principal_paid, i.interest_paid) for i in insts] == [
+        (dt.date(2026, 10, 1), 1_000_000, 940000, 60000), (dt.date(2026, 11, 1), 1_000_000, 0, 0)]
+    assert ledger.balance(session, amina, TODAY).arrears == 1_120_000
+    assert sum(e.amount for e in read(session, select(LedgerEntry).where(LedgerEntry.loan_id == amina.id))) == 1_000_000
+
+
+def test_a_loan_paid_through_the_gateway_keeps_its_schedule(factory, session, tmp_path):
+    assert run(TEMPLATE, "--partner", "Jirani Finance").exit_code == 0
+    pay(session, loan_of(session, "JF-1001"), 120000, "RKT0000001")
+    rows = rows_of(TEMPLATE)
+    rows[0].update(paid_to_date="11200")
+    result = run(write_csv(tmp_path / "v2.csv", rows), "--partner", "Jirani Finance")
+    assert result.exit_code == 1
+    assert ("line 2: loan JF-1001 has had payments through the gateway since it was imported: its schedule and "
+            "paid to date are no longer the file's to change") in result.stderr
+    rows[0].update(paid_to_date="10000", branch="Ruiru")  # its borrower's details may still change
+    assert "1 updated" in run(write_csv(tmp_path / "v3.csv", rows), "--partner", "Jirani Finance").output
+    assert session.get(Borrower, loan_of(session, "JF-1001").borrower_id).branch == "Ruiru"
+
+
+def test_rows_that_repeat_an_id_or_an_account_number_are_bad(factory, session, tmp_path):
+    rows = rows_of(TEMPLATE)
+    rows.append(dict(rows[0], phone="0712 999 888"))  # line 5: JF-1001 again
+    rows.append(dict(rows[2], external_id="JF-1009"))  # line 6: BIZ900100 again
+    result = run(write_csv(tmp_path / "dup.csv", rows), "--partner", "Jirani Finance")
+    assert "line 5: external_id 'JF-1001' is already on line 2" in result.stderr
+    assert "line 6: account_ref BIZ900100 is already on line 4" in result.stderr
+    assert count(session, Loan) == 0
+
+
+def test_fineract_rows_we_cannot_serve_are_bad(factory, session, tmp_path):
+    lines = FINERACT.read_text().splitlines()
+    lines[1] = lines[1].replace("Individual", "Group", 1)
+    lines[2] = lines[2].replace(",1,Weeks,", ",2,Weeks,", 1)
+    bad = tmp_path / "fineract.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    result = run(bad, "--partner", "Jirani Finance")
+    assert "line 2: Loan Type 'Group': only individual loans are imported" in result.stderr
+    assert "line 3: repaid every 2 Weeks: only every 1 Weeks or every 1 Months is served" in result.stderr
