@@ -10,11 +10,13 @@ with a paid to date from nothing to the whole loan, so the import allocates over
 installments, writes ledger entries, and leaves some loans repaid and many in arrears. Each run
 starts from a fresh schema (migrations), a lender with the default catalogue, and the file on disk.
 
-Printed per run: seconds to read the file, to check every row (parse + plan: phones, products,
-schedules, what exists), to write (borrowers, loans, installments, ledger entries, import records)
-and commit, the total; then the second import of the same file (everything unchanged, nothing
-written); rows per table and the ledger check (each loan's import entries sum to its paid to
-date); peak RSS. Medians over the runs. Target: the first import of 100,000 loans < 120 s.
+Printed per run: seconds for the whole import (read the file, check every row: phones, products,
+schedules, what exists; write borrowers, loans, installments, ledger entries, import records;
+commit), as `gateway portfolio import` does it (`importing.run`), of which reading the file, and our
+process's CPU seconds (the machine is shared: wall time depends on the others, CPU time less); the
+second import of the same file (everything unchanged, nothing written); the load average. Then
+rows per table and the ledger check (each loan's import entries sum to its paid to date); peak RSS.
+Medians over the runs. Target: the first import of 100,000 loans < 120 s.
 Last line: one JSON object.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import os
 import random
 import resource
 import statistics
@@ -34,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
 
 from bench.common import fresh_schema  # noqa: E402
 from gateway import migrate  # noqa: E402
@@ -68,6 +71,7 @@ def write_file(path: Path, loans: int, seed: int = 7) -> None:
 
 
 def fresh(url: str) -> None:
+    engine_for(url).dispose()  # no pooled connection to the file or schema about to go
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).unlink(missing_ok=True)
         migrate.upgrade(url)
@@ -82,25 +86,16 @@ def fresh(url: str) -> None:
 
 
 def one_import(url: str, path: Path) -> dict:
-    engine = engine_for(url)
-    started = time.perf_counter()
+    """What `gateway portfolio import` does: read the file, check and write it in one transaction."""
+    wall, cpu = time.perf_counter(), time.process_time()
     table = importing_formats.read(path.read_bytes(), path.name)
-    read_s = time.perf_counter() - started
-    with Session(engine, expire_on_commit=False) as session:
-        partner = session.query(FieldPartner).one()
-        t = time.perf_counter()
-        records, errors = importing.parse(session, partner, table)
-        errors += importing.plan(session, partner, records)
-        check_s = time.perf_counter() - t
-        assert not errors, errors[:5]
-        t = time.perf_counter()
-        from gateway.borrowers import importing_write
-
-        report = importing.Report()
-        importing_write.write(session, partner, records, report, "bench")
+    read_s = time.perf_counter() - wall
+    with Session(engine_for(url), expire_on_commit=False) as session:
+        partner = session.exec(select(FieldPartner)).one()
+        report = importing.run(session, partner, table, actor="bench")
+        assert not report.errors, report.errors[:5]
         session.commit()
-        write_s = time.perf_counter() - t
-    return dict(read_s=read_s, check_s=check_s, write_s=write_s, total_s=time.perf_counter() - started,
+    return dict(read_s=read_s, total_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu,
                 new=report.new, unchanged=report.unchanged)
 
 
@@ -138,19 +133,19 @@ def main() -> None:
             assert (first["new"], again["unchanged"]) == (args.loans, args.loans), (first, again)
             firsts.append(first)
             seconds.append(again)
-            print(f"run {run}: read {first['read_s']:.1f} s, check {first['check_s']:.1f} s, write+commit "
-                  f"{first['write_s']:.1f} s, total {first['total_s']:.1f} s ({args.loans / first['total_s']:,.0f} "
-                  f"loans/s); again (all unchanged) {again['total_s']:.1f} s")
+            print(f"run {run}: {first['total_s']:.1f} s ({args.loans / first['total_s']:,.0f} loans/s; read "
+                  f"{first['read_s']:.1f} s; our process's CPU {first['cpu_s']:.1f} s); the same file again (all "
+                  f"unchanged) {again['total_s']:.1f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
         check = ledger_check(args.database, path)
-    med = {k: statistics.median(r[k] for r in firsts) for k in ("read_s", "check_s", "write_s", "total_s")}
+    med = {k: statistics.median(r[k] for r in firsts) for k in ("read_s", "cpu_s", "total_s")}
     again_s = statistics.median(r["total_s"] for r in seconds)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"median of {args.runs}: first import {med['total_s']:.1f} s (read {med['read_s']:.1f}, check "
-          f"{med['check_s']:.1f}, write {med['write_s']:.1f}); same file again {again_s:.1f} s; peak RSS {rss_mb:.0f} MB")
+    print(f"median of {args.runs}: first import {med['total_s']:.1f} s (read {med['read_s']:.1f} s, CPU "
+          f"{med['cpu_s']:.1f} s); same file again {again_s:.1f} s; peak RSS {rss_mb:.0f} MB")
     print(f"rows: {check['counts']}; repaid loans {check['repaid']}; ledger mismatches {check['ledger_mismatches']}")
     print(json.dumps(dict(bench="import", loans=args.loans, runs=args.runs, database=args.database.split(":")[0],
                           median_total_s=round(med["total_s"], 1), median_read_s=round(med["read_s"], 1),
-                          median_check_s=round(med["check_s"], 1), median_write_s=round(med["write_s"], 1),
+                          median_cpu_s=round(med["cpu_s"], 1), runs_total_s=[round(r["total_s"], 1) for r in firsts],
                           median_again_s=round(again_s, 1), peak_rss_mb=round(rss_mb),
                           ledger_mismatches=check["ledger_mismatches"], target_s=120,
                           met=med["total_s"] < 120 and check["ledger_mismatches"] == 0, **check["counts"])))

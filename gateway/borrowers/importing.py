@@ -8,8 +8,10 @@ right from the first day. Imported borrowers get no welcome SMS (they are existi
 reminder planner picks their loans up. The writing is in importing_write.py."""
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -164,7 +166,8 @@ def _record(line: int, row: dict, partner: FieldPartner, products: _Products, ki
     record = Record(line, ext, borrower, product, principal, currency, disbursed_on, account_ref, rows,
                     _amount(row, "paid_to_date", currency))
     record.digest = hashlib.sha256(repr((ext, sorted(borrower.items()), product.code, principal, currency,
-                                         disbursed_on, account_ref, rows, record.paid)).encode()).hexdigest()
+                                         disbursed_on, account_ref, [tuple(r.__dict__.values()) for r in rows],
+                                         record.paid)).encode()).hexdigest()
     return record
 
 
@@ -265,6 +268,24 @@ def run(session: Session, partner: FieldPartner, table: Table, *, actor: str, dr
     `skip_bad_rows` is not set) or this is a dry run. The report says what was (or would be) done."""
     from gateway.borrowers import importing_write
 
+    with _no_cyclic_gc():
+        return _run(session, partner, table, actor, dry_run, skip_bad_rows, importing_write)
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """The import makes millions of small, acyclic objects (rows, installments) that all live until
+    the end: the cyclic collector would scan them again and again for nothing (a quarter of the CPU)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run(session, partner, table, actor, dry_run, skip_bad_rows, importing_write) -> Report:
     records, errors = parse(session, partner, table)
     errors += plan(session, partner, records)
     bad = {line for line, _ in errors}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import Date, func, text, update
 from sqlmodel import Session, select
 
 from gateway import audit
@@ -167,19 +167,29 @@ def _bulk(session: Session, table, rows: list[dict], ids: bool = False) -> list[
             new_ids = list(range(start + 1, start + 1 + len(rows)))
         for row, new_id in zip(rows, new_ids, strict=True):
             row["id"] = new_id
-    if not postgres:
-        session.execute(insert(table), rows)
-        return new_ids
     columns = list(rows[0])
     naive = [k for k in columns if isinstance(table.c[k].type, UTCDateTime)]
-    cursor = session.connection().connection.driver_connection.cursor()
+    for row in rows:
+        for k in naive:  # the column holds naive UTC, as UTCDateTime stores it
+            if row[k] is not None:
+                row[k] = row[k].astimezone(dt.UTC).replace(tzinfo=None)
+    driver = session.connection().connection.driver_connection
+    if not postgres:  # the text SQLAlchemy's SQLite types store: ISO dates, "YYYY-MM-DD HH:MM:SS.ffffff"
+        text_of = {k for k in columns if isinstance(table.c[k].type, (UTCDateTime, Date))}
+        driver.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                           [[_sqlite(row[c]) if c in text_of else row[c] for c in columns] for row in rows])
+        return new_ids
+    cursor = driver.cursor()
     with cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            for k in naive:  # the column holds naive UTC, as UTCDateTime stores it
-                if row[k] is not None:
-                    row[k] = row[k].astimezone(dt.UTC).replace(tzinfo=None)
             copy.write_row([row[c] for c in columns])
     return new_ids
+
+
+def _sqlite(value):
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def _entry(loan_id, installment_id, component, amount, kind, now) -> dict:
@@ -242,7 +252,7 @@ def _relay(session: Session, loan: Loan, r: Record, now) -> None:
     if credit:
         fresh.append(_entry(loan.id, None, "credit", credit, "import", now))
     if undo or fresh:
-        session.execute(insert(LedgerEntry.__table__), undo + fresh)
+        _bulk(session, LedgerEntry.__table__, undo + fresh)
     if loan.status in (LoanStatus.active, LoanStatus.repaid):
         done = all(i.status == InstallmentStatus.paid for i in ordered)
         loan.status = LoanStatus.repaid if done else LoanStatus.active

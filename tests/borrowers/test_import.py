@@ -219,6 +219,7 @@ def test_external_ids_are_per_lender(factory, session, tmp_path):
 def test_an_unknown_lender_or_unreadable_file_is_one_line(factory, tmp_path):
     result = run(TEMPLATE, "--partner", "Nobody")
     assert result.exit_code == 2 and "no lender named 'Nobody'" in result.stderr
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     junk = tmp_path / "junk.csv"
     junk.write_text("a,b\n1,2\n")
     result = run(junk, "--partner", "Jirani Finance")
