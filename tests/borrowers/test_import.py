@@ -6,6 +6,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import time_machine
 from click.testing import CliRunner
 from sqlmodel import func, select
 
@@ -13,8 +14,8 @@ from gateway import ledger
 from gateway.borrowers import catalogue, onboarding
 from gateway.cli import main
 from gateway.lenders import partners
-from gateway.models import Borrower, FieldPartner, ImportedLoan, Installment, LedgerEntry, Loan, Message
-from tests.helpers import pay, read
+from gateway.models import Borrower, FieldPartner, ImportedLoan, Installment, LedgerEntry, Loan, Message, Reminder
+from tests.helpers import at_local, pay, plan_reminders, read
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "docs" / "portfolio_template.csv"
@@ -273,3 +274,35 @@ def test_fineract_rows_we_cannot_serve_are_bad(factory, session, tmp_path):
     result = run(bad, "--partner", "Jirani Finance")
     assert "line 2: Loan Type 'Group': only individual loans are imported" in result.stderr
     assert "line 3: repaid every 2 Weeks: only every 1 Weeks or every 1 Months is served" in result.stderr
+
+
+def test_the_planner_reminds_imported_loans_from_the_first_day(factory, session):
+    assert run(TEMPLATE, "--partner", "Jirani Finance").exit_code == 0
+    plan_reminders()  # 20 Nov: the solar loan's weekly installment of 19 Nov is a day late
+    with time_machine.travel(at_local(dt.date(2026, 11, 28), 10), tick=False):
+        plan_reminders()  # 28 Nov: Amina's installment of 1 Dec is 3 days ahead
+    steps = {(loan_id, step) for loan_id, step in session.execute(select(Reminder.loan_id, Reminder.step)).all()}
+    assert (loan_of(session, "JF-1001").id, "D-3") in steps
+    assert loan_of(session, "JF-1002").id in {loan_id for loan_id, _ in steps}
+    assert loan_of(session, "JF-1003").id not in {loan_id for loan_id, _ in steps}  # repaid before it came
+
+
+def test_an_xlsx_workbook_carries_its_schedules_in_a_sheet(factory, session, tmp_path):
+    book = openpyxl.Workbook()
+    loans = book.active
+    loans.title = "loans"
+    loans.append(["external_id", "name", "phone", "product", "principal", "paid_to_date"])
+    loans.append(["JF-3001", "Zawadi Mutua", 712345678, "business loan", 20000, 500])
+    sched = book.create_sheet("schedules")
+    sched.append(["external_id", "due_date", "principal", "interest", "fees"])
+    sched.append(["JF-3001", dt.datetime(2026, 12, 5), 20000, 1500, 0])
+    sched.append(["JF-3001", "not a day", 0, 0, 0])
+    book.save(tmp_path / "p.xlsx")
+    result = run(tmp_path / "p.xlsx", "--partner", "Jirani Finance")
+    assert "line 2: schedules line 3: due_date 'not a day' is not a date (YYYY-MM-DD)" in result.stderr
+    sched.delete_rows(3)
+    book.save(tmp_path / "p.xlsx")
+    assert run(tmp_path / "p.xlsx", "--partner", "Jirani Finance").exit_code == 0
+    loan = loan_of(session, "JF-3001")
+    assert session.get(Borrower, loan.borrower_id).phone == "+254712345678"
+    assert ledger.balance(session, loan, TODAY).next_due_amount == 2_100_000
