@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway import audit
@@ -247,8 +248,7 @@ def _same_schedule(session: Session, loan_id: int, rows: list[schedule.Row]) -> 
 
 
 def import_paid(session: Session, loan_id: int) -> int:
-    from sqlalchemy import func
-
+    """What the imports have allocated to the loan so far (net of what they undid)."""
     return int(session.execute(select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
         LedgerEntry.loan_id == loan_id, LedgerEntry.kind.in_(IMPORT_KINDS))).scalar_one())
 
