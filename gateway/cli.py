@@ -202,8 +202,9 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
 
 
 for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,
-                partner_group, staff_group, commissions_group, notify_group, portfolio_group):
+                partner_group, staff_group, commissions_group, notify_group):
     main.add_command(command)
+main.add_command(portfolio_group)  # gateway/borrowers/import_cli.py
 
 
 
