@@ -21,4 +21,5 @@ run bench/callbacks.py --c2b 2000 --stk 200 --borrowers 5000
 run bench/posting.py --payments 2000 --borrowers 5000 --workers 2 --worker-class rq.worker.SimpleWorker
 run bench/posting.py --payments 50 --borrowers 5000       # `gateway serve`'s forking worker: about 1 job/s
 run bench/reminders.py --loans 50000
+run bench/import.py --loans 10000 --runs 1
 echo "figures: $out" >&2

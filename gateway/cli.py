@@ -9,6 +9,7 @@ from flask.cli import FlaskGroup
 from gateway import migrate
 from gateway.app import MissingSecretKey, create_app
 from gateway.borrowers.cli import product_group
+from gateway.borrowers.import_cli import portfolio_group
 from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
@@ -207,6 +208,7 @@ for command in (payg_token, list_messages, plan_reminders_now, at_standin_comman
                 partner_group, staff_group, product_group, commissions_group, notify_group, spot_check_group,
                 pursuit_group):
     main.add_command(command)
+main.add_command(portfolio_group)  # gateway/borrowers/import_cli.py
 
 
 

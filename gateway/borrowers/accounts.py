@@ -26,3 +26,23 @@ def new_account_ref(session: Session, prefix: str) -> str:
 def normalize_account_ref(raw: str) -> str:
     """What the payer typed -> the stored form: upper case, no spaces or dashes."""
     return "".join(ch for ch in (raw or "").upper() if ch.isalnum())
+
+
+def new_account_refs(session: Session, prefix: str, count: int, taken: set[str]) -> list[str]:
+    """`count` free references at once (the portfolio import): the prefix and 5 digits, or more digits
+    when 5 would crowd (8**5 = 32,768 numbers a prefix). `taken` holds references already handed out
+    in this run; the new ones are added to it."""
+    prefix = prefix.upper()[:3]
+    used = set(session.exec(select(Loan.account_ref).where(Loan.account_ref.startswith(prefix))).all()) | {
+        ref for ref in taken if ref.startswith(prefix)}
+    width = 5
+    while len(_REF_ALPHABET) ** width < 4 * (len(used) + count):
+        width += 1
+    refs: list[str] = []
+    while len(refs) < count:
+        ref = prefix + "".join(secrets.choice(_REF_ALPHABET) for _ in range(width))
+        if ref not in used:
+            used.add(ref)
+            taken.add(ref)
+            refs.append(ref)
+    return refs

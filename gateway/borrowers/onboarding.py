@@ -15,6 +15,7 @@ from gateway.payments import rails
 # Timezone of each country we serve; anything else must be given explicitly.
 COUNTRY_TIMEZONES = {"KE": "Africa/Nairobi", "TZ": "Africa/Dar_es_Salaam", "UG": "Africa/Kampala",
                      "RW": "Africa/Kigali", "ET": "Africa/Addis_Ababa", "NG": "Africa/Lagos"}
+_TIMEZONES = available_timezones()
 COUNTRY_CURRENCIES = {"KE": "KES", "TZ": "TZS", "UG": "UGX", "RW": "RWF", "ET": "ETB", "NG": "NGN"}
 
 
@@ -22,30 +23,39 @@ class OnboardingError(ValueError):
     pass
 
 
-def create_borrower(session: Session, partner: FieldPartner, name: str, phone: str, language: str,
-                    *, country: str | None = None, timezone: str | None = None,
-                    national_id: str | None = None, branch: str = "", agent_id: int | None = None,
-                    actor: str = "system") -> Borrower:
+def borrower_fields(partner: FieldPartner, name: str, phone: str, language: str, *, country: str | None = None,
+                    timezone: str | None = None) -> dict:
+    """A borrower's name, phone (E.164, a mobile), language, country and timezone, checked; the rules
+    onboarding and the portfolio import share. OnboardingError says what is wrong."""
     name = (name or "").strip()
     if not name:
         raise OnboardingError("name is required")
     try:
-        e164 = phones.normalize(phone, country or partner.country)
+        e164, mobile, region = phones.inspect(phone, country or partner.country)
     except phones.PhoneError as exc:
-        raise OnboardingError(str(exc)) from None
-    if not phones.is_mobile(e164):
-        raise OnboardingError(f"{phones.mask(e164)} is not a mobile number: borrowers need one (SMS, USSD, M-Pesa)")
+        raise OnboardingError(f"phone: {exc}") from None
+    if not mobile:
+        raise OnboardingError(f"phone {phones.mask(e164)} is not a mobile number: borrowers need one "
+                              "(SMS, USSD, M-Pesa)")
     if language not in i18n.languages():
         raise OnboardingError(f"language must be one of {', '.join(i18n.languages())}")
-    country = (country or phones.region_of(e164) or partner.country).upper()
+    country = (country or region or partner.country).upper()
     timezone = timezone or COUNTRY_TIMEZONES.get(country)
-    if timezone not in available_timezones():
+    if timezone not in _TIMEZONES:
         raise OnboardingError(f"unknown timezone for {country}: give one explicitly")
+    return dict(name=name, phone=e164, language=language, country=country, timezone=timezone)
+
+
+def create_borrower(session: Session, partner: FieldPartner, name: str, phone: str, language: str,
+                    *, country: str | None = None, timezone: str | None = None,
+                    national_id: str | None = None, branch: str = "", agent_id: int | None = None,
+                    actor: str = "system") -> Borrower:
+    fields = borrower_fields(partner, name, phone, language, country=country, timezone=timezone)
+    e164 = fields["phone"]
     if session.exec(select(Borrower.id).where(Borrower.field_partner_id == partner.id,
                                               Borrower.phone == e164)).first():
         raise OnboardingError(f"a borrower with phone {e164} already exists at this lender")
-    borrower = Borrower(name=name, phone=e164, language=language, country=country, timezone=timezone,
-                        national_id=national_id or None, field_partner_id=partner.id, branch=branch,
+    borrower = Borrower(**fields, national_id=national_id or None, field_partner_id=partner.id, branch=branch,
                         onboarded_by_agent_id=agent_id)
     session.add(borrower)
     session.flush()
@@ -68,10 +78,12 @@ def create_loan(session: Session, borrower: Borrower, product: str, principal: i
     return loan
 
 
-def check_rail(borrower: Borrower, currency: str) -> None:
-    """Refuse a loan its borrower could not repay: no payment rail serves their country in that currency."""
-    if rails.rail_for(borrower.country, currency) is None:
-        raise OnboardingError(f"no payment rail for a borrower in {borrower.country} paying in {currency}: "
+def check_rail(borrower: Borrower | str, currency: str) -> None:
+    """Refuse a loan its borrower (or a borrower of that country) could not repay: no payment rail
+    serves their country in that currency."""
+    country = borrower if isinstance(borrower, str) else borrower.country
+    if rails.rail_for(country, currency) is None:
+        raise OnboardingError(f"no payment rail for a borrower in {country} paying in {currency}: "
                               f"payments are taken in {rails.served()} only")
 
 

@@ -48,26 +48,37 @@ def installment_status(inst: Installment) -> str:
     return InstallmentStatus.partial if inst.amount_paid > 0 else InstallmentStatus.pending
 
 
-def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None,
-             kind: str = "allocation") -> list[LedgerEntry]:
-    """Spread `amount` over the loan's unpaid installments, oldest first; rest is credit."""
-    if amount <= 0:
-        raise LedgerError("only a positive amount can be allocated")
+def spread(insts, amount: int) -> tuple[list[tuple[object, str, int]], int]:
+    """The allocation rule on its own: `amount` over `insts` (oldest first; anything with the
+    Installment amounts), fees then interest then principal within each. Changes their *_paid and
+    status; returns (installment, component, amount taken) in order and what is left as credit.
+    `allocate` and the portfolio import (paid to date) both use it, so both allocate alike."""
     left = amount
-    entries: list[LedgerEntry] = []
-    for inst in installments(session, loan.id):
+    taken: list[tuple[object, str, int]] = []
+    for inst in insts:
         for component in COMPONENTS:
             take = min(left, inst.component_outstanding(component))
             if take <= 0:
                 continue
             setattr(inst, f"{component}_paid", getattr(inst, f"{component}_paid") + take)
-            entries.append(LedgerEntry(loan_id=loan.id, payment_id=payment_id, installment_id=inst.id,
-                                       component=component, amount=take, kind=kind))
+            taken.append((inst, component, take))
             left -= take
         inst.status = installment_status(inst)
-        session.add(inst)
         if left == 0:
             break
+    return taken, left
+
+
+def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None,
+             kind: str = "allocation") -> list[LedgerEntry]:
+    """Spread `amount` over the loan's unpaid installments, oldest first; rest is credit."""
+    if amount <= 0:
+        raise LedgerError("only a positive amount can be allocated")
+    insts = installments(session, loan.id)
+    taken, left = spread(insts, amount)
+    session.add_all(insts)
+    entries = [LedgerEntry(loan_id=loan.id, payment_id=payment_id, installment_id=inst.id, component=component,
+                           amount=take, kind=kind) for inst, component, take in taken]
     if left:
         entries.append(LedgerEntry(loan_id=loan.id, payment_id=payment_id, component="credit", amount=left, kind=kind))
     if sum(e.amount for e in entries) != amount:  # the invariant, checked where it is made

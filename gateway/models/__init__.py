@@ -2,7 +2,7 @@
 from gateway.models.audit import AuditEvent
 from gateway.models.callcentre import CallbackRequest, TaskStatus
 from gateway.models.ledger import LedgerEntry
-from gateway.models.loans import Installment, InstallmentStatus, Loan, LoanStatus
+from gateway.models.loans import ImportedLoan, Installment, InstallmentStatus, Loan, LoanStatus
 from gateway.models.messaging import (
     CallStatus,
     DeliveryReport,
@@ -37,7 +37,7 @@ from gateway.models.spotchecks import SpotCheck, SpotCheckCall, SpotCheckStatus
 
 __all__ = [
     "AuditEvent", "Agent", "Borrower", "FieldPartner", "LenderCode", "CodeKind", "Installment", "Loan", "LoanStatus",
-    "InstallmentStatus", "Product",
+    "InstallmentStatus", "Product", "ImportedLoan",
     "LedgerEntry", "Payment", "PaymentIntent", "PaymentStatus", "CallbackRequest", "Message",
     "CallLog", "CollectionAssignment", "Flag", "Promise", "PursuitStop",
     "PaymentReversal", "PendingReversal", "ReversalStatus", "PaymentConflict", "RawCallback", "Device", "PaygToken",

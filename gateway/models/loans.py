@@ -67,3 +67,18 @@ class Installment(SQLModel, table=True):
 
     def component_outstanding(self, component: str) -> int:
         return getattr(self, f"{component}_due") - getattr(self, f"{component}_paid")
+
+
+class ImportedLoan(SQLModel, table=True):
+    """A loan brought in by `gateway portfolio import`, named by (lender, the lender's own loan id):
+    importing the same file again finds it; `digest` is what its row said, so an unchanged row is skipped."""
+
+    __table_args__ = (UniqueConstraint("field_partner_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)
+    external_id: str = Field(max_length=64)
+    loan_id: int = Field(foreign_key="loan.id", unique=True)
+    digest: str = Field(max_length=64)  # sha256 of the normalised row (borrower, loan, schedule, paid to date)
+    imported_at: dt.datetime = utc_field()
+    updated_at: dt.datetime | None = utc_field(default_now=False)

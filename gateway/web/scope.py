@@ -79,9 +79,10 @@ def lender_of(session: Session, model, record_id) -> int | None:
         return lender_of(session, Loan, flag.loan_id) if flag.loan_id else \
             lender_of(session, Borrower, flag.borrower_id) if flag.borrower_id else \
             lender_of(session, Payment, flag.payment_id) if flag.payment_id else None
-    if model is Payment:
-        loan_id = session.exec(select(Payment.loan_id).where(Payment.id == record_id)).first()
-        return lender_of(session, Loan, loan_id) if loan_id else None
+    if model is Payment:  # its loan's lender; without a loan, the lender whose shortcode was paid
+        row = session.exec(select(Payment.loan_id, Payment.field_partner_id).where(Payment.id == record_id)).first()
+        loan_id, paid_to = row if row else (None, None)
+        return lender_of(session, Loan, loan_id) if loan_id else paid_to
     if model in (Message, CallbackRequest):
         borrower_id = session.exec(select(model.borrower_id).where(model.id == record_id)).first()
         return lender_of(session, Borrower, borrower_id) if borrower_id else None
