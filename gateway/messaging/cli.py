@@ -71,7 +71,8 @@ def at_standin_command(host: str, port: int, report_to: str) -> None:
     from gateway.standins import africastalking as at_standin
 
     def show(path: str, form: dict) -> None:
-        what = f"SMS to {form.get('to')}: {form.get('message')}" if path.endswith("/messaging") \
+        sender = f"from {form['from']} " if form.get("from") else ""  # the lender's sender id, if it has one
+        what = f"SMS {sender}to {form.get('to')}: {form.get('message')}" if path.endswith("/messaging") \
             else f"call to {form.get('to')} from {form.get('from')}"
         click.echo(f"{time.strftime('%H:%M:%S')} {what}")
 
