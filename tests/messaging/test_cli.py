@@ -43,3 +43,38 @@ def test_planner_and_sweeper_run_from_rqs_cron(settings):
         ("gateway.workers.sweeper.final_answers", "* * * * *", "default"),
         ("gateway.workers.sweeper.sweep", "* * * * *", "default"),
     ]
+
+
+def test_the_at_standin_shows_each_sms_with_its_sender_id(settings):
+    """`gateway at-standin` (as `gateway serve --stand-ins` runs it) prints what it is asked to send,
+    with the sender id when there is one: whose SMS it is, on a gateway of several lenders."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    import requests
+
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "at-standin", "--port", "0"],
+                            stdout=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    printed = b""
+
+    def line() -> str:  # the next line it printed (waiting at most 30 s for it)
+        nonlocal printed
+        while b"\n" not in printed:
+            assert select.select([proc.stdout], [], [], 30)[0], "the stand-in printed nothing"
+            printed += os.read(proc.stdout.fileno(), 4096)
+        first, printed = printed.split(b"\n", 1)
+        return first.decode() + "\n"
+
+    try:
+        base = line().split(" on ", 1)[1].split()[0]
+        for form in ({"username": "jirani", "to": "+254712345678", "message": "Jirani Finance: Tumepokea",
+                      "from": "JIRANI"},
+                     {"username": "jirani", "to": "+254712345678", "message": "Habari"}):
+            assert requests.post(f"{base}/version1/messaging", data=form, timeout=10).status_code == 201
+        assert line().split(" ", 1)[1] == "SMS from JIRANI to +254712345678: Jirani Finance: Tumepokea\n"
+        assert line().split(" ", 1)[1] == "SMS to +254712345678: Habari\n"  # no sender id: AT's default
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
