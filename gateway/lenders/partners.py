@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from cryptography.fernet import InvalidToken
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway import audit, keyring
@@ -16,7 +17,8 @@ CHANGEABLE = ("help_line", "country", "currency", "timezone", "languages", "send
 
 
 def find(session: Session, name: str) -> FieldPartner:
-    partner = session.exec(select(FieldPartner).where(FieldPartner.name == name.strip())).first()
+    """The lender of this name, in any case (as `--partner NAME` is typed)."""
+    partner = session.exec(select(FieldPartner).where(func.lower(FieldPartner.name) == name.strip().lower())).first()
     if partner is None:
         known = ", ".join(session.exec(select(FieldPartner.name).order_by(FieldPartner.name))) or "none yet"
         raise PartnerError(f"no lender named {name!r} (known: {known})")
@@ -32,7 +34,7 @@ def add(session: Session, name: str, actor: str, *, help_line: str, paybill: str
         raise PartnerError("a name is required")
     if len(name.strip()) > 120:
         raise PartnerError("a name has at most 120 characters")
-    if session.exec(select(FieldPartner.id).where(FieldPartner.name == name.strip())).first():
+    if session.exec(select(FieldPartner.id).where(func.lower(FieldPartner.name) == name.strip().lower())).first():
         raise PartnerError(f"a lender named {name!r} exists already")
     values = checks.settings(dict(help_line=help_line, country=country, timezone=timezone, languages=languages,
                                   sender_id=sender_id))

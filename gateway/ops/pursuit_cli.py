@@ -19,19 +19,20 @@ def pursuit_group() -> None:
 
 
 @pursuit_group.command("rule")
-@click.option("--partner", "partner_id", type=int, required=True, help="Lender (field partner) id.")
+@click.option("--partner", "partner_name", required=True, help="The lender's name.")
 @click.option("--product", "code", required=True, help="Product code, e.g. 'business loan'.")
 @click.option("--stop/--no-stop", default=None, help="Stop reminders once pursuit costs the expected recovery.")
 @click.option("--recovery-percent", type=click.IntRange(0, 100), default=None,
               help="Share of the arrears expected back (0-100).")
-def rule(partner_id: int, code: str, stop: bool | None, recovery_percent: int | None) -> None:
+def rule(partner_name: str, code: str, stop: bool | None, recovery_percent: int | None) -> None:
     """Show or change a product's cost-against-recovery rule."""
     from gateway import audit
     from gateway.borrowers import catalogue
+    from gateway.lenders import partners
 
     with _session() as session:
         try:
-            product = catalogue.find(session, partner_id, code)
+            product = catalogue.find(session, partners.find(session, partner_name).id, code)
         except ValueError as exc:
             raise Refused(str(exc)) from None
         if stop is not None or recovery_percent is not None:
@@ -49,14 +50,20 @@ def rule(partner_id: int, code: str, stop: bool | None, recovery_percent: int | 
 
 
 @pursuit_group.command("stopped")
-@click.option("--partner", "partner_id", type=int, default=None, help="Only this lender's loans.")
-def stopped(partner_id: int | None) -> None:
+@click.option("--partner", "partner_name", default=None,
+              help="The lender's name (required once the gateway serves several lenders).")
+def stopped(partner_name: str | None) -> None:
     """Loans whose reminders were stopped, waiting for a decision: id, loan, cost, expected recovery."""
     from gateway.money import format_money
     from gateway.ops import pursuit
+    from gateway.web import scope
 
     with _session() as session:
-        rows = pursuit.stopped_loans(session, (partner_id,) if partner_id else None)
+        try:
+            lenders = scope.cli_lenders(session, partner_name)
+        except scope.NoSuchLender as exc:
+            raise Refused(str(exc)) from None
+        rows = pursuit.stopped_loans(session, lenders)
         for stop, loan, borrower in rows:
             cost, expected = (format_money(v, loan.currency, "en") for v in (stop.cost, stop.expected_recovery))
             click.echo(f"{stop.id:>5}  {loan.account_ref:<12} {borrower.name:<24} cost {cost:>12}  "

@@ -151,3 +151,9 @@ def test_credentials_without_a_terminal_need_the_variables(settings, session):
     assert result.output.strip() == "error: set PARTNER_CONSUMER_SECRET, PARTNER_PASSKEY (no terminal to ask on)"
     other = run("partner", "credentials", "Sola Bora", "--shortcode", "600966", env=KEYS)
     assert other.exit_code == 2 and "600966 is not one of Sola Bora's paybills or tills" in other.output
+
+
+def test_a_lender_is_found_by_its_name_in_any_case_and_no_two_differ_only_by_case(session, factory):
+    assert partners.find(session, "  JIRANI finance ").id == factory.partner.id
+    with pytest.raises(partners.PartnerError, match="exists already"):
+        partners.add(session, "jirani FINANCE", "test", help_line="0800 1")

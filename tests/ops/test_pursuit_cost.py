@@ -228,11 +228,11 @@ def test_rule_off_or_generous_recovery_keeps_reminders(at_server, session, facto
 
 @pytest.mark.usefixtures("frozen_clock")
 def test_cli_rule_list_and_write_off_decision(session, factory, caller, manager):
-    out = CliRunner().invoke(main, ["pursuit", "rule", "--partner", str(factory.partner.id), "--product",
+    out = CliRunner().invoke(main, ["pursuit", "rule", "--partner", "jirani finance", "--product",
                                     "business loan", "--stop", "--recovery-percent", "1"])
     assert out.output == "business loan: stop when cost reaches expected recovery on, expected recovery 1% of arrears\n"
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "product.pursuit_rule")).one()
-    unknown = CliRunner().invoke(main, ["pursuit", "rule", "--partner", str(factory.partner.id), "--product", "boat"])
+    unknown = CliRunner().invoke(main, ["pursuit", "rule", "--partner", "jirani finance", "--product", "boat"])
     assert unknown.exit_code == 2 and "unknown product 'boat'" in unknown.output
     loan = _loan(factory, "Amina")
     _call(session, loan, caller, seconds=120)
