@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli_support import Refused
 from gateway.notify.endpoints import EVENTS, KINDS
 
 
@@ -13,8 +14,8 @@ def _run(work):
     try:
         with session_scope() as session:
             return work(session)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:  # a lender not found, a bad URL or event: one line, exit code 2
+        raise Refused(str(exc)) from None
 
 
 @click.group("notify")
@@ -23,7 +24,7 @@ def notify_group() -> None:
 
 
 @notify_group.command("add")
-@click.option("--partner", "partner_id", type=int, required=True, help="field partner id")
+@click.option("--partner", "partner_name", required=True, help="the lender's name")
 @click.option("--kind", type=click.Choice(KINDS), required=True)
 @click.option("--name", default="", help="a label, e.g. the Slack channel")
 @click.option("--url", prompt=True, hide_input=True, help="the webhook URL (a secret: asked for when not given)")
@@ -32,17 +33,20 @@ def notify_group() -> None:
 @click.option("--hour", "daily_hour", type=int, default=7, show_default=True, help="local hour of the daily summary")
 @click.option("--payment-threshold", default="0", show_default=True,
               help="announce payments at or above this amount (major units; 0: none)")
-@click.option("--currency", default="KES", show_default=True, help="currency of the payment threshold")
+@click.option("--currency", default=None, help="currency of the payment threshold (default: the lender's)")
 @click.option("--failure-threshold", type=int, default=5, show_default=True, help="failures in an hour that alert")
-def add(partner_id, kind, name, url, events, language, daily_hour, payment_threshold, currency, failure_threshold):
+def add(partner_name, kind, name, url, events, language, daily_hour, payment_threshold, currency, failure_threshold):
     """Add a webhook for a lender."""
+    from gateway.lenders import partners
     from gateway.money import to_minor
     from gateway.notify import endpoints
 
     def work(s):
+        partner = partners.find(s, partner_name)
         endpoint, secret = endpoints.add(
-            s, partner_id, kind, name, url, [e.strip() for e in events.split(",") if e.strip()], "cli",
-            language=language, daily_hour=daily_hour, payment_threshold=to_minor(payment_threshold, currency),
+            s, partner.id, kind, name, url, [e.strip() for e in events.split(",") if e.strip()], "cli",
+            language=language, daily_hour=daily_hour,
+            payment_threshold=to_minor(payment_threshold, currency or partner.currency),
             failure_threshold=failure_threshold)
         return endpoint.id, endpoint.url_hint, secret
 
@@ -53,15 +57,18 @@ def add(partner_id, kind, name, url, events, language, daily_hour, payment_thres
 
 
 @notify_group.command("list")
-@click.option("--partner", "partner_id", type=int, default=None)
+@click.option("--partner", "partner_name", default=None,
+              help="the lender's name (required once the gateway serves several lenders)")
 @click.option("--deliveries", type=int, default=10, show_default=True, help="recent deliveries per lender")
-def list_endpoints(partner_id, deliveries):
+def list_endpoints(partner_name, deliveries):
     """Webhooks (masked URLs) and their recent deliveries."""
     from gateway.notify import endpoints
+    from gateway.web import scope
 
     def work(s):
         out = []
-        hooks = endpoints.listing(s, partner_id)
+        lenders = scope.cli_lenders(s, partner_name)
+        hooks = endpoints.listing(s, lenders[0] if lenders else None)
         for e in hooks:
             out.append(f"{e.id:>4}  partner {e.field_partner_id}  {e.kind:<7} {e.name:<20} {e.url_hint:<32} "
                        f"{e.language}  {','.join(e.events)}")

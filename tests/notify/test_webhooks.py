@@ -225,14 +225,17 @@ def test_no_url_or_secret_in_logs_errors_or_the_database(session, factory, recei
 
 def test_cli_add_list_test_remove(session, factory, receiver, settings):
     runner = CliRunner()
-    out = runner.invoke(main, ["notify", "add", "--partner", str(factory.partner.id), "--kind", "generic",
+    out = runner.invoke(main, ["notify", "add", "--partner", "Jirani Finance", "--kind", "generic",
                                "--name", "BI", "--url", receiver.url + "/in", "--events", "loan_repaid,failures",
                                "--language", "fr"])
     assert out.exit_code == 0, out.output
     secret = out.output.split("receiver): ")[1].strip()
-    bad = runner.invoke(main, ["notify", "add", "--partner", str(factory.partner.id), "--kind", "slack",
+    bad = runner.invoke(main, ["notify", "add", "--partner", "Jirani Finance", "--kind", "slack",
                                "--url", receiver.url + "/x", "--events", "everything"])
-    assert bad.exit_code != 0 and "events must be some of" in bad.output
+    assert bad.exit_code == 2 and "events must be some of" in bad.output
+    nobody = runner.invoke(main, ["notify", "add", "--partner", "Nobody", "--kind", "slack",
+                                  "--url", receiver.url + "/x", "--events", "failures"])
+    assert nobody.exit_code == 2 and "no lender named 'Nobody' (known: Jirani Finance)" in nobody.output
     endpoint_id = session.exec(select(WebhookEndpoint.id)).one()
     assert runner.invoke(main, ["notify", "test", str(endpoint_id)]).exit_code == 0
     run_jobs()
