@@ -17,3 +17,13 @@ def parse_date(value: str, option: str) -> dt.date:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise Refused(f"{option} must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+def write_output(output: str, data: bytes) -> None:
+    """A report's bytes to the file `output`, or to standard output for "-"; a file that cannot be
+    written is one line, exit code 2."""
+    try:
+        with click.open_file(output, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise Refused(f"cannot write {output}: {exc.strerror}") from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli_support import Refused, parse_date
+from gateway.cli_support import Refused, parse_date, write_output
 from gateway.config import Settings
 
 
@@ -27,11 +27,7 @@ def report(name: str, month: str, fmt: str, output: str, language: str, partner:
             data = reports.render(built, fmt, language)
     except ValueError as exc:
         raise Refused(str(exc)) from None
-    try:
-        with click.open_file(output, "wb") as fh:  # "-": standard output
-            fh.write(data)
-    except OSError as exc:
-        raise Refused(f"cannot write {output}: {exc.strerror}") from None
+    write_output(output, data)
     if output != "-":
         to_date = f" (month to date, as of {built.as_of})" if built.as_of else ""
         click.echo(f"{name} report for {month}{to_date} written to {output}")

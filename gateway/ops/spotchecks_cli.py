@@ -5,7 +5,7 @@ import getpass
 
 import click
 
-from gateway.cli_support import Refused
+from gateway.cli_support import Refused, write_output
 
 
 @click.group("spot-check")
@@ -68,10 +68,6 @@ def report(partner: str, month: str, output: str, language: str) -> None:
             data = reports.render(spotchecks.report(session, check), fmt, language)
     except ValueError as exc:
         raise Refused(str(exc)) from None
-    try:
-        with click.open_file(output, "wb") as fh:  # "-": standard output
-            fh.write(data)
-    except OSError as exc:
-        raise Refused(f"cannot write {output}: {exc.strerror}") from None
+    write_output(output, data)
     if output != "-":
         click.echo(f"spot-check report for {lender.name} {month} written to {output}")
