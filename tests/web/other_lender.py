@@ -1,17 +1,23 @@
 """A second lender with one of everything a staff route can show or touch: borrower, loan in arrears,
 flag, SMS waiting for review, call-back request, payments, commission statements and a paid batch,
-PAYG device, webhook, raw callback; and its own staff of every role. Its names and references are
+PAYG device, webhook, raw callback, a product of its own, an M-Pesa shortcode, a spot check with its
+calls, a loan whose pursuit was stopped (cost against recovery); and its own staff of every role. Its names and references are
 markers: a response to the first lender's staff that holds one leaks the other lender's data."""
 from __future__ import annotations
 
 import datetime as dt
 from types import SimpleNamespace
 
-from gateway.borrowers import catalogue
+from sqlmodel import select
+
+from gateway.borrowers import catalogue, products
+from gateway.config import Settings
 from gateway.i18n import N_
+from gateway.lenders import partners
 from gateway.models import (
     Agent,
     CallbackRequest,
+    CodeKind,
     CommissionPayout,
     CommissionStatement,
     FieldPartner,
@@ -19,10 +25,12 @@ from gateway.models import (
     MessageStatus,
     Payment,
     PaymentStatus,
+    PursuitStop,
     RawCallback,
+    SpotCheckCall,
 )
 from gateway.notify import endpoints
-from gateway.ops import flags
+from gateway.ops import callcentre, costs, flags, spotchecks
 from gateway.payg import service as payg
 from gateway.web.auth import issue_token
 from tests.helpers import pay_on
@@ -80,10 +88,34 @@ def build(session, factory, password_hash: str) -> SimpleNamespace:
     device = payg.register_device(session, loan, "OTH-DEV-1", "a" * 32, 5000)
     hook, _ = endpoints.add(session, other.id, "generic", "other-hook", "https://other.example/hook",
                             ["flag_raised"], "test")
+    code = partners.add_code(session, other, CodeKind.SHORTCODE, "777002", "test")
+    session.commit()
+    product, stopped, stop = stopped_loan(session, factory, other, borrower, staff["callcentre"])
+    check, _ = spotchecks.draw(session, other, MONTH, seed=1, actor="test", today=dt.date(2026, 11, 20))
+    spot_call = session.exec(select(SpotCheckCall).where(SpotCheckCall.spot_check_id == check.id,
+                                                         SpotCheckCall.loan_id == loan.id)).one()
     session.commit()
     return SimpleNamespace(partner=other, staff=staff, tokens=tokens, borrower=borrower, loan=loan, flag=flag,
                            message=message, callback=callback, raw=raw, payment=paid, suspended=suspended,
-                           pending=pending, approved=approved, batch="PAY-OTHER-1", device=device, hook=hook)
+                           pending=pending, approved=approved, batch="PAY-OTHER-1", device=device, hook=hook,
+                           code=code, product=product, spot_check=check, spot_call=spot_call, stopped=stopped,
+                           stop=stop)
+
+
+def stopped_loan(session, factory, other, borrower, caller):
+    """A product of the other lender's own ("Othertown solar", prefix OTS) whose rule stops pursuit at any cost
+    (0 % expected back), and a loan of it in arrears that one logged call stopped: (product, loan, stop)."""
+    product = products.add(session, other, "Othertown solar", products.Draft(
+        dict(names={"sw": "sola ya Othertown", "en": "Othertown solar"}, account_prefix="OTS"),
+        principal_min="100", principal_max="50000"), "test")
+    product.stop_pursuit_over_cost, product.expected_recovery_percent = True, 0  # the admin's rule (no form field)
+    session.add(product)
+    loan = factory.loan(borrower, first_due=dt.date(2026, 11, 5), frequency="weekly", product=product.code,
+                        prefix="OTS")
+    callcentre.log_call(session, loan.id, caller, "no_answer")
+    assert costs.check(session, Settings.from_env(), loan, dt.date(2026, 11, 20)), "its pursuit is stopped"
+    session.commit()
+    return product, loan, session.exec(select(PursuitStop).where(PursuitStop.loan_id == loan.id)).one()
 
 
 def loan_first_installment(session, loan) -> int:
