@@ -1,8 +1,10 @@
 """A second lender with one of everything a staff route can show or touch: borrower, loan in arrears,
 flag, SMS waiting for review, call-back request, payments, commission statements and a paid batch,
-PAYG device, webhook, raw callback, a product of its own, an M-Pesa shortcode, a spot check with its
-calls, a loan whose pursuit was stopped (cost against recovery); and its own staff of every role. Its names and references are
-markers: a response to the first lender's staff that holds one leaks the other lender's data."""
+PAYG device, webhook, raw callback; and its own staff of every role. `admin_records` adds what the
+lender-admin, product, spot-check and pursuit pages show: an M-Pesa shortcode, a product of its own,
+a loan of it whose pursuit was stopped (cost against recovery), a spot check with its calls. Its names
+and references are markers: a response to the first lender's staff that holds one leaks the other
+lender's data."""
 from __future__ import annotations
 
 import datetime as dt
@@ -88,18 +90,23 @@ def build(session, factory, password_hash: str) -> SimpleNamespace:
     device = payg.register_device(session, loan, "OTH-DEV-1", "a" * 32, 5000)
     hook, _ = endpoints.add(session, other.id, "generic", "other-hook", "https://other.example/hook",
                             ["flag_raised"], "test")
-    code = partners.add_code(session, other, CodeKind.SHORTCODE, "777002", "test")
-    session.commit()
-    product, stopped, stop = stopped_loan(session, factory, other, borrower, staff["callcentre"])
-    check, _ = spotchecks.draw(session, other, MONTH, seed=1, actor="test", today=dt.date(2026, 11, 20))
-    spot_call = session.exec(select(SpotCheckCall).where(SpotCheckCall.spot_check_id == check.id,
-                                                         SpotCheckCall.loan_id == loan.id)).one()
     session.commit()
     return SimpleNamespace(partner=other, staff=staff, tokens=tokens, borrower=borrower, loan=loan, flag=flag,
                            message=message, callback=callback, raw=raw, payment=paid, suspended=suspended,
-                           pending=pending, approved=approved, batch="PAY-OTHER-1", device=device, hook=hook,
-                           code=code, product=product, spot_check=check, spot_call=spot_call, stopped=stopped,
-                           stop=stop)
+                           pending=pending, approved=approved, batch="PAY-OTHER-1", device=device, hook=hook)
+
+
+def admin_records(session, factory, o: SimpleNamespace) -> SimpleNamespace:
+    """`o` (from `build`) with a shortcode, a product, a loan of it whose pursuit was stopped, and the
+    month's spot check (o.code, o.product, o.stopped, o.stop, o.spot_check, o.spot_call: the call on o.loan)."""
+    o.code = partners.add_code(session, o.partner, CodeKind.SHORTCODE, "777002", "test")
+    session.commit()
+    o.product, o.stopped, o.stop = stopped_loan(session, factory, o.partner, o.borrower, o.staff["callcentre"])
+    o.spot_check, _ = spotchecks.draw(session, o.partner, MONTH, seed=1, actor="test", today=dt.date(2026, 11, 20))
+    o.spot_call = session.exec(select(SpotCheckCall).where(SpotCheckCall.spot_check_id == o.spot_check.id,
+                                                           SpotCheckCall.loan_id == o.loan.id)).one()
+    session.commit()
+    return o
 
 
 def stopped_loan(session, factory, other, borrower, caller):

@@ -70,9 +70,10 @@ def member(o, action):
 
 
 def product_body(o):
-    return {"code": "goat loan", "name_sw": "mkopo wa mbuzi", "name_en": "goat loan", "prefix": "GOT", "principal_min": "100", "principal_max": "900",
-            "installments_min": "1", "installments_max": "12", "frequency": "monthly",
-            "first_due_within_days": "31", "round_to": "0", "active": "on"}
+    """A product the other lender's admin may add or save as it is."""
+    return {"code": "goat loan", "name_sw": "mkopo wa mbuzi", "name_en": "goat loan", "prefix": "GOT",
+            "principal_min": "100", "principal_max": "900", "installments_min": "1", "installments_max": "12",
+            "frequency": "monthly", "first_due_within_days": "31", "round_to": "0", "active": "on"}
 
 
 def foreign_payer(session, o):
@@ -184,7 +185,8 @@ CROSS = {
     ("GET", "/ops/lenders"): none("the platform role's list of every lender: no lender's staff may call it"),
     ("POST", "/ops/lenders"): none("the platform role adds a lender: no lender's staff may call it"),
     ("GET", "/ops/lenders/<int:partner_id>"): record(lender),
-    ("POST", "/ops/lenders/<int:partner_id>"): record(lender, lambda o: {"help_line": "0800 999 000", "languages": "sw,en", "paybill": "777001"}),
+    ("POST", "/ops/lenders/<int:partner_id>"):
+        record(lender, lambda o: {"help_line": "0800 999 000", "languages": "sw,en", "paybill": "777001"}),
     ("POST", "/ops/lenders/<int:partner_id>/codes"):
         record(lambda o: lender(o, "/codes"), lambda o: {"kind": "shortcode", "code": "777003"}),
     ("POST", "/ops/lenders/<int:partner_id>/codes/<int:code_id>/remove"):
@@ -231,7 +233,7 @@ def world(session, factory):
         ours[role] = (agent, issue_token(agent))
         session.add(agent)
     session.commit()
-    other = other_lender.build(session, factory, password_hash())
+    other = other_lender.admin_records(session, factory, other_lender.build(session, factory, password_hash()))
     return SimpleNamespace(ours={r: (a.id, t) for r, (a, t) in ours.items()}, other=other,
                            theirs={r: (a.id, other.tokens[r]) for r, a in other.staff.items()})
 
