@@ -64,8 +64,9 @@ def build(session, factory, password_hash: str) -> SimpleNamespace:
     first = loan_first_installment(session, loan)
     paid = pay_on(session, loan, first, dt.date(2026, 11, 6), "OTHPAID01")
     paid.payer_phone = "+254799555111"  # not the borrower's: the scan raises a foreign-payer flag
+    # paid to its paybill with an account number no loan has: its own, though on no loan yet
     suspended = Payment(provider="mpesa", provider_txn_id="OTHSUSP01", amount=5000, currency="KES",
-                        loan_id=loan.id, status=PaymentStatus.suspense, account_ref="OTH-TYPO")
+                        field_partner_id=other.id, status=PaymentStatus.suspense, account_ref="OTH-TYPO")
     session.add_all([paid, suspended])
     session.flush()
     flag = flags.raise_flag(session, "reversals", str(loan.id), N_("{count} payments reversed"), {"count": 3},
