@@ -105,13 +105,15 @@ def open_flags(session: Session, loan_id: int | None = None, lenders: tuple[int,
 
 def of_lenders(session: Session, items: list[Flag], lenders: tuple[int, ...] | None) -> list[Flag]:
     """The flags about `lenders`' loans, borrowers or payments (None: all). A flag no lender can be
-    told from (a reversal that matched no payment) belongs to no lender: only None sees it."""
+    told from (a reversal that matched no payment, a payment to a shortcode no lender has) belongs to
+    no lender: only None sees it."""
     if lenders is None:
         return items
     loan_ids = {f.loan_id for f in items if f.loan_id}
-    payment_loans = dict(session.exec(select(Payment.id, Payment.loan_id).where(
-        Payment.id.in_({f.payment_id for f in items if f.payment_id} or {-1}))).all())
-    loan_ids |= {v for v in payment_loans.values() if v}
+    paid = {pid: (partner_id, loan_id) for pid, partner_id, loan_id in session.exec(
+        select(Payment.id, Payment.field_partner_id, Payment.loan_id).where(
+            Payment.id.in_({f.payment_id for f in items if f.payment_id} or {-1}))).all()}
+    loan_ids |= {loan_id for _, loan_id in paid.values() if loan_id}
     loan_lender = dict(session.exec(select(Loan.id, Borrower.field_partner_id)
                                     .join(Borrower, Borrower.id == Loan.borrower_id)
                                     .where(Loan.id.in_(loan_ids or {-1}))).all())
@@ -123,7 +125,10 @@ def of_lenders(session: Session, items: list[Flag], lenders: tuple[int, ...] | N
             return loan_lender.get(f.loan_id)
         if f.borrower_id:
             return borrower_lender.get(f.borrower_id)
-        return loan_lender.get(payment_loans.get(f.payment_id)) if f.payment_id else None
+        if f.payment_id in paid:  # the lender whose paybill it was paid to, else its loan's
+            partner_id, loan_id = paid[f.payment_id]
+            return partner_id if partner_id is not None else loan_lender.get(loan_id)
+        return None
     return [f for f in items if lender(f) in lenders]
 
 

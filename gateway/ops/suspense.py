@@ -14,9 +14,9 @@ class SuspenseError(ValueError):
 
 
 def suspense_payments(session: Session, lenders: tuple[int, ...] | None = None) -> list[Payment]:
-    """Payments in suspense; with `lenders`, only those on their loans or paid to their shortcodes: a
-    payment to a shortcode no lender has belongs to no lender (None, the platform role or the only
-    lender, sees it)."""
+    """Payments in suspense; with `lenders`, only those paid to their paybills or on their loans: a payment
+    to a shortcode no lender has that matched no loan belongs to no lender yet (None, the platform role or
+    the only lender, sees it)."""
     return of_lenders(session, operators.suspense_list(session), lenders)
 
 
@@ -25,7 +25,8 @@ def of_lenders(session: Session, payments: list[Payment], lenders: tuple[int, ..
         return payments
     mine = set(session.exec(select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id).where(
         Loan.id.in_({p.loan_id for p in payments if p.loan_id} or {-1}), Borrower.field_partner_id.in_(lenders))))
-    return [p for p in payments if p.loan_id in mine or (p.loan_id is None and p.field_partner_id in lenders)]
+    return [p for p in payments
+            if (p.field_partner_id in lenders if p.field_partner_id is not None else p.loan_id in mine)]
 
 
 def resolve(session: Session, payment_id: int, account_ref: str, actor: str) -> Payment:

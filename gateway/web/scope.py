@@ -79,10 +79,11 @@ def lender_of(session: Session, model, record_id) -> int | None:
         return lender_of(session, Loan, flag.loan_id) if flag.loan_id else \
             lender_of(session, Borrower, flag.borrower_id) if flag.borrower_id else \
             lender_of(session, Payment, flag.payment_id) if flag.payment_id else None
-    if model is Payment:  # its loan's lender; without a loan, the lender whose shortcode was paid
-        row = session.exec(select(Payment.loan_id, Payment.field_partner_id).where(Payment.id == record_id)).first()
-        loan_id, paid_to = row if row else (None, None)
-        return lender_of(session, Loan, loan_id) if loan_id else paid_to
+    if model is Payment:  # the lender whose paybill it was paid to (even in suspense), else its loan's
+        row = session.exec(select(Payment.field_partner_id, Payment.loan_id).where(Payment.id == record_id)).first()
+        if row is None:
+            return None
+        return row[0] if row[0] is not None else lender_of(session, Loan, row[1]) if row[1] else None
     if model in (Message, CallbackRequest):
         borrower_id = session.exec(select(model.borrower_id).where(model.id == record_id)).first()
         return lender_of(session, Borrower, borrower_id) if borrower_id else None

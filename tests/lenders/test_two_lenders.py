@@ -124,11 +124,10 @@ def test_a_payment_to_a_shortcode_no_lender_has_is_kept_for_review(pay_client, s
     run_payment_jobs()
     [payment] = payments(session)
     assert (payment.status, payment.loan_id, payment.note) == ("suspense", None, "unknown shortcode 999999")
-    _, auth = staff(session, factory, "manager")  # belongs to no lender: only the platform role sees it
-    assert pay_client.get("/api/payments/suspense", headers=auth).get_json()["payments"] == []
-    _, auth = staff(session, factory, "platform")
-    listed = pay_client.get("/api/payments/suspense", headers=auth)
-    assert [p["note"] for p in listed.get_json()["payments"]] == ["unknown shortcode 999999"]
+    # no lender's money yet: the platform role reviews it, a lender's staff never see it
+    for role, notes in (("platform", ["unknown shortcode 999999"]), ("manager", [])):
+        listed = pay_client.get("/api/payments/suspense", headers=staff(session, factory, role)[1])
+        assert [p["note"] for p in listed.get_json()["payments"]] == notes
     assert read(session, select(Payment).where(Payment.loan_id == sola_loan.id)) == []
 
 
@@ -165,19 +164,21 @@ def test_an_operator_cannot_put_one_lenders_money_on_anothers_loan(pay_client, s
                   c2b("RKL51ZDR4K", "500.00", "NOSUCH", BusinessShortCode="999999"))
     run_payment_jobs()
     to_jirani, unknown = payments(session)
-    # Jirani's manager does not see Sola's loan (404, never a hint it exists); the platform is told why
+    # the money sent to Jirani's paybill is Jirani's to review, though it matched no loan
+    listed = pay_client.get("/api/payments/suspense", headers=auth).get_json()["payments"]
+    assert [p["provider_txn_id"] for p in listed] == ["RKL51ZDR4J"]
     res = pay_client.post(f"/api/payments/{to_jirani.id}/assign", json={"account_ref": sola_loan.account_ref},
                           headers=auth)
-    assert res.status_code == 404
+    assert res.status_code == 404  # Sola Bora's loan: not one Jirani's staff can see
     _, platform = staff(session, factory, "platform")
     res = pay_client.post(f"/api/payments/{to_jirani.id}/assign", json={"account_ref": sola_loan.account_ref},
                           headers=platform)
-    assert res.status_code == 409 and res.get_json()["error"] == "other_lender"
+    assert res.status_code == 409 and res.get_json()["error"] == "other_lender"  # not even the platform role
     res = pay_client.post(f"/api/payments/{to_jirani.id}/assign", json={"account_ref": jirani_loan.account_ref},
                           headers=auth)
     assert res.get_json()["payment"]["status"] == "posted"
-    # money to a shortcode no lender has is no lender's: only the platform, once it knows whose it is, decides
-    res = pay_client.post(f"/api/payments/{unknown.id}/assign", json={"account_ref": jirani_loan.account_ref},
+    # money to a shortcode no lender has: the platform role, having found out whose it is, decides
+    res = pay_client.post(f"/api/payments/{unknown.id}/assign", json={"account_ref": sola_loan.account_ref},
                           headers=auth)
     assert res.status_code == 404
     res = pay_client.post(f"/api/payments/{unknown.id}/assign", json={"account_ref": sola_loan.account_ref},

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from gateway.app import create_app
 from gateway.cli import main
+from gateway.i18n import N_
 from gateway.models import Agent
+from gateway.ops import flags
 from gateway.web.auth import issue_token
 from tests.helpers import pay_on
 from tests.web import other_lender
@@ -150,3 +152,17 @@ def test_a_payment_is_never_put_on_another_lenders_loan(settings, two, session):
     assert res.status_code == 404
     session.refresh(ours)
     assert ours.status == PaymentStatus.suspense
+
+
+def test_a_flag_about_money_paid_to_a_lenders_paybill_is_that_lenders_though_on_no_loan(settings, two, session):
+    other = two["other"]  # its suspense payment OTHSUSP01: paid to its paybill, on no loan
+    flags.raise_flag(session, "conflicting_duplicate", "OTHDUP", N_(
+        "receipt {receipt} reported twice: kept {kept} for account {kept_account}, "
+        "then {other} for account {other_account}"),
+        {"receipt": "OTHSUSP01", "kept": "KES 50", "kept_account": "OTH-TYPO", "other": "KES 60",
+         "other_account": "OTH-TYPO"}, payment_id=other.suspended.id)
+    session.commit()
+    app = create_app(settings)
+    theirs = console_get(app, other.staff["manager"].id, "/ops/flags").get_data(as_text=True)
+    ours = console_get(app, two["staff"]["manager"][0], "/ops/flags").get_data(as_text=True)
+    assert "receipt OTHSUSP01 reported twice" in theirs and "OTHSUSP01" not in ours

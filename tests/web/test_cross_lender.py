@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from gateway.app import create_app
 from gateway.models import Agent, CommissionStatement, Flag
+from gateway.ops import spotchecks
 from gateway.web.auth import issue_token
 from tests.web import other_lender
 from tests.web.test_endpoint_auth import API, CONSOLE, ENDPOINTS, SERVED, password_hash
@@ -53,6 +54,26 @@ def ref(o):
 
 def callers_body(o):
     return {"outcome": "reached", "note": "checked"}
+
+
+def spot_rows(o):
+    """The other lender's spot check: a call to make on its loan, or the link to its report."""
+    return re.compile(rf'{ref(o)}|/ops/spot-checks/{o.spot_check.id}"')
+
+
+def lender(o, tail=""):
+    return f"/ops/lenders/{o.partner.id}{tail}"
+
+
+def member(o, action):
+    return lender(o, f"/staff/{o.staff['field'].id}/{action}")
+
+
+def product_body(o):
+    """A product the other lender's admin may add or save as it is."""
+    return {"code": "goat loan", "name_sw": "mkopo wa mbuzi", "name_en": "goat loan", "prefix": "GOT",
+            "principal_min": "100", "principal_max": "900", "installments_min": "1", "installments_max": "12",
+            "frequency": "monthly", "first_due_within_days": "31", "round_to": "0", "active": "on"}
 
 
 def foreign_payer(session, o):
@@ -161,6 +182,38 @@ CROSS = {
         record(lambda o: f"/ops/suspense/{o.suspended.id}/refund", lambda o: {"reason": "checked"}),
     ("POST", "/ops/suspense/<int:payment_id>/resolve"):
         record(lambda o: f"/ops/suspense/{o.suspended.id}/resolve", lambda o: {"account_ref": o.loan.account_ref}),
+    ("GET", "/ops/lenders"): none("the platform role's list of every lender: no lender's staff may call it"),
+    ("POST", "/ops/lenders"): none("the platform role adds a lender: no lender's staff may call it"),
+    ("GET", "/ops/lenders/<int:partner_id>"): record(lender),
+    ("POST", "/ops/lenders/<int:partner_id>"):
+        record(lender, lambda o: {"help_line": "0800 999 000", "languages": "sw,en", "paybill": "777001"}),
+    ("POST", "/ops/lenders/<int:partner_id>/codes"):
+        record(lambda o: lender(o, "/codes"), lambda o: {"kind": "shortcode", "code": "777003"}),
+    ("POST", "/ops/lenders/<int:partner_id>/codes/<int:code_id>/remove"):
+        record(lambda o: lender(o, f"/codes/{o.code.id}/remove")),
+    ("GET", "/ops/lenders/<int:partner_id>/staff"): record(lambda o: lender(o, "/staff")),
+    ("POST", "/ops/lenders/<int:partner_id>/staff"):
+        record(lambda o: lender(o, "/staff"), lambda o: {"phone": "0711000999", "name": "New Other", "role": "field"}),
+    ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/token"): record(lambda o: member(o, "token")),
+    ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/disable"): record(lambda o: member(o, "disable")),
+    ("GET", "/ops/products"):
+        listing(lambda o: f"/ops/products?partner={o.partner.id}", marker=lambda o: o.product.code),
+    ("POST", "/ops/products"): record(lambda o: f"/ops/products?partner={o.partner.id}", product_body),
+    ("GET", "/ops/products/<int:product_id>"): record(lambda o: f"/ops/products/{o.product.id}"),
+    ("POST", "/ops/products/<int:product_id>"): record(lambda o: f"/ops/products/{o.product.id}", product_body),
+    ("GET", "/ops/spot-checks"): listing(lambda o: "/ops/spot-checks", marker=spot_rows),
+    ("POST", "/ops/spot-checks/draw"):
+        effect(lambda o: "/ops/spot-checks/draw", lambda o: {"month": "2026-10", "seed": "1"},
+               lambda s, o: spotchecks.find(s, o.partner.id, "2026-10")),
+    ("GET", "/ops/spot-checks/<int:check_id>"): record(lambda o: f"/ops/spot-checks/{o.spot_check.id}"),
+    ("GET", "/ops/spot-checks/<int:check_id>/report.<fmt>"):
+        record(lambda o: f"/ops/spot-checks/{o.spot_check.id}/report.csv"),
+    ("POST", "/ops/spot-checks/calls/<int:call_id>"):
+        record(lambda o: f"/ops/spot-checks/calls/{o.spot_call.id}",
+               lambda o: {"outcome": "answered", **dict.fromkeys(spotchecks.QUESTIONS, "yes")}),
+    ("GET", "/ops/pursuit"): listing(lambda o: "/ops/pursuit", marker=lambda o: o.stopped.account_ref),
+    ("POST", "/ops/pursuit/<int:stop_id>/decide"):
+        record(lambda o: f"/ops/pursuit/{o.stop.id}/decide", lambda o: {"decision": "field_visit"}),
 }
 STAFF_ROUTES = sorted(k for k in SERVED if ENDPOINTS.get(k, ("?",))[0] in (API, CONSOLE))
 ROLE_ORDER = ("admin", "manager", "callcentre", "field")  # strongest first: the controls run as that one
@@ -180,7 +233,7 @@ def world(session, factory):
         ours[role] = (agent, issue_token(agent))
         session.add(agent)
     session.commit()
-    other = other_lender.build(session, factory, password_hash())
+    other = other_lender.admin_records(session, factory, other_lender.build(session, factory, password_hash()))
     return SimpleNamespace(ours={r: (a.id, t) for r, (a, t) in ours.items()}, other=other,
                            theirs={r: (a.id, other.tokens[r]) for r, a in other.staff.items()})
 
