@@ -115,6 +115,9 @@ class Factory:
 
     def borrower(self, name="Amina Wanjiru", phone=None, language="sw", **kw):
         self._phone += 1
+        if language not in self.partner.language_list:  # the lender speaks its borrowers' languages
+            self.partner.languages = ",".join([*self.partner.language_list, language])
+            self.session.add(self.partner)
         b = onboarding.create_borrower(self.session, self.partner, name, phone or f"+254{self._phone}", language, **kw)
         self.session.commit()
         return b

@@ -37,8 +37,10 @@ def borrower_fields(partner: FieldPartner, name: str, phone: str, language: str,
     if not mobile:
         raise OnboardingError(f"phone {phones.mask(e164)} is not a mobile number: borrowers need one "
                               "(SMS, USSD, M-Pesa)")
-    if language not in i18n.languages():
-        raise OnboardingError(f"language must be one of {', '.join(i18n.languages())}")
+    offered = [lang for lang in partner.language_list if lang in i18n.languages()] or sorted(i18n.languages())
+    language = (language or "").strip().lower() or offered[0]  # none given: the lender's first
+    if language not in offered:
+        raise OnboardingError(f"language must be one of {partner.name}'s: {', '.join(offered)}")
     country = (country or region or partner.country).upper()
     timezone = timezone or COUNTRY_TIMEZONES.get(country)
     if timezone not in _TIMEZONES:

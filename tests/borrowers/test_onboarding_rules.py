@@ -114,3 +114,22 @@ def test_solar_loans_round_too(client, headers, session):
     rows = sorted(stored(session, Installment), key=lambda i: i.seq)
     assert all(i.principal_due % 100 == 0 and i.interest_due % 100 == 0 for i in rows[:-1])
     assert sum(i.principal_due for i in rows) == 1300000
+
+
+def test_a_borrower_speaks_one_of_the_lenders_languages(client, headers, session, factory):
+    factory.partner.languages = "sw,en"
+    session.add(factory.partner)
+    session.commit()
+    with time_machine.travel(MORNING, tick=False):
+        res = client.post("/api/agents/borrowers", headers=headers, json={
+            "name": "Awa Diop", "phone": "0712 345 679", "language": "fr",
+            "loan": {"product": "business loan", "principal": "10000", "installments": 3,
+                     "first_due_date": "2026-12-01", "rate_per_period": "0.05"}})
+    refused(res, "language must be one of Jirani Finance's: sw, en")
+    with time_machine.travel(MORNING, tick=False):  # none given: the lender's first
+        res = client.post("/api/agents/borrowers", headers=headers, json={
+            "name": "Amina Wanjiru", "phone": "0712 345 678",
+            "loan": {"product": "business loan", "principal": "10000", "installments": 3,
+                     "first_due_date": "2026-12-01", "rate_per_period": "0.05"}})
+    assert res.status_code == 201, res.get_json()
+    assert [b.language for b in stored(session, Borrower)] == ["sw"]

@@ -188,6 +188,13 @@ def test_adapter_points_the_sdk_at_the_configured_hosts():
     assert africastalking.SMS._baseUrl == "http://127.0.0.1:9/version1"
 
 
+def speaks(factory, session, language):
+    """The lender offers `language` to its borrowers (`gateway partner set --languages`)."""
+    factory.partner.languages = f"sw,en,{language}"
+    session.add(factory.partner)
+    session.commit()
+
+
 @pytest.mark.parametrize("language,sms", [
     ("fr", "Bienvenue chez Jirani Finance, Amina ! Votre pret commercial est enregistré. Payez par M-Pesa Paybill "
            "600966, compte {ref}. Premier paiement 3 000 KES le 1 déc. 2026. Aide : 0800 720 000. Répondez STOP "
@@ -200,6 +207,7 @@ def test_a_language_without_recordings_gets_the_welcome_sms_and_no_call(at_serve
                                                                        language, sms):
     """AT's text-to-speech speaks English only: French and Spanish are played from recordings, and
     until a lender records them the call is skipped (audited); the welcome SMS says everything."""
+    speaks(factory, session, language)
     _, headers = agent_token(factory, session)
     with time_machine.travel(MORNING, tick=True):
         ref = onboard(client, headers, language=language).get_json()["account_ref"]
@@ -221,6 +229,7 @@ def test_recordings_dropped_into_a_language_folder_make_its_call(at_server, fact
     monkeypatch.setenv("VOICE_PROMPTS_DIR", str(tmp_path))
     assert not voice_script.can_speak("fr", str(tmp_path)) and voice_script.can_speak("en", str(tmp_path))
     shutil.copy(voice_script.PROMPTS_DIR / "sw" / "month_12.wav", tmp_path / "fr")
+    speaks(factory, session, "fr")
     _, headers = agent_token(factory, session)
     with time_machine.travel(MORNING, tick=True):
         assert onboard(client, headers, language="fr").status_code == 201
