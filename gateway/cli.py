@@ -145,6 +145,17 @@ def demo(borrowers: int, if_empty: bool) -> None:
         click.echo(f"  {line}")
 
 
+def _post_ussd(requests, url: str, form: dict, headers: dict) -> str:
+    """One hop to a running gateway; no answer, or not a USSD screen, is one line and exit code 2."""
+    try:
+        answer = requests.post(url, data=form, headers=headers, timeout=15)
+    except requests.RequestException as exc:
+        raise Refused(f"no answer from {url} ({type(exc).__name__}): is the gateway running there?") from None
+    if answer.status_code != 200 or not answer.text.startswith(("CON ", "END ")):
+        raise Refused(f"{url} answered {answer.status_code}, not a USSD screen: {answer.text[:120].strip()!r}")
+    return answer.text
+
+
 @main.command()
 @click.argument("phone")
 @click.option("--url", default="", help="POST to a running gateway's /ussd instead of the app in-process.")
@@ -171,7 +182,7 @@ def ussd(phone: str, url: str, service_code: str) -> None:
         if client:
             body = client.post("/ussd", data=form, headers=headers).get_data(as_text=True)
         else:
-            body = requests.post(url, data=form, headers=headers, timeout=15).text
+            body = _post_ussd(requests, url, form, headers)
         click.echo("-" * 30 + f"\n{body[4:]}\n" + "-" * 30)
         if not body.startswith("CON "):
             return
