@@ -7,6 +7,7 @@ from cryptography.fernet import InvalidToken
 from sqlmodel import Session, select
 
 from gateway import audit, keyring
+from gateway.borrowers import catalogue
 from gateway.config import Settings
 from gateway.lenders import checks
 from gateway.lenders.checks import PartnerError
@@ -51,6 +52,8 @@ def add(session: Session, name: str, actor: str, *, help_line: str, paybill: str
         add_code(session, partner, CodeKind.USSD, code, actor)
     for code in wanted_short:
         add_code(session, partner, CodeKind.SHORTCODE, code, actor)
+    if all(p["currency"] == partner.currency for p in catalogue.default_products()):
+        catalogue.seed(session, partner)  # it starts from products.toml, as the demo and the migration
     return partner
 
 
