@@ -96,7 +96,9 @@ def run_worker(settings: Settings) -> None:
             log.warning("worker: Redis failed (%s)", type(exc).__name__)
         finally:
             done.set()
-        if worker._stop_requested:
+        # Asked to stop: while busy RQ sets _stop_requested; while idle it returns at once, with only the
+        # time of the request noted (before, the loop then started a new worker until serve killed it).
+        if worker._stop_requested or getattr(worker, "_shutdown_requested_date", None):
             break
         _stopping.wait(1)
 
