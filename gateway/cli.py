@@ -90,7 +90,7 @@ def payments_register_c2b(response_type: str) -> None:
 
     settings = Settings.from_env()
     if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
-        raise click.ClickException("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
+        raise Refused("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
     confirmation, validation = c2b_callback_urls(settings)
     try:
         DarajaClient(settings).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
@@ -132,7 +132,7 @@ def demo(borrowers: int, if_empty: bool) -> None:
             if if_empty:
                 click.echo("demo: database already has data, left as it is")
                 return
-            raise click.ClickException("the database already has data; demo data goes into an empty one")
+            raise Refused("the database already has data; demo data goes into an empty one")
         result = demo_data.seed(session, borrowers=borrowers)
     click.echo(f"demo: {borrowers} borrowers loaded. Staff: phone (console login), role, API token (shown once):")
     for name, token in result["tokens"].items():

@@ -55,7 +55,7 @@ def test_demo_loads_a_balanced_portfolio_in_every_state(settings, session):
 def test_demo_refuses_a_database_with_data_unless_if_empty(settings):
     assert run("demo", "--borrowers", "3").exit_code == 0
     again = CliRunner().invoke(main, ["demo"])
-    assert again.exit_code != 0 and "already has data" in again.output
+    assert again.exit_code == 2 and "already has data" in again.output
     assert run("demo", "--if-empty").output.startswith("demo: database already has data")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli_support import Refused
 from gateway.notify.endpoints import EVENTS, KINDS
 
 
@@ -14,7 +15,7 @@ def _run(work):
         with session_scope() as session:
             return work(session)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Refused(str(exc)) from None
 
 
 @click.group("notify")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli_support import Refused
 from gateway.config import Settings
 from gateway.web.roles import MANAGERS, Role
 
@@ -17,7 +18,7 @@ def _manager(session, phone: str):
     e164 = phones.try_normalize(phone, Settings.from_env().default_country)
     agent = e164 and session.exec(select(Agent).where(Agent.phone == e164, Agent.active)).first()
     if not agent:
-        raise click.ClickException(f"no active staff member with phone {phone}")
+        raise Refused(f"no active staff member with phone {phone}")
     return agent
 
 
@@ -29,7 +30,7 @@ def _run(work):
         with session_scope() as session:
             return work(session, payouts)
     except (ValueError, payouts.NotAllowed, payouts.NotFound) as exc:
-        raise click.ClickException(exc.args[0]) from None
+        raise Refused(exc.args[0]) from None
 
 
 @click.group("commissions")
