@@ -13,23 +13,39 @@ def _session():
     return session_scope()
 
 
+def _lender_id(session, partner: str) -> int:
+    """--partner: the lender's number in `gateway partner list` ("lender 1: ..."), or its name."""
+    from gateway.lenders import partners
+    from gateway.models import FieldPartner
+
+    if partner.strip().isdigit():
+        if session.get(FieldPartner, int(partner)) is None:
+            raise Refused(f"no lender {partner.strip()} (gateway partner list)")
+        return int(partner)
+    try:
+        return partners.find(session, partner).id
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
 @click.group("pursuit")
 def pursuit_group() -> None:
     """Cost against recovery: each product's stop rule, loans stopped, the managers' decisions."""
 
 
 @pursuit_group.command("rule")
-@click.option("--partner", "partner_id", type=int, required=True, help="Lender (field partner) id.")
+@click.option("--partner", required=True, help="The lender's number (gateway partner list) or name.")
 @click.option("--product", "code", required=True, help="Product code, e.g. 'business loan'.")
 @click.option("--stop/--no-stop", default=None, help="Stop reminders once pursuit costs the expected recovery.")
 @click.option("--recovery-percent", type=click.IntRange(0, 100), default=None,
               help="Share of the arrears expected back (0-100).")
-def rule(partner_id: int, code: str, stop: bool | None, recovery_percent: int | None) -> None:
+def rule(partner: str, code: str, stop: bool | None, recovery_percent: int | None) -> None:
     """Show or change a product's cost-against-recovery rule."""
     from gateway import audit
     from gateway.borrowers import catalogue
 
     with _session() as session:
+        partner_id = _lender_id(session, partner)
         try:
             product = catalogue.find(session, partner_id, code)
         except ValueError as exc:
@@ -49,14 +65,14 @@ def rule(partner_id: int, code: str, stop: bool | None, recovery_percent: int | 
 
 
 @pursuit_group.command("stopped")
-@click.option("--partner", "partner_id", type=int, default=None, help="Only this lender's loans.")
-def stopped(partner_id: int | None) -> None:
+@click.option("--partner", default=None, help="Only this lender's loans (its number or name).")
+def stopped(partner: str | None) -> None:
     """Loans whose reminders were stopped, waiting for a decision: id, loan, cost, expected recovery."""
     from gateway.money import format_money
     from gateway.ops import pursuit
 
     with _session() as session:
-        rows = pursuit.stopped_loans(session, (partner_id,) if partner_id else None)
+        rows = pursuit.stopped_loans(session, (_lender_id(session, partner),) if partner else None)
         for stop, loan, borrower in rows:
             cost, expected = (format_money(v, loan.currency, "en") for v in (stop.cost, stop.expected_recovery))
             click.echo(f"{stop.id:>5}  {loan.account_ref:<12} {borrower.name:<24} cost {cost:>12}  "
