@@ -95,3 +95,13 @@ def test_ussd_simulator_shows_a_refusal_rather_than_a_screen(settings):
     finally:
         server.shutdown()
     assert result.exit_code == 2 and f"Error: {url} answered 403, not a USSD screen" in result.output
+
+
+def test_the_demo_stand_ins_take_payments_on_the_paybill_the_demo_lender_quotes(settings, session):
+    from gateway import serve
+    from gateway.models import FieldPartner
+
+    assert run("demo", "--borrowers", "2").exit_code == 0
+    lender = session.exec(select(FieldPartner)).one()
+    _, env = serve.stand_in_commands("127.0.0.1", 5000)
+    assert env["MPESA_SHORTCODE"] == lender.paybill == "600966"  # what the welcome SMS and README's example say
