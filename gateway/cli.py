@@ -8,7 +8,7 @@ from flask.cli import FlaskGroup
 
 from gateway import migrate
 from gateway.app import MissingSecretKey, create_app
-from gateway.cli_support import Refused
+from gateway.cli_support import Refused, port_taken
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
@@ -110,8 +110,11 @@ def payments_stand_in(port: int, no_callback: bool) -> None:
     from gateway.standins.daraja import DarajaStandIn
 
     settings = Settings.from_env()
-    stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
-                             auto_callback=not no_callback)
+    try:
+        stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
+                                 auto_callback=not no_callback)
+    except OSError as exc:
+        raise Refused(port_taken(port, exc)) from None
     click.echo(f"Daraja stand-in on {stand_in.url}: run the gateway with MPESA_BASE_URL={stand_in.url}")
     try:
         stand_in.server.serve_forever()

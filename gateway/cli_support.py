@@ -17,3 +17,9 @@ def parse_date(value: str, option: str) -> dt.date:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise Refused(f"{option} must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+def port_taken(port: int, exc: OSError) -> str:
+    """A stand-in that cannot listen: most often `make run` (`serve --stand-ins`) already runs one there."""
+    return (f"cannot listen on port {port} ({exc.strerror or exc}): is `gateway serve --stand-ins` (make run) "
+            f"already running one? Stop it, or choose another --port")
