@@ -10,7 +10,7 @@ from gateway import migrate
 from gateway.app import MissingSecretKey, create_app
 from gateway.borrowers.cli import product_group
 from gateway.borrowers.import_cli import portfolio_group
-from gateway.cli_support import Refused
+from gateway.cli_support import Refused, port_taken
 from gateway.config import Settings
 from gateway.lenders.cli import partner_group, staff_group
 from gateway.messaging.cli import at_standin_command, list_messages, plan_reminders_now
@@ -92,7 +92,7 @@ def payments_register_c2b(response_type: str) -> None:
 
     settings = Settings.from_env()
     if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
-        raise click.ClickException("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
+        raise Refused("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
     confirmation, validation = c2b_callback_urls(settings)
     try:
         DarajaClient(settings).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
@@ -112,8 +112,11 @@ def payments_stand_in(port: int, no_callback: bool) -> None:
     from gateway.standins.daraja import DarajaStandIn
 
     settings = Settings.from_env()
-    stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
-                             auto_callback=not no_callback)
+    try:
+        stand_in = DarajaStandIn(settings.mpesa_consumer_key, settings.mpesa_consumer_secret, port=port,
+                                 auto_callback=not no_callback)
+    except OSError as exc:
+        raise Refused(port_taken(port, exc)) from None
     click.echo(f"Daraja stand-in on {stand_in.url}: run the gateway with MPESA_BASE_URL={stand_in.url}")
     try:
         stand_in.server.serve_forever()
@@ -134,7 +137,7 @@ def demo(borrowers: int, if_empty: bool) -> None:
             if if_empty:
                 click.echo("demo: database already has data, left as it is")
                 return
-            raise click.ClickException("the database already has data; demo data goes into an empty one")
+            raise Refused("the database already has data; demo data goes into an empty one")
         result = demo_data.seed(session, borrowers=borrowers)
     click.echo(f"demo: {borrowers} borrowers loaded. Staff: phone (console login), role, API token (shown once):")
     for name, token in result["tokens"].items():
@@ -145,6 +148,17 @@ def demo(borrowers: int, if_empty: bool) -> None:
     click.echo("Numbers to try with `gateway ussd NUMBER`:")
     for line in result["numbers"]:
         click.echo(f"  {line}")
+
+
+def _post_ussd(requests, url: str, form: dict, headers: dict) -> str:
+    """One hop to a running gateway; no answer, or not a USSD screen, is one line and exit code 2."""
+    try:
+        answer = requests.post(url, data=form, headers=headers, timeout=15)
+    except requests.RequestException as exc:
+        raise Refused(f"no answer from {url} ({type(exc).__name__}): is the gateway running there?") from None
+    if answer.status_code != 200 or not answer.text.startswith(("CON ", "END ")):
+        raise Refused(f"{url} answered {answer.status_code}, not a USSD screen: {answer.text[:120].strip()!r}")
+    return answer.text
 
 
 @main.command()
@@ -173,7 +187,7 @@ def ussd(phone: str, url: str, service_code: str) -> None:
         if client:
             body = client.post("/ussd", data=form, headers=headers).get_data(as_text=True)
         else:
-            body = requests.post(url, data=form, headers=headers, timeout=15).text
+            body = _post_ussd(requests, url, form, headers)
         click.echo("-" * 30 + f"\n{body[4:]}\n" + "-" * 30)
         if not body.startswith("CON "):
             return

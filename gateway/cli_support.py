@@ -27,3 +27,9 @@ def write_output(output: str, data: bytes) -> None:
             fh.write(data)
     except OSError as exc:
         raise Refused(f"cannot write {output}: {exc.strerror}") from None
+
+
+def port_taken(port: int, exc: OSError) -> str:
+    """A stand-in that cannot listen: most often `make run` (`serve --stand-ins`) already runs one there."""
+    return (f"cannot listen on port {port} ({exc.strerror or exc}): is `gateway serve --stand-ins` (make run) "
+            f"already running one? Stop it, or choose another --port")

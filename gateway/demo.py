@@ -20,6 +20,7 @@ from gateway.payg.demo import add_demo_device
 from gateway.web import auth
 
 DEMO_PASSWORD = "demo-password"  # every demo staff member's console password (demo data only)
+DEMO_PAYBILL = "600966"  # the demo lender's paybill: quoted in its SMS, and the one `serve --stand-ins` pushes to
 FIRST = ["Amina", "John", "Grace", "Peter", "Wanjiru", "Otieno", "Fatuma", "Joseph", "Akinyi", "Baraka",
          "Neema", "Daudi", "Halima", "Kamau", "Zawadi", "Musa", "Rehema", "Ochieng", "Mwanaisha", "Kiprono"]
 LAST = ["Wanjiru", "Otieno", "Mwangi", "Achieng", "Njoroge", "Hassan", "Kiptoo", "Wafula", "Mutua", "Chebet"]
@@ -65,7 +66,7 @@ def seed(session: Session, borrowers: int = 50, seed_value: int = 7, now: dt.dat
     today = now.date()
     partner = partners.add(session, "Jirani Finance", "demo", help_line="0800 720 000", country="KE",
                            currency="KES", timezone="Africa/Nairobi", languages="sw,en",
-                           ussd_codes=("*384*1234#",), paybill="600966")
+                           ussd_codes=("*384*1234#",), paybill=DEMO_PAYBILL)
     catalogue_products = {p.code: p for p in catalogue.seed(session, partner)}
     tokens, staff = {}, {}
     for name, phone, role in [("Faith Field", "+254700100001", "field"), ("Samuel Field", "+254700100002", "field"),

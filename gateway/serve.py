@@ -41,10 +41,12 @@ DARAJA_PORT, AT_PORT = 8089, 8090
 def stand_in_commands(host: str, port: int) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Local stand-ins for Safaricom Daraja and Africa's Talking (no network needed), and the
     settings that point the gateway at them. Demo credentials only: never for production."""
+    from gateway.demo import DEMO_PAYBILL
+
     gateway = [sys.executable, "-m", "gateway.cli"]
     env = {
         "MPESA_BASE_URL": f"http://127.0.0.1:{DARAJA_PORT}", "MPESA_CONSUMER_KEY": "demo-key",
-        "MPESA_CONSUMER_SECRET": "demo-secret", "MPESA_SHORTCODE": "174379", "MPESA_PASSKEY": "demo-passkey",
+        "MPESA_CONSUMER_SECRET": "demo-secret", "MPESA_SHORTCODE": DEMO_PAYBILL, "MPESA_PASSKEY": "demo-passkey",
         "MPESA_CALLBACK_URL": f"http://{host}:{port}", "MPESA_CALLBACK_TOKEN": "demo-token",
         "AT_SMS_BASE_URL": f"http://127.0.0.1:{AT_PORT}/version1", "AT_VOICE_BASE_URL": f"http://127.0.0.1:{AT_PORT}",
         "PUBLIC_BASE_URL": f"http://{host}:{port}",

@@ -1,11 +1,15 @@
 """The commands of the README's quick start: init-db, demo, ussd."""
 import datetime as dt
+import socket
+import threading
 
 import time_machine
 from click.testing import CliRunner
 from sqlmodel import func, select
+from werkzeug.serving import make_server
 
 from gateway import ledger
+from gateway.app import create_app
 from gateway.cli import main
 from gateway.models import Agent, Borrower, LedgerEntry, Loan, Payment
 
@@ -51,7 +55,7 @@ def test_demo_loads_a_balanced_portfolio_in_every_state(settings, session):
 def test_demo_refuses_a_database_with_data_unless_if_empty(settings):
     assert run("demo", "--borrowers", "3").exit_code == 0
     again = CliRunner().invoke(main, ["demo"])
-    assert again.exit_code != 0 and "already has data" in again.output
+    assert again.exit_code == 2 and "already has data" in again.output
     assert run("demo", "--if-empty").output.startswith("demo: database already has data")
 
 
@@ -70,3 +74,34 @@ def test_ussd_simulator_walks_the_menu_by_typing(settings, factory):
 def test_init_db_is_rerunnable(settings):
     assert run("init-db").exit_code == 0
     assert run("init-db").exit_code == 0
+
+
+def test_ussd_simulator_with_no_gateway_at_the_url_says_so_in_one_line(settings):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/ussd"
+    result = CliRunner().invoke(main, ["ussd", "0712345678", "--url", url])
+    assert result.exit_code == 2
+    assert result.output == f"Error: no answer from {url} (ConnectionError): is the gateway running there?\n"
+
+
+def test_ussd_simulator_shows_a_refusal_rather_than_a_screen(settings):
+    app = create_app(settings.with_(at_allowed_ips=(), at_callback_token="not-the-simulators"))
+    server = make_server("127.0.0.1", 0, app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/ussd"
+        result = CliRunner().invoke(main, ["ussd", "0712345678", "--url", url])  # without the gateway's token
+    finally:
+        server.shutdown()
+    assert result.exit_code == 2 and f"Error: {url} answered 403, not a USSD screen" in result.output
+
+
+def test_the_demo_stand_ins_take_payments_on_the_paybill_the_demo_lender_quotes(settings, session):
+    from gateway import serve
+    from gateway.models import FieldPartner
+
+    assert run("demo", "--borrowers", "2").exit_code == 0
+    lender = session.exec(select(FieldPartner)).one()
+    _, env = serve.stand_in_commands("127.0.0.1", 5000)
+    assert env["MPESA_SHORTCODE"] == lender.paybill == "600966"  # what the welcome SMS and README's example say

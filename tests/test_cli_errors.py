@@ -119,3 +119,15 @@ def test_serve_waits_for_the_stand_ins_to_answer_before_starting_the_worker():
     finally:
         thread.join()
         server.close()
+
+
+@pytest.mark.parametrize("command", [["payments", "stand-in"], ["at-standin"]])
+def test_a_stand_in_on_a_port_in_use_says_so_in_one_line(settings, command):
+    import socket
+
+    with socket.socket() as taken:  # as `make run`'s own stand-in holds 8089 and 8090
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, [*command, "--port", str(port)])
+    one_line_error(result, f"cannot listen on port {port} (Address already in use): is `gateway serve --stand-ins`")

@@ -58,7 +58,8 @@ def onboard_borrower():
             partner = session.get(FieldPartner, g.agent.field_partner_id)
             borrower = onboarding.create_borrower(
                 session, partner, text(body.get("name"), "name", limit=120), str(body.get("phone", "")),
-                body.get("language", ""), timezone=text(body.get("timezone"), "timezone", limit=40, default=None),
+                text(body.get("language"), "language", limit=8),
+                timezone=text(body.get("timezone"), "timezone", limit=40, default=None),
                 national_id=text(body.get("national_id"), "national_id", limit=40, default=None),
                 branch=text(body.get("branch"), "branch", limit=80), agent_id=g.agent.id, actor=g.actor)
             spec = body["loan"]

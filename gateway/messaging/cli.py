@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli_support import Refused
+from gateway.cli_support import Refused, port_taken
 from gateway.config import Settings
 
 
@@ -76,7 +76,10 @@ def at_standin_command(host: str, port: int, report_to: str) -> None:
             else f"call to {form.get('to')} from {form.get('from')}"
         click.echo(f"{time.strftime('%H:%M:%S')} {what}")
 
-    _, server = at_standin.start(host, port, report_to=report_to, on_request=show)
+    try:
+        _, server = at_standin.start(host, port, report_to=report_to, on_request=show)
+    except OSError as exc:
+        raise Refused(port_taken(port, exc)) from None
     click.echo(f"Africa's Talking stand-in on http://{host}:{server.server_address[1]} (Ctrl-C to stop)")
     try:
         while True:

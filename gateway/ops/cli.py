@@ -1,6 +1,8 @@
 """`gateway report`, `gateway ops-daily`, `gateway set-password`: collections operations."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from gateway.cli_support import Refused, parse_date, write_output
@@ -10,7 +12,8 @@ from gateway.config import Settings
 @click.command("report")
 @click.argument("name", type=click.Choice(["collections", "funders", "commissions", "messaging", "pursuit-cost"]))
 @click.option("--month", required=True, help="YYYY-MM (the current month: month to date)")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None,
+              help="Default: the output file's extension (.xlsx or .csv), csv for -.")
 @click.option("-o", "--output", required=True, help="File to write, or - for standard output.")
 @click.option("--language", default="en", show_default=True, help="Language of the XLSX headers (en, sw, ...).")
 @click.option("--partner", default=None, help="The lender (its name); required when there are several.")
@@ -20,6 +23,7 @@ def report(name: str, month: str, fmt: str, output: str, language: str, partner:
     from gateway.ops import reports
     from gateway.web import scope
 
+    fmt = _format(fmt, output)
     try:
         with session_scope() as session:
             built = reports.build(session, name, month, Settings.from_env(),
@@ -31,6 +35,16 @@ def report(name: str, month: str, fmt: str, output: str, language: str, partner:
     if output != "-":
         to_date = f" (month to date, as of {built.as_of})" if built.as_of else ""
         click.echo(f"{name} report for {month}{to_date} written to {output}")
+
+
+def _format(fmt: str | None, output: str) -> str:
+    """`-o report.xlsx` is an XLSX file: never a CSV under that name."""
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if fmt is None:
+        return "xlsx" if suffix == "xlsx" else "csv"
+    if suffix in ("csv", "xlsx") and suffix != fmt:
+        raise Refused(f"--format {fmt} does not match the file name {output}")
+    return fmt
 
 
 @click.command("ops-daily")
@@ -65,11 +79,11 @@ def set_password(phone: str, password: str) -> None:
     with session_scope() as session:
         agent = e164 and session.exec(select(Agent).where(Agent.phone == e164)).first()
         if not agent:
-            raise click.ClickException(f"no staff member with phone {phone}")
+            raise Refused(f"no staff member with phone {phone}")
         try:
             hash_into(agent, password)
         except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise Refused(str(exc)) from None
         session.add(agent)
         audit.record(session, "cli", "agent.password_set", "agent", agent.id)
     click.echo(f"password set for {agent.name} ({agent.role})")

@@ -18,7 +18,7 @@ def _manager(session, phone: str):
     e164 = phones.try_normalize(phone, Settings.from_env().default_country)
     agent = e164 and session.exec(select(Agent).where(Agent.phone == e164, Agent.active)).first()
     if not agent:
-        raise click.ClickException(f"no active staff member with phone {phone}")
+        raise Refused(f"no active staff member with phone {phone}")
     return agent
 
 
@@ -33,7 +33,7 @@ def _run(work):
     except scope.NoSuchLender as exc:
         raise Refused(str(exc)) from None
     except (ValueError, payouts.NotAllowed, payouts.NotFound) as exc:
-        raise click.ClickException(exc.args[0]) from None
+        raise Refused(exc.args[0]) from None
 
 
 def _lenders(session, partner: str | None):

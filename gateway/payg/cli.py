@@ -5,6 +5,7 @@ import getpass
 
 import click
 
+from gateway.cli_support import Refused
 from gateway.db import session_scope
 from gateway.payg import service
 
@@ -22,4 +23,4 @@ def payg_token(serial: str, kind: str, days: int, reason: str) -> None:
                                                actor=f"cli:{getpass.getuser()}")
             click.echo(f"{serial.upper()} count {token.count}: {service.group_code(token.token)} ({kind}, {days} days)")
     except service.PaygError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Refused(str(exc)) from None

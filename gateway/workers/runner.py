@@ -16,13 +16,14 @@ import signal
 import sys
 import threading
 
+from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
 from gateway.config import Settings
-from gateway.queue import QUEUES, get_redis
+from gateway.queue import QUEUES, get_redis, resolve_redis_url
 
 log = logging.getLogger(__name__)
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -69,6 +70,15 @@ def _keep_alive(redis, name: str, done: threading.Event) -> None:
         done.wait(ALIVE_SECONDS / 3)
 
 
+def new_worker(settings: Settings, worker_class=SimpleWorker):
+    """A worker on a Redis client of its own. redis-py reads with a 5 s socket timeout by default (8.0 on),
+    and RQ lengthens it past its blocking dequeue's wait only for connections made after the worker is
+    built; on the shared client, whose connection had already answered `wait_for_redis`, an idle worker's
+    every wait broke after 5 s ("could not connect to Redis instance: Timeout reading from socket") and RQ
+    backed off up to a minute, holding new jobs back for as long."""
+    return worker_class(list(QUEUES), connection=Redis.from_url(resolve_redis_url(settings)))
+
+
 def run_worker(settings: Settings) -> None:
     redis = get_redis(settings)
     worker_class = WORKER_CLASSES[settings.worker_class]
@@ -77,7 +87,7 @@ def run_worker(settings: Settings) -> None:
         wait_for_redis(redis)
         if _stopping.is_set():
             break
-        worker = worker_class(list(QUEUES), connection=redis)
+        worker = new_worker(settings, worker_class)
         done = threading.Event()
         threading.Thread(target=_keep_alive, args=(redis, worker.name, done), daemon=True).start()
         try:
@@ -86,7 +96,9 @@ def run_worker(settings: Settings) -> None:
             log.warning("worker: Redis failed (%s)", type(exc).__name__)
         finally:
             done.set()
-        if worker._stop_requested:
+        # Asked to stop: while busy RQ sets _stop_requested; while idle it returns at once, with only the
+        # time of the request noted (before, the loop then started a new worker until serve killed it).
+        if worker._stop_requested or getattr(worker, "_shutdown_requested_date", None):
             break
         _stopping.wait(1)
 

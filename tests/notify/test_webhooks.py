@@ -247,7 +247,7 @@ def test_cli_add_list_test_remove(session, factory, receiver, settings):
     assert "generic" in listing and "delivered" in listing and "/in" not in listing
     assert runner.invoke(main, ["notify", "remove", str(endpoint_id)]).exit_code == 0
     assert runner.invoke(main, ["notify", "list"]).output.strip() == "no webhooks"
-    assert runner.invoke(main, ["notify", "test", str(endpoint_id)]).exit_code != 0
+    assert runner.invoke(main, ["notify", "test", str(endpoint_id)]).exit_code == 2
 
 
 def test_failure_alert_over_threshold_once_an_hour(session, factory, receiver, settings):

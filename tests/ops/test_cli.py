@@ -1,5 +1,6 @@
 """The ops commands: set a console password, run the daily housekeeping."""
 import datetime as dt
+import zipfile
 
 import time_machine
 from click.testing import CliRunner
@@ -15,9 +16,9 @@ def test_set_password_hashes_it_and_refuses_short_ones(session, factory):
     session.add(agent)
     session.commit()
     short = CliRunner().invoke(main, ["set-password", "0700100004"], input="short\nshort\n")
-    assert short.exit_code != 0 and "at least 10 characters" in short.output
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
     missing = CliRunner().invoke(main, ["set-password", "0700999999"], input="long enough pw\nlong enough pw\n")
-    assert missing.exit_code != 0 and "no staff member with phone 0700999999" in missing.output
+    assert missing.exit_code == 2 and "no staff member with phone 0700999999" in missing.output
     ok = CliRunner().invoke(main, ["set-password", "0700100004"], input="long enough pw\nlong enough pw\n")
     assert ok.exit_code == 0 and "password set for Moses (manager)" in ok.output
     session.expire_all()
@@ -42,3 +43,18 @@ def test_daily_collections_is_scheduled_with_rqs_cron(settings):
 
     jobs = {j.func_name: (j.cron, j.queue_name) for j in cron.scheduler(get_redis()).get_jobs()}
     assert jobs["gateway.workers.ops.daily_collections"] == ("30 3 * * *", "default")
+
+
+def test_report_writes_the_format_its_file_name_says(settings, tmp_path):
+    sheet = tmp_path / "pursuit.xlsx"
+    written = CliRunner().invoke(main, ["report", "pursuit-cost", "--month", "2026-11", "-o", str(sheet)])
+    assert written.exit_code == 0, written.output
+    assert zipfile.is_zipfile(sheet)  # an XLSX workbook, not CSV text under an .xlsx name
+    to_csv = CliRunner().invoke(main, ["report", "pursuit-cost", "--month", "2026-11", "-o", str(tmp_path / "p.csv")])
+    assert to_csv.exit_code == 0 and (tmp_path / "p.csv").read_text().startswith("month,branch,agent,currency")
+    stdout = CliRunner().invoke(main, ["report", "pursuit-cost", "--month", "2026-11", "-o", "-"])
+    assert stdout.output.startswith("month,branch,agent,currency")
+    clash = CliRunner().invoke(main, ["report", "pursuit-cost", "--month", "2026-11", "--format", "csv",
+                                      "-o", str(tmp_path / "other.xlsx")])
+    assert clash.exit_code == 2 and "--format csv does not match the file name" in clash.output
+    assert not (tmp_path / "other.xlsx").exists()

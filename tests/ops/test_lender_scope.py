@@ -134,7 +134,7 @@ def test_with_partner_a_command_shows_that_lender_only(two):
 def test_a_manager_decides_only_on_their_own_lenders_statements_from_the_shell(two, session):
     manager = session.get(Agent, two["staff"]["manager"][0])
     result = CliRunner().invoke(main, ["commissions", "approve", str(two["other"].pending.id), "--as", manager.phone])
-    assert result.exit_code == 1 and f"no statement {two['other'].pending.id}" in result.output
+    assert result.exit_code == 2 and f"no statement {two['other'].pending.id}" in result.output
     session.refresh(two["other"].pending)
     assert two["other"].pending.status == "pending"
 

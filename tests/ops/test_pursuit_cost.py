@@ -318,3 +318,15 @@ def test_what_at_charged_for_a_call_is_read_into_minor_units(amount, currency, e
     from gateway.providers.africastalking.voice import read_event
     event = read_event({"sessionId": "ATVId_1", "isActive": "0", "amount": amount, "currencyCode": currency})
     assert (event.cost_minor, event.cost_currency) == expected
+
+
+def test_cli_rule_takes_the_lender_by_name_and_refuses_an_unknown_one(session, factory):
+    by_name = CliRunner().invoke(main, ["pursuit", "rule", "--partner", factory.partner.name, "--product",
+                                       "business loan", "--stop"])
+    assert by_name.exit_code == 0 and "business loan: stop when cost reaches expected recovery on" in by_name.output
+    missing = CliRunner().invoke(main, ["pursuit", "rule", "--partner", "99", "--product", "business loan"])
+    assert (missing.exit_code, missing.output) == (2, "Error: no lender named '99' (known: Jirani Finance)\n")
+    unnamed = CliRunner().invoke(main, ["pursuit", "stopped", "--partner", "Nobody Finance"])
+    assert unnamed.exit_code == 2 and "no lender named 'Nobody Finance'" in unnamed.output
+    assert CliRunner().invoke(main, ["pursuit", "stopped", "--partner", factory.partner.name]).output == (
+        "no loan waits for a decision\n")

@@ -130,4 +130,4 @@ def test_cli_writes_csv_and_xlsx_with_the_same_rows(session, book, tmp_path):
     assert [Decimal(str(row[5])) for row in list(sheet.iter_rows(values_only=True))[2:]] == [
         Decimal(r[5]) for r in from_csv[1:]]
     bad = CliRunner().invoke(main, ["report", "funders", "--month", "January", "-o", str(tmp_path / "x.csv")])
-    assert bad.exit_code != 0 and "month must look like 2027-01" in bad.output
+    assert bad.exit_code == 2 and "month must look like 2027-01" in bad.output

@@ -27,9 +27,9 @@ def test_operator_issues_a_code_from_the_command_line(factory, session):
     session.commit()
     runner = CliRunner()
     refused = runner.invoke(main, ["payg-token", "sol-cli-1", "--days", "0", "--reason", "test"])
-    assert refused.exit_code != 0 and "days must be a whole number from 1 to 995" in refused.output
+    assert refused.exit_code == 2 and "days must be a whole number from 1 to 995" in refused.output
     unknown = runner.invoke(main, ["payg-token", "NOPE", "--days", "2", "--reason", "test"])
-    assert unknown.exit_code != 0 and "no device NOPE" in unknown.output
+    assert unknown.exit_code == 2 and "no device NOPE" in unknown.output
     result = runner.invoke(main, ["payg-token", "sol-cli-1", "--days", "2", "--reason", "flood week"])
     assert result.exit_code == 0, result.output
     token = session.exec(select(PaygToken)).one()
