@@ -19,7 +19,7 @@ from gateway import audit, signals
 from gateway.db import utcnow
 from gateway.i18n import Speaker
 from gateway.messaging import payment_message_key, queue_sms, render
-from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, PaygToken, Payment
+from gateway.models import Borrower, Device, FieldPartner, Loan, LoanStatus, Message, PaygToken, Payment, Product
 from gateway.payg import keys
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ def register_device(session: Session, loan: Loan, serial: str, secret_key: str, 
         raise PaygError("starting_code must be a number of at most 9 digits")
     if loan.status != LoanStatus.active:
         raise Conflict(f"loan {loan.account_ref} is {loan.status}, not active")
+    if not is_payg_loan(session, loan):
+        raise Conflict(f"loan {loan.account_ref} is a {loan.product!r} loan, not of a PAYG product: "
+                       "no device goes with it")
     if device_for_loan(session, loan.id):
         raise Conflict(f"loan {loan.account_ref} already has a device")
     if session.exec(select(Device.id).where(Device.serial == serial)).first():
@@ -90,6 +93,14 @@ def register_device(session: Session, loan: Loan, serial: str, secret_key: str, 
               dedupe_key=f"payg-device:{device.id}", lender=_lender(session, borrower),
               serial=serial, account_ref=loan.account_ref)
     return device
+
+
+def is_payg_loan(session: Session, loan: Loan) -> bool:
+    """Whether the loan's product (its lender's, active or not) is a PAYG one (gateway product --payg)."""
+    partner_id = session.exec(select(Borrower.field_partner_id).where(Borrower.id == loan.borrower_id)).one()
+    wanted = " ".join(loan.product.split()).casefold()
+    return any(p.payg for p in session.exec(select(Product).where(Product.field_partner_id == partner_id))
+               if p.code.casefold() == wanted)
 
 
 def _lender(session: Session, borrower: Borrower) -> str:

@@ -7,12 +7,13 @@ from cryptography.fernet import Fernet
 from openpaygo import TokenType
 from sqlmodel import select
 
-from gateway.models import Agent, AuditEvent, Device, FieldPartner, Message, PaygToken
+from gateway.models import Agent, AuditEvent, Device, FieldPartner, Message, PaygToken, Product
 from gateway.payg import keys
 from gateway.web.auth import issue_token
 from tests.helpers import KeypadDevice, codes_in, pay, payg_loan, sms_for
 
 KEY = "0123456789abcdef0123456789ABCDEF"
+SOLAR = "solar home system"  # the demo catalogue's PAYG product
 
 
 @pytest.fixture
@@ -35,7 +36,8 @@ def _register(client, loan_id, headers, **overrides):
 
 
 def test_agent_registers_the_device_it_installs(client, factory, session, staff):
-    loan = factory.loan(factory.borrower(language="en"), principal="18000", count=12, rate="0", prefix="SOL")
+    loan = factory.loan(factory.borrower(language="en"), principal="18000", count=12, rate="0",
+                        product=SOLAR, prefix="SOL")
     resp = _register(client, loan.id, staff("field"))
     assert resp.status_code == 201
     assert resp.get_json() == {"device": {
@@ -53,13 +55,29 @@ def test_agent_registers_the_device_it_installs(client, factory, session, staff)
     assert device_side.enter(code) == (TokenType.ADD_TIME, 5)
     # one device per loan, one loan per device
     assert _register(client, loan.id, staff("admin"), serial="OTHER-1").status_code == 409
-    other = factory.loan(factory.borrower(), prefix="SOL")
+    other = factory.loan(factory.borrower(), product=SOLAR, prefix="SOL")
     again = _register(client, other.id, staff("field"))
     assert again.status_code == 409 and again.get_json()["error"] == "conflict"
 
 
+def test_a_device_only_goes_with_a_loan_of_a_payg_product(client, factory, session, staff):
+    business = factory.loan(factory.borrower(), prefix="BIZ")  # "business loan": not PAYG
+    resp = _register(client, business.id, staff("field"))
+    assert resp.status_code == 409
+    assert resp.get_json() == {"error": "conflict", "detail": (
+        f"loan {business.account_ref} is a 'business loan' loan, not of a PAYG product: no device goes with it")}
+    assert session.exec(select(Device)).all() == []
+    assert session.exec(select(Message).where(Message.template == "payg_device_registered")).all() == []
+    # the rule is the product's: made PAYG, the same loan takes its device
+    product = session.exec(select(Product).where(Product.code == "business loan")).one()
+    product.payg = True
+    session.add(product)
+    session.commit()
+    assert _register(client, business.id, staff("field")).status_code == 201
+
+
 def test_agent_api_needs_a_field_or_admin_token(client, factory, staff):
-    loan = factory.loan(factory.borrower(), prefix="SOL")
+    loan = factory.loan(factory.borrower(), product=SOLAR, prefix="SOL")
     assert _register(client, loan.id, {}).status_code == 401
     assert _register(client, loan.id, {"Authorization": "Bearer nope"}).status_code == 401
     resp = _register(client, loan.id, staff("callcentre"))
@@ -85,7 +103,7 @@ def test_agent_api_needs_a_field_or_admin_token(client, factory, staff):
     (dict(starting_code="abc"), "starting_code must be a number"),
 ])
 def test_bad_device_details_get_a_400_json_reply(client, factory, session, staff, overrides, detail):
-    loan = factory.loan(factory.borrower(), prefix="SOL")
+    loan = factory.loan(factory.borrower(), product=SOLAR, prefix="SOL")
     resp = _register(client, loan.id, staff("field"), **overrides)
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "invalid" and detail in resp.get_json()["detail"]
@@ -93,7 +111,7 @@ def test_bad_device_details_get_a_400_json_reply(client, factory, session, staff
 
 
 def test_not_json_gets_a_400(client, factory, staff):
-    loan = factory.loan(factory.borrower(), prefix="SOL")
+    loan = factory.loan(factory.borrower(), product=SOLAR, prefix="SOL")
     resp = client.post(f"/api/agents/loans/{loan.id}/device", data="serial=1", headers=staff("field"))
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid"
 
@@ -149,7 +167,8 @@ def test_keys_never_appear_in_logs_or_api_replies(client, factory, session, staf
     caplog.set_level(logging.DEBUG)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # SQL and its parameters, too
     try:
-        loan = factory.loan(factory.borrower(language="en"), principal="1000", count=1, rate="0", prefix="SOL")
+        loan = factory.loan(factory.borrower(language="en"), principal="1000", count=1, rate="0",
+                            product=SOLAR, prefix="SOL")
         replies = [_register(client, loan.id, staff("field"))]
         pay(session, loan, 5000, "TXK1")
         replies.append(client.post("/api/ops/devices/SHS-7781/tokens", json=dict(days=2, reason="goodwill"),

@@ -58,7 +58,8 @@ def build(session, factory, password_hash: str) -> SimpleNamespace:
     factory.partner = other  # the factory builds for the other lender, then for ours again
     try:
         borrower = factory.borrower("Beatrice Othieno", branch="Othertown", agent_id=staff["field"].id)
-        loan = factory.loan(borrower, first_due=dt.date(2026, 11, 5), frequency="weekly", prefix="OTH")
+        loan = factory.loan(borrower, first_due=dt.date(2026, 11, 5), frequency="weekly", prefix="OTH",
+                            product="solar home system")  # PAYG: its device below
     finally:
         factory.partner = mine
     first = loan_first_installment(session, loan)

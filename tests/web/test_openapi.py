@@ -52,7 +52,7 @@ class Book:
 @pytest.fixture
 def book(factory, session) -> Book:
     """Staff of every role (field agent 1, call-centre agent 2, manager 3, admin 4), loan 1 in
-    arrears onboarded by the field agent, a PAYG loan with device SHS-7781, open flag 1,
+    arrears onboarded by the field agent, a PAYG loan with device SHS-7781, PAYG loan 3 without one yet, open flag 1,
     call-back request 1 (the borrower pressed "Call me back"), pending commission statements 1
     (field agent) and 2 (call-centre agent), and SMS 1 whose send died half-way (`unknown`)."""
     agents, headers = {}, {}
@@ -66,6 +66,8 @@ def book(factory, session) -> Book:
     solar = factory.loan(factory.borrower(language="en"), principal="18000", count=12, rate="0",
                          product="solar home system", prefix="SOL")
     add_demo_device(session, solar, "SHS-7781")
+    factory.loan(factory.borrower(language="en"), principal="18000", count=12, rate="0",  # loan 3: its device to come
+                 product="solar home system", prefix="SOL")
     flag = flags.raise_flag(session, "bad_number", str(borrower.id), "call-centre reached a wrong number",
                             borrower_id=borrower.id, loan_id=loan.id)
     callback = CallbackRequest(borrower_id=borrower.id, loan_id=loan.id, reason="ussd_request", source_ref="ussd:S1")
