@@ -5,8 +5,10 @@ replays them from the first screen on each hop. No session state is kept between
 (any web process can answer any hop), and side effects run only for the hop being answered
 (`ctx.live`), so replaying an old input never repeats them.
 
-Navigation: `00` goes back one screen; `0` on a sub-menu goes to the home screen (unless the
-screen itself offers a `0` option); anything invalid re-shows the screen with a short error.
+Navigation: `00` goes back one screen (from the first screen, out of the flow when the caller
+came in from another menu, e.g. the lender choice of a shared code: `Left`); `0` on a sub-menu
+goes to the home screen (unless the screen itself offers a `0` option); anything invalid
+re-shows the screen with a short error.
 A screen longer than a USSD screen (MAX_SCREEN) is split into pages at line and word boundaries,
 never cut: each page but the last ends with "98 More", and `98` shows the next page.
 """
@@ -64,6 +66,12 @@ class Reply:
         return ("END " if self.end else "CON ") + self.text
 
 
+@dataclass
+class Left:
+    """`00` on the flow's first screen, when the caller may leave it: the inputs after it (for the menu before)."""
+    rest: list[str]
+
+
 class Flow:
     def __init__(self, screens: list[Screen], start: str, home: str):
         self.screens = {s.name: s for s in screens}
@@ -73,7 +81,7 @@ class Flow:
         if missing:
             raise ValueError(f"options lead to unknown screens: {missing}")
 
-    def respond(self, ctx, inputs: list[str]) -> Reply:
+    def respond(self, ctx, inputs: list[str], *, can_leave: bool = False) -> Reply | Left:
         stack = [self.start]
         error: Invalid | None = None
         page = 0
@@ -94,6 +102,8 @@ class Flow:
             if target == BACK:
                 if len(stack) > 1:
                     stack.pop()
+                elif can_leave:
+                    return Left(inputs[k + 1:])
             elif target == "home":
                 stack = stack[: stack.index(self.home) + 1] if self.home in stack else [self.home]
             else:

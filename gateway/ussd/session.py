@@ -11,7 +11,7 @@ from gateway.config import Settings
 from gateway.db import get_engine, utcnow
 from gateway.queue import get_redis
 from gateway.ussd import choice, snapshot
-from gateway.ussd.engine import Reply, split_inputs
+from gateway.ussd.engine import Left, Reply, split_inputs
 from gateway.ussd.menu import FLOW, FLOW_SEVERAL_LOANS, Ctx, unknown_number_text
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,20 @@ def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.d
     if not accounts:
         log.info("USSD session %s from a number with no loan: %s", session_id, phones.mask(e164 or phone.strip()))
         return Reply(unknown_number_text(settings, code), end=True)
-    chosen = choice.choose(accounts, split_inputs(text))
-    if isinstance(chosen, Reply):
-        return chosen
-    snap, inputs = chosen
+    inputs = split_inputs(text)
+    while True:  # each turn takes inputs off the path, so it ends
+        chosen = choice.choose(accounts, inputs)
+        if isinstance(chosen, Reply):
+            return chosen
+        snap, inputs = chosen
+        reply = _lender_menu(settings, session_id, snap, inputs, now, can_leave=len(accounts) > 1)
+        if not isinstance(reply, Left):
+            return reply
+        inputs = reply.rest  # `00` on the lender's menu: back to the lender choice
+
+
+def _lender_menu(settings: Settings, session_id: str, snap: snapshot.Snapshot, inputs: list[str],
+                 now: dt.datetime | None, *, can_leave: bool) -> Reply | Left:
     # Writes (payment intents, promises, language, call-back requests) go through this session. It takes no
     # connection and begins no transaction unless a screen uses it: hops that only read open none.
     with Session(get_engine(settings), expire_on_commit=False) as session:
@@ -55,7 +65,7 @@ def answer(settings: Settings, session_id: str, phone: str, text: str, now: dt.d
                 log.debug("USSD session %s, borrower %s (%s), %d inputs", session_id, snap.caller.id,
                           phones.mask(snap.caller.phone), len(inputs))
             flow = FLOW if len(snap.loans) == 1 else FLOW_SEVERAL_LOANS
-            reply = flow.respond(ctx, inputs)
+            reply = flow.respond(ctx, inputs, can_leave=can_leave)
             if session.in_transaction():
                 session.commit()
             return reply

@@ -75,6 +75,30 @@ def test_a_shared_code_asks_which_lender_first(client, session, lenders):
     assert ussd(client, "*384*9#", "7*1", session_id="S9").startswith("CON Jirani Finance\nHello Amina.")
 
 
+def test_back_on_the_chosen_lenders_menu_goes_back_to_the_lender_choice(client, lenders):
+    jirani_loan, sola_loan = lenders
+    choose = "CON Choose a lender:\n1 Jirani Finance\n2 Sola Bora"
+    assert ussd(client, "*384*9#", "2*00", session_id="B9") == choose
+    assert ussd(client, "*384*9#", "2*5*00*00", session_id="B9") == choose  # back from Language, then the menu
+    assert ussd(client, "*384*9#", "2*00*1", session_id="B9").startswith(
+        f"CON Jirani Finance\nHello Amina. Loan {jirani_loan.account_ref}\n1 Balance")
+    assert ussd(client, "*384*9#", "2*00*1*1", session_id="B9") == (
+        f"CON Loan {jirani_loan.account_ref}\nBalance: Ksh4,800\n0 Menu 00 Back")
+    # 00 below the menu goes back one screen as always; twice, to the lender choice
+    assert ussd(client, "*384*9#", "2*1*00", session_id="B9").startswith(
+        f"CON Sola Bora\nHabari Amina. Mkopo {sola_loan.account_ref}\n1 Salio")
+    assert ussd(client, "*384*9#", "2*1*00*00", session_id="B9") == choose
+    assert ussd(client, "*384*9#", "2*00*7", session_id="B9") == (
+        "CON Invalid choice. Try again.\nChoose a lender:\n1 Jirani Finance\n2 Sola Bora")
+    assert ussd(client, "*384*9#", "2*00*00", session_id="B9") == choose  # nothing before the choice
+
+
+def test_back_on_a_lenders_own_code_stays_on_its_menu(client, lenders):
+    jirani_loan, _ = lenders
+    assert ussd(client, "*384*1#", "00").startswith(
+        f"CON Jirani Finance\nHello Amina. Loan {jirani_loan.account_ref}\n1 Balance")
+
+
 def test_a_shared_code_goes_straight_in_for_a_borrower_of_one_lender(client, factory, lenders):
     john = factory.borrower("John Otieno", "+254722000111", language="en")
     loan = factory.loan(john, principal="4000", count=4, first_due=dt.date(2026, 12, 1))
