@@ -256,6 +256,14 @@ REPORTS = {"collections": collections_report, "funders": funders_report, "commis
            "messaging": messaging_report, "pursuit-cost": pursuit_cost_report}
 
 
+def _timezone(session: Session, settings: Settings, lenders: tuple[int, ...] | None) -> str:
+    """Whose day "today" and "month to date" are: a report of one lender, that lender's timezone; a
+    view across several lenders, DEFAULT_TIMEZONE."""
+    ids = lenders if lenders is not None else tuple(session.exec(select(FieldPartner.id).limit(2)).all())
+    partner = session.get(FieldPartner, ids[0]) if len(ids) == 1 else None
+    return (partner.timezone if partner is not None else "") or settings.default_timezone
+
+
 def build(session: Session, name: str, month: str, settings: Settings | None = None, *,
           lenders: tuple[int, ...] | None = None, by_lender: bool = False, **kw) -> Report:
     """Report `name` of `lenders` (None: all); `by_lender`: the lender as the first column (the platform's view)."""
@@ -263,7 +271,7 @@ def build(session: Session, name: str, month: str, settings: Settings | None = N
         raise ValueError(f"report must be one of {', '.join(REPORTS)}")
     month_bounds(month)  # a clear error for a bad month
     settings = settings or Settings.from_env()
-    today = Speaker("en", timezone=settings.default_timezone).today()
+    today = Speaker("en", timezone=_timezone(session, settings, lenders)).today()
     scope = {"lenders": lenders, "by_lender": by_lender}
     if name == "commissions":
         return commissions_report(session, month, settings, today=today, **kw, **scope)

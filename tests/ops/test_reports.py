@@ -9,7 +9,7 @@ import time_machine
 from click.testing import CliRunner
 
 from gateway.cli import main
-from gateway.models import Agent, Message
+from gateway.models import Agent, FieldPartner, Message
 from gateway.ops import callcentre, reports
 from tests.helpers import pay_on
 
@@ -131,3 +131,22 @@ def test_cli_writes_csv_and_xlsx_with_the_same_rows(session, book, tmp_path):
         Decimal(r[5]) for r in from_csv[1:]]
     bad = CliRunner().invoke(main, ["report", "funders", "--month", "January", "-o", str(tmp_path / "x.csv")])
     assert bad.exit_code == 2 and "month must look like 2027-01" in bad.output
+
+
+def test_month_to_date_is_the_lenders_day_for_one_lender(session, factory, tmp_path):
+    """At 22:30 UTC on 20 November it is still the 20th in Douala (UTC+1), already the 21st in Nairobi."""
+    factory.partner.timezone = "Africa/Douala"
+    nairobi = FieldPartner(name="Nairobi Lender", help_line="0800 000 001")
+    session.add_all([factory.partner, nairobi])
+    session.commit()
+    out = tmp_path / "funders.csv"
+    with time_machine.travel(dt.datetime(2026, 11, 20, 22, 30, tzinfo=UTC), tick=False):
+        mine = reports.build(session, "funders", "2026-11", lenders=(factory.partner.id,))
+        theirs = reports.build(session, "funders", "2026-11", lenders=(nairobi.id,))
+        platform = reports.build(session, "funders", "2026-11", by_lender=True)  # several lenders: the default
+        result = CliRunner().invoke(main, ["report", "funders", "--month", "2026-11", "--partner", "Jirani Finance",
+                                           "-o", str(out)])
+    assert (mine.as_of, theirs.as_of, platform.as_of) == (
+        dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 21))
+    assert mine.filename("2026-11", "csv") == "funders-2026-11-to-2026-11-20.csv"
+    assert result.output == f"funders report for 2026-11 (month to date, as of 2026-11-20) written to {out}\n"
