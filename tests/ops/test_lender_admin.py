@@ -74,6 +74,51 @@ def test_an_admin_changes_their_lenders_settings_and_codes(client, session, fact
                       (f"agent:{admin.id}", "partner.code_removed")]
 
 
+def test_an_admin_changes_country_currency_and_timezone_with_the_clis_checks(client, session, factory):
+    admin = signed_in(client, session, factory, "admin", "+254722500011")
+    page_path = f"/ops/lenders/{factory.partner.id}"
+    page = client.get(page_path).get_data(as_text=True)
+    assert 'name="country" value="KE"' in page and 'name="currency" value="KES"' in page
+    assert 'name="timezone" value="Africa/Nairobi"' in page
+    assert "Products, loans and borrowers already there keep their currency, country and timezone." in page
+    for field, value, error in [("country", "XX", "country is a two-letter ISO code, e.g. KE (not &#39;XX&#39;)"),
+                                ("currency", "SHILLINGS", "currency is an ISO 4217 code"),
+                                ("timezone", "Africa/Atlantis", "timezone is an IANA name, e.g. Africa/Nairobi")]:
+        bad = post(client, page_path, page_path, **{field: value})
+        assert bad.status_code == 400 and error in bad.get_data(as_text=True), field
+    session.rollback()
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "partner.changed")).all() == []
+
+    # only what the form sends changes; an empty currency is the country's
+    assert post(client, page_path, page_path, country="ug", currency="", timezone="Africa/Kampala").status_code == 302
+    page = client.get(page_path).get_data(as_text=True)
+    assert "Country: UG · Currency: UGX · Timezone: Africa/Kampala" in page
+    session.rollback()
+    partner = session.get(FieldPartner, factory.partner.id)
+    session.refresh(partner)
+    assert (partner.country, partner.currency, partner.timezone, partner.help_line) == (
+        "UG", "UGX", "Africa/Kampala", "0800 720 000")
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "partner.changed")).one()
+    assert (event.actor, event.data) == (f"agent:{admin.id}", {
+        "before": {"country": "KE", "currency": "KES", "timezone": "Africa/Nairobi"},
+        "after": {"country": "UG", "currency": "UGX", "timezone": "Africa/Kampala"}})
+
+
+def test_the_platform_changes_any_lenders_timezone_in_the_console(client, session, factory, sola):
+    signed_in(client, session, factory, "platform", "+254722500012")
+    path = f"/ops/lenders/{sola.id}"
+    assert post(client, path, path, timezone="Africa/Nairobi", currency="KES").status_code == 302
+    session.rollback()
+    session.refresh(sola)
+    assert (sola.country, sola.currency, sola.timezone) == ("KE", "KES", "Africa/Nairobi")
+
+
+def test_the_lender_page_speaks_the_console_language(client, session, factory):
+    signed_in(client, session, factory, "admin", "+254722500013")
+    page = client.get(f"/ops/lenders/{factory.partner.id}?lang=sw").get_data(as_text=True)
+    assert "Bidhaa, mikopo na wakopaji waliopo hubaki na sarafu, nchi na saa za eneo zao." in page
+
+
 def api_as(client, api_token):
     return client.get("/api/ops/commissions?month=2026-11", headers={"Authorization": f"Bearer {api_token}"})
 

@@ -10,7 +10,7 @@ from flask import flash, g, make_response, redirect, render_template, request, u
 from gateway import phones
 from gateway.db import session_scope
 from gateway.i18n import N_
-from gateway.lenders import partners, staff
+from gateway.lenders import checks, partners, staff
 from gateway.models import Agent, CodeKind, FieldPartner, LenderCode
 from gateway.ops.console.base import actor, bp, settings
 from gateway.web import scope
@@ -18,7 +18,8 @@ from gateway.web.console_session import login_required
 from gateway.web.roles import ADMINS, STAFF, Role
 
 SHOWN_ROLES = (N_("field"), N_("callcentre"), N_("manager"), N_("admin"), N_("platform"), N_("disabled"))
-ADMIN_CHANGES = ("help_line", "sender_id", "languages", "paybill")  # what a lender's admin may change here
+# What a lender's admin (and the platform) may change here; the checks are the CLI's (gateway/lenders/checks.py).
+ADMIN_CHANGES = ("help_line", "sender_id", "languages", "paybill", "country", "currency", "timezone")
 
 
 def _form(*names: str) -> dict[str, str]:
@@ -76,9 +77,13 @@ def lender_page(partner_id: int, status: int = 200):
 @bp.post("/lenders/<int:partner_id>")
 @login_required(*ADMINS)
 def change_lender(partner_id: int):
+    sent = {name: request.form[name].strip() for name in ADMIN_CHANGES if name in request.form}  # absent: unchanged
     try:
         with session_scope() as db:
-            partners.change(db, _partner(db, partner_id), actor(), **_form(*ADMIN_CHANGES))
+            partner = _partner(db, partner_id)
+            if sent.get("currency") == "":  # as on the add form: the country's
+                sent["currency"] = checks.currency_of(checks.country(sent.get("country") or partner.country))
+            partners.change(db, partner, actor(), **sent)
     except partners.PartnerError as exc:
         flash(str(exc), "error")
         return lender_page(partner_id, 400)
