@@ -19,7 +19,7 @@ from gateway.ops.cli import ops_daily, report, set_password
 from gateway.ops.payouts_cli import commissions_group
 from gateway.ops.pursuit_cli import pursuit_group
 from gateway.ops.spotchecks_cli import spot_check_group
-from gateway.payg.cli import payg_token
+from gateway.payg.cli import payg_device, payg_token
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(serving=False), add_default_commands=False)
@@ -218,9 +218,9 @@ def serve(host: str, port: int, workers: int, stand_ins: bool) -> None:
     runner.run(settings, host, port, workers, stand_ins)
 
 
-for command in (payg_token, list_messages, plan_reminders_now, at_standin_command, report, ops_daily, set_password,
-                partner_group, staff_group, product_group, commissions_group, notify_group, spot_check_group,
-                pursuit_group):
+for command in (payg_token, payg_device, list_messages, plan_reminders_now, at_standin_command, report, ops_daily,
+                set_password, partner_group, staff_group, product_group, commissions_group, notify_group,
+                spot_check_group, pursuit_group):
     main.add_command(command)
 main.add_command(portfolio_group)  # gateway/borrowers/import_cli.py
 
