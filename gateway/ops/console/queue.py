@@ -50,7 +50,7 @@ def assign():
     return redirect(url_for("ops_console.queue_page"))
 
 
-@bp.post("/queue/callbacks/<int:request_id>")
+@bp.post("/queue/callbacks/<id:request_id>")
 @login_required(*CALLERS)
 def handle_callback(request_id: int):
     form = request.form

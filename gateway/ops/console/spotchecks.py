@@ -63,7 +63,7 @@ def _own_check(db, check_id: int) -> SpotCheck:
     return check
 
 
-@bp.get("/spot-checks/<int:check_id>")
+@bp.get("/spot-checks/<id:check_id>")
 @login_required(*MANAGERS)
 def spot_check_page(check_id: int):
     with session_scope() as db:
@@ -76,7 +76,7 @@ def spot_check_page(check_id: int):
                            questions=spotchecks.QUESTIONS, labels=spotchecks.LABELS, can_redraw=called is None)
 
 
-@bp.get("/spot-checks/<int:check_id>/report.<fmt>")
+@bp.get("/spot-checks/<id:check_id>/report.<fmt>")
 @login_required(*MANAGERS)
 def spot_check_download(check_id: int, fmt: str):
     if fmt not in reports.FORMATS:
@@ -89,7 +89,7 @@ def spot_check_download(check_id: int, fmt: str):
                      download_name=built.filename(check.month, fmt))
 
 
-@bp.post("/spot-checks/calls/<int:call_id>")
+@bp.post("/spot-checks/calls/<id:call_id>")
 @login_required(*CALLERS)
 def record_spot_check_call(call_id: int):
     form = request.form
