@@ -67,6 +67,8 @@ def test_defaults_come_from_the_environment(settings, session, monkeypatch):
     (("--paybill", "60-07"), "digits only"),
     (("--till", "12"), "5 to 7 digits"),
     (("--country", "XX"), "two-letter ISO code"),
+    (("--country", "ZZ"), "two-letter ISO code"),  # CLDR's "Unknown Region": no phone number parses in it
+    (("--country", "EU"), "two-letter ISO code"),
     (("--paybill", "600966"), "shortcode 600966 belongs to another lender (Jirani Finance)"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(settings, session, factory, args, message):
