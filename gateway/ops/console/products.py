@@ -30,6 +30,13 @@ def _partner(db) -> FieldPartner:
     return partner
 
 
+def _product(db, product_id: int) -> tuple[Product, FieldPartner]:
+    """The product and its lender; another lender's (or none): 404."""
+    product = db.get(Product, product_id)
+    scope.own(product.field_partner_id if product else None, g.operator)
+    return product, db.get(FieldPartner, product.field_partner_id)
+
+
 def _draft() -> products.Draft:
     form = request.form
     values = dict(names={lang: form.get(f"name_{lang}", "") for lang in i18n.languages()},
@@ -83,18 +90,15 @@ def add_product():
 @login_required(*ADMINS)
 def product_page(product_id: int):
     with session_scope() as db:
-        product = db.get(Product, product_id)
-        scope.own(product.field_partner_id if product else None, g.operator)
-        return _page(db, db.get(FieldPartner, product.field_partner_id), product)
+        product, partner = _product(db, product_id)
+        return _page(db, partner, product)
 
 
 @bp.post("/products/<id:product_id>")
 @login_required(*ADMINS)
 def change_product(product_id: int):
     with session_scope() as db:
-        product = db.get(Product, product_id)
-        scope.own(product.field_partner_id if product else None, g.operator)
-        partner = db.get(FieldPartner, product.field_partner_id)
+        product, partner = _product(db, product_id)
         try:
             products.change(db, partner, product, _draft(), actor(), settings())
         except ProductError as exc:
