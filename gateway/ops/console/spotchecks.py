@@ -17,6 +17,11 @@ from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS
 
 
+def _said(exc: ValueError) -> str:
+    """A refusal in the manager's language (a SpotCheckError's msgid with its values; else its text)."""
+    return g.speaker._(getattr(exc, "msgid", str(exc)), **getattr(exc, "values", {}))
+
+
 @bp.get("/spot-checks")
 @login_required(*CALLERS)
 def spot_checks_page():
@@ -48,7 +53,7 @@ def draw_spot_check():
                                            redraw=form.get("redraw") == "1", today=today())
             check_id = check.id
     except ValueError as exc:
-        flash(g.speaker._(str(exc)), "error")
+        flash(_said(exc), "error")
         return redirect(url_for("ops_console.spot_checks_page"))
     said = g.speaker._("Spot check drawn.") if drawn else g.speaker._("This month was already drawn: here it is.")
     flash(said, "ok")
@@ -105,5 +110,5 @@ def record_spot_check_call(call_id: int):
             status = call.status
         flash(g.speaker._("Call saved: {status}.", status=g.speaker._(status)), "ok")
     except ValueError as exc:
-        flash(g.speaker._(str(exc)), "error")
+        flash(_said(exc), "error")
     return redirect(url_for("ops_console.spot_checks_page"))
