@@ -28,3 +28,10 @@ def test_a_manager_posting_to_an_id_too_large_for_the_database_gets_a_404(client
     res = client.post(path, data={"csrf_token": csrf, "decision": "write_off", "outcome": "reached",
                                   "reason": "x"})
     assert res.status_code == 404
+
+
+@pytest.mark.parametrize("form", [{"loan_id": str(BIG), "agent_id": "1"}, {"loan_id": "1", "agent_id": str(BIG)}])
+def test_assigning_a_loan_or_agent_id_too_large_for_the_database_is_a_404(client, session, factory, form):
+    signed_in(client, session, factory, "manager", "+254722500008")
+    csrf = token(client.get("/ops/queue").get_data(as_text=True))
+    assert client.post("/ops/queue/assign", data={"csrf_token": csrf, **form}).status_code == 404
