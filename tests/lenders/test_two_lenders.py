@@ -197,3 +197,29 @@ def test_a_lenders_menu_speaks_only_its_languages(client, session, lenders):
     assert ussd(client, "*384*2#").startswith(f"CON Sola Bora\nHabari Amina. Mkopo {sola_loan.account_ref}")
     assert ussd(client, "*384*2#", "5") == "CON Chagua lugha yako:\n1 Kiswahili\n0 Menyu 00 Rudi"
     assert "1 Balance" in ussd(client, "*384*1#")  # Jirani Finance: her English there is unchanged
+
+
+STATEMENT = """Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.
+RKL51ZDR9M,2026-11-21 12:13:25,2026-11-21 12:13:25,Pay Bill from 254708374149 - JOHN DOE Acc. {ref},Completed,500.00,,25500.00,true,Pay Bill Online,254708374149 - JOHN DOE,,{ref}
+"""  # noqa: E501
+
+
+def test_a_statement_is_one_lenders_and_its_payments_go_only_to_that_lenders_loans(session, lenders, tmp_path):
+    """`payments import` matched a statement's rows against every lender's loans: a payment into Jirani's
+    paybill naming Sola's account number was posted to Sola's loan. Now the lender is named (required
+    among several) and such a row waits in suspense, as its callback would have."""
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    _, sola_loan = lenders
+    statement = tmp_path / "jirani.csv"
+    statement.write_text(STATEMENT.format(ref=sola_loan.account_ref))
+    unnamed = CliRunner().invoke(main, ["payments", "import", str(statement)])
+    assert unnamed.exit_code == 2 and "say which lender with --partner NAME" in unnamed.output
+    assert payments(session) == []
+    result = CliRunner().invoke(main, ["payments", "import", str(statement), "--partner", "Jirani Finance"])
+    assert result.exit_code == 0, result.output
+    run_payment_jobs()
+    [payment] = payments(session)
+    assert (payment.status, payment.loan_id) == ("suspense", None)
