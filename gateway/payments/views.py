@@ -83,7 +83,7 @@ def _of_lenders(session, model, rows):
 def suspense():
     with session_scope() as session:
         return jsonify(payments=[_payment_json(p)
-                                 for p in _of_lenders(session, Payment, operators.suspense_list(session))])
+                                 for p in operators.suspense_list(session, scope.lenders(session))])
 
 
 @api.post("/<id:payment_id>/assign")
