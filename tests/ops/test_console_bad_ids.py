@@ -35,3 +35,16 @@ def test_assigning_a_loan_or_agent_id_too_large_for_the_database_is_a_404(client
     signed_in(client, session, factory, "manager", "+254722500008")
     csrf = token(client.get("/ops/queue").get_data(as_text=True))
     assert client.post("/ops/queue/assign", data={"csrf_token": csrf, **form}).status_code == 404
+
+
+@pytest.mark.parametrize("path,form", [
+    ("/ops/lenders", {"name": "Nul\x00Lender", "country": "KE", "timezone": "Africa/Nairobi", "languages": "sw",
+                      "help_line": "0800 1"}),
+    ("/ops/lenders/1/staff", {"phone": "+254722500111", "name": "Nul\x00Name", "role": "manager"}),
+])
+def test_a_nul_character_in_a_console_form_is_a_400(client, session, factory, path, form):
+    """PostgreSQL text cannot hold NUL: the lender's name with one was a 500 there (SQLite stored it)."""
+    signed_in(client, session, factory, "platform", "+254722500009")
+    csrf = token(client.get("/ops/lenders").get_data(as_text=True))
+    assert client.post(path, data={"csrf_token": csrf, **form}).status_code == 400
+    assert client.post(path, data={"csrf_token": csrf, **form, "branch": ["ok", "x\x00"]}).status_code == 400
