@@ -223,3 +223,11 @@ def test_a_statement_is_one_lenders_and_its_payments_go_only_to_that_lenders_loa
     run_payment_jobs()
     [payment] = payments(session)
     assert (payment.status, payment.loan_id) == ("suspense", None)
+
+
+@pytest.mark.parametrize("phone", [AMINA, "+254799000999"])  # a borrower, and a number with no loan
+def test_a_service_code_with_a_nul_character_is_a_bad_request(client, lenders, phone):
+    """The USSD code selects the lender in a query: with a NUL, PostgreSQL refused it and AT got a 500."""
+    res = client.post("/ussd", data={"sessionId": "ATUid_nul", "serviceCode": "*384*1\x00#", "phoneNumber": phone,
+                                     "networkCode": "63902", "text": ""})
+    assert (res.status_code, res.get_data(as_text=True)) == (400, "END Bad request: invalid serviceCode")
