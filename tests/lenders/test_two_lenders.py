@@ -231,3 +231,16 @@ def test_a_service_code_with_a_nul_character_is_a_bad_request(client, lenders, p
     res = client.post("/ussd", data={"sessionId": "ATUid_nul", "serviceCode": "*384*1\x00#", "phoneNumber": phone,
                                      "networkCode": "63902", "text": ""})
     assert (res.status_code, res.get_data(as_text=True)) == (400, "END Bad request: invalid serviceCode")
+
+
+def test_a_confirmation_naming_a_shortcode_with_a_nul_is_kept_in_suspense(pay_client, session, lenders):
+    """"600\\u0000200" (valid JSON) reached the lender lookup: PostgreSQL refused it, the callback failed at
+    every retry and the money was never recorded. Now it is written out and the payment waits for review."""
+    _, sola_loan = lenders
+    res = post_callback(pay_client, "/payments/daraja/c2b/confirmation",
+                        c2b("RKL51ZDR4Q", "500.00", sola_loan.account_ref, BusinessShortCode="600\u0000200"))
+    assert res.status_code == 200
+    run_payment_jobs()
+    [payment] = payments(session)
+    assert (payment.status, payment.loan_id, payment.amount) == ("suspense", None, 50_000)
+    assert payment.note == "unknown shortcode 600\\x00200"
