@@ -43,7 +43,9 @@ def payments() -> None:
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--actor", default="cli", help="Who is importing (recorded in the audit trail).")
-def payments_import(file: str, actor: str) -> None:
+@click.option("--partner", default=None, help="The lender whose paybill's statement it is (its name); required "
+              "when there are several: its payments go only to that lender's loans.")
+def payments_import(file: str, actor: str, partner: str | None) -> None:
     """Import an M-Pesa portal statement (CSV or XLSX); receipts already received are skipped.
     Also known as `import-csv`.
 
@@ -55,6 +57,7 @@ def payments_import(file: str, actor: str) -> None:
     from gateway.db import session_scope
     from gateway.payments import statements
     from gateway.providers.mpesa import statements as mpesa_statements
+    from gateway.web import scope
 
     max_amount = Settings.from_env().mpesa_max_amount
     with open(file, "rb") as fh:
@@ -69,7 +72,11 @@ def payments_import(file: str, actor: str) -> None:
     except mpesa_statements.UnreadableStatement as exc:
         raise Refused(f"{file} is {exc}") from None
     with session_scope() as session:
-        report = statements.import_rows(session, rows, actor=f"cli:{actor}")
+        try:
+            lenders = scope.cli_lenders(session, partner)
+        except scope.NoSuchLender as exc:
+            raise Refused(str(exc)) from None
+        report = statements.import_rows(session, rows, actor=f"cli:{actor}", lender_id=lenders[0] if lenders else None)
     click.echo(f"imported {report.imported}, already received {report.already_known}, "
                f"not paid in {report.not_paid_in}, errors {len(report.errors)}")
     for line, problem in report.errors:

@@ -5,6 +5,11 @@ import datetime as dt
 
 import click
 
+from gateway.db import MAX_ID
+
+# A database id argument: a larger number would overflow the database's integer (a traceback, not an answer).
+ID = click.IntRange(1, MAX_ID)
+
 
 class Refused(click.ClickException):
     """Bad input or an impossible request: `Error: ...`, one line, exit code 2 (as click's usage errors)."""

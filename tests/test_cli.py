@@ -105,3 +105,18 @@ def test_the_demo_stand_ins_take_payments_on_the_paybill_the_demo_lender_quotes(
     lender = session.exec(select(FieldPartner)).one()
     _, env = serve.stand_in_commands("127.0.0.1", 5000)
     assert env["MPESA_SHORTCODE"] == lender.paybill == "600966"  # what the welcome SMS and README's example say
+
+
+def test_the_readmes_pursuit_rule_example_runs_on_the_demo(settings, session):
+    """README "Cost against recovery", on the demo: `pursuit rule --partner ...` names the demo's lender
+    (it said `--partner 1`: a lender is named, not numbered, and the command refused)."""
+    import shlex
+    from pathlib import Path
+
+    line = next(x for x in Path("README.md").read_text().splitlines() if "gateway pursuit rule --partner" in x
+                and "--stop" in x and x.strip().startswith(".venv/bin/gateway"))
+    with time_machine.travel(NOW, tick=False):
+        assert run("demo", "--borrowers", "10").exit_code == 0
+    result = CliRunner().invoke(main, shlex.split(line)[1:])
+    assert result.exit_code == 0, result.output
+    assert "business loan: stop when cost reaches expected recovery on" in result.output

@@ -68,6 +68,8 @@ class Report:
 
 def _text(row: dict, column: str) -> str:
     value = (row.get(column) or "").strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise RowError(f"{column} must not contain NUL characters")
     if len(value) > _LIMITS.get(column, 200):
         raise RowError(f"{column} is longer than {_LIMITS.get(column, 200)} characters")
     return value

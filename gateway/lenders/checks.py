@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale
 from babel.numbers import get_territory_currencies, list_currencies
+from phonenumbers import SUPPORTED_REGIONS
 
 from gateway import i18n
 
@@ -22,7 +22,7 @@ SENDER_ID = re.compile(r"^[A-Za-z0-9]{1,11}$")  # Africa's Talking alphanumeric 
 
 def country(value: str) -> str:
     code = value.strip().upper()
-    if not (len(code) == 2 and code.isalpha() and code in Locale("en").territories):
+    if code not in SUPPORTED_REGIONS:  # a country its borrowers' phone numbers are read in (not ZZ, EU, UN)
         raise PartnerError(f"country is a two-letter ISO code, e.g. KE (not {value!r})")
     return code
 

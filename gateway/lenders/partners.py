@@ -153,8 +153,11 @@ ENV_VAR = "LENDER_ENCRYPTION_KEY"
 
 
 def _fernet(settings: Settings):
-    return keyring.fernet(settings.lender_encryption_key, ENV_VAR, settings.instance_path, "lender_encryption.key",
-                          "lenders' Daraja credentials")
+    try:
+        return keyring.fernet(settings.lender_encryption_key, ENV_VAR, settings.instance_path,
+                              "lender_encryption.key", "lenders' Daraja credentials")
+    except RuntimeError as exc:  # a malformed key: its message names the variable, never the key
+        raise PartnerError(str(exc)) from None
 
 
 def seal_credentials(settings: Settings, credentials: dict[str, str]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli_support import Refused
+from gateway.cli_support import ID, Refused
 from gateway.notify.endpoints import EVENTS, KINDS
 
 
@@ -84,7 +84,7 @@ def list_endpoints(partner_name, deliveries):
 
 
 @notify_group.command("test")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=ID)
 def test(endpoint_id):
     """Queue a test message to a webhook (see `list` for how it went)."""
     from gateway.notify import delivery
@@ -94,7 +94,7 @@ def test(endpoint_id):
 
 
 @notify_group.command("remove")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=ID)
 def remove(endpoint_id):
     """Deactivate a webhook (its delivery log is kept)."""
     from gateway.notify import endpoints

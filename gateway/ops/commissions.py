@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway.config import Settings
+from gateway.i18n import N_
 from gateway.models import Agent, Borrower, CollectionAssignment, Installment, LedgerEntry, Loan
 from gateway.money import to_minor
 from gateway.ops.portfolio import end_of
@@ -26,9 +27,9 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     try:
         first = dt.datetime.strptime(month, "%Y-%m").date()
     except (TypeError, ValueError):
-        raise ValueError("month must look like 2027-01") from None
+        raise ValueError(N_("month must look like 2027-01")) from None
     if not 1970 <= first.year <= 2999:  # the day before and the month after must be dates too
-        raise ValueError("month must be from 1970-01 to 2999-12")
+        raise ValueError(N_("month must be from 1970-01 to 2999-12"))
     nxt = (first + dt.timedelta(days=32)).replace(day=1)
     return first, nxt - dt.timedelta(days=1)
 

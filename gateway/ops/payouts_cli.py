@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli_support import Refused
+from gateway.cli_support import ID, Refused
 from gateway.config import Settings
 from gateway.web.roles import MANAGERS, Role
 
@@ -84,7 +84,7 @@ def statements(month: str | None, status: str | None, partner: str | None) -> No
 
 
 @commissions_group.command("approve")
-@click.argument("statement_id", type=int)
+@click.argument("statement_id", type=ID)
 @click.option("--as", "phone", required=True, help="phone of the approving manager or admin")
 def approve(statement_id: int, phone: str) -> None:
     """Approve a pending statement."""
@@ -98,7 +98,7 @@ def approve(statement_id: int, phone: str) -> None:
 
 
 @commissions_group.command("return")
-@click.argument("statement_id", type=int)
+@click.argument("statement_id", type=ID)
 @click.option("--as", "phone", required=True, help="phone of the manager or admin")
 @click.option("--note", required=True, help="why it goes back")
 def send_back(statement_id: int, phone: str, note: str) -> None:

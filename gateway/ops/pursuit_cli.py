@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli_support import Refused, parse_date
+from gateway.cli_support import ID, Refused, parse_date
 from gateway.config import Settings
 
 
@@ -73,7 +73,7 @@ def stopped(partner_name: str | None) -> None:
 
 
 @pursuit_group.command("decide")
-@click.argument("stop_id", type=int)
+@click.argument("stop_id", type=ID)
 @click.argument("decision", type=click.Choice(["write_off", "restructure", "field_visit"]))
 @click.option("--as", "phone", required=True, help="Phone of the manager or admin deciding.")
 @click.option("--note", default="", help="Why (required for write_off and restructure).")

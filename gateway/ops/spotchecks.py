@@ -64,13 +64,17 @@ DEFAULT_PER_STRATUM = 10
 
 
 class SpotCheckError(ValueError):
-    pass
+    """`msgid` with `values`: the CLI prints it in English, the console in the manager's language."""
+
+    def __init__(self, msgid: str, **values):
+        super().__init__(msgid.format(**values))
+        self.msgid, self.values = msgid, values
 
 
 def _check_month(month: str, today: dt.date) -> tuple[dt.date, dt.date]:
     first, last = month_bounds(month)
     if first > today:
-        raise SpotCheckError(f"{month} has not begun yet")
+        raise SpotCheckError(N_("{month} has not begun yet"), month=month)
     return first, min(last, today)
 
 
@@ -118,9 +122,9 @@ def draw(session: Session, partner: FieldPartner, month: str, per_stratum: int =
     month; `redraw` draws it again (a new seed unless given) while no call has an outcome."""
     today = today or Speaker("en", timezone=partner.timezone).today()
     if not 1 <= per_stratum <= MAX_PER_STRATUM:
-        raise SpotCheckError(f"per stratum must be from 1 to {MAX_PER_STRATUM}")
+        raise SpotCheckError(N_("per stratum must be from 1 to {most}"), most=MAX_PER_STRATUM)
     if seed is not None and not 0 <= seed < 2 ** 63:
-        raise SpotCheckError("the seed must be a whole number from 0 to 2^63-1")
+        raise SpotCheckError(N_("the seed must be a whole number from 0 to 2^63-1"))
     pools = populations(session, partner.id, month, today)
     check = find(session, partner.id, month)
     if check is not None and not redraw:
@@ -129,7 +133,8 @@ def draw(session: Session, partner: FieldPartner, month: str, per_stratum: int =
         called = session.exec(select(func.count(SpotCheckCall.id)).where(
             SpotCheckCall.spot_check_id == check.id, SpotCheckCall.status != SpotCheckStatus.pending)).one()
         if called:
-            raise SpotCheckError(f"the spot check of {month} already has {called} outcomes: it cannot be drawn again")
+            raise SpotCheckError(N_("the spot check of {month} already has {called} outcomes: it cannot be drawn "
+                                     "again"), month=month, called=called)
         session.exec(delete(SpotCheckCall).where(SpotCheckCall.spot_check_id == check.id))
     seed = secrets.randbits(48) if seed is None else seed
     drawn = sample(pools, per_stratum, seed)

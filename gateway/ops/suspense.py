@@ -3,9 +3,9 @@
 console and API show them as a clear message."""
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from gateway.models import Borrower, Loan, Payment
+from gateway.models import Payment
 from gateway.payments import operators
 
 
@@ -14,19 +14,8 @@ class SuspenseError(ValueError):
 
 
 def suspense_payments(session: Session, lenders: tuple[int, ...] | None = None) -> list[Payment]:
-    """Payments in suspense; with `lenders`, only those paid to their paybills or on their loans: a payment
-    to a shortcode no lender has that matched no loan belongs to no lender yet (None, the platform role or
-    the only lender, sees it)."""
-    return of_lenders(session, operators.suspense_list(session), lenders)
-
-
-def of_lenders(session: Session, payments: list[Payment], lenders: tuple[int, ...] | None) -> list[Payment]:
-    if lenders is None:
-        return payments
-    mine = set(session.exec(select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id).where(
-        Loan.id.in_({p.loan_id for p in payments if p.loan_id} or {-1}), Borrower.field_partner_id.in_(lenders))))
-    return [p for p in payments
-            if (p.field_partner_id in lenders if p.field_partner_id is not None else p.loan_id in mine)]
+    """Payments in suspense of `lenders` (None: all; gateway.payments.operators.suspense_list)."""
+    return operators.suspense_list(session, lenders)
 
 
 def resolve(session: Session, payment_id: int, account_ref: str, actor: str) -> Payment:

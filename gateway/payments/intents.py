@@ -20,6 +20,7 @@ from gateway.messaging.context import borrower_vars
 from gateway.models import (
     Borrower,
     CodeKind,
+    FieldPartner,
     IntentStatus,
     LenderCode,
     Loan,
@@ -48,16 +49,18 @@ def claim(session: Session, intent_id: int) -> tuple[PaymentIntent, Loan] | None
 
 def daraja_settings(session: Session, settings: Settings, loan: Loan) -> Settings:
     """The M-Pesa account that prompts for this loan: its lender's shortcode (MPESA_SHORTCODE if it is one of
-    the lender's, else the lender's first; MPESA_SHORTCODE when the lender has none) with that shortcode's own
-    Daraja credentials when it has them, else the environment's. Raises partners.PartnerError when they
-    cannot be decrypted."""
-    lender_id = session.get(Borrower, loan.borrower_id).field_partner_id
+    the lender's, else the paybill its SMS quote, else its first; MPESA_SHORTCODE when the lender has none) with
+    that shortcode's own Daraja credentials when it has them, else the environment's. Raises
+    partners.PartnerError when they cannot be decrypted."""
+    lender = session.get(FieldPartner, session.get(Borrower, loan.borrower_id).field_partner_id)
+    lender_id = lender.id if lender else None
     codes = list(session.exec(select(LenderCode).where(LenderCode.field_partner_id == lender_id,
                                                        LenderCode.kind == CodeKind.SHORTCODE)
                               .order_by(LenderCode.id)))
     if not codes:
         return settings
-    code = next((c for c in codes if c.code == settings.mpesa_shortcode), codes[0])
+    code = next((c for c in codes if c.code == settings.mpesa_shortcode),
+                next((c for c in codes if lender and c.code == lender.paybill), codes[0]))
     keys = partners.open_credentials(settings, code)
     own = dict(mpesa_consumer_key=keys["consumer_key"], mpesa_consumer_secret=keys["consumer_secret"],
                mpesa_passkey=keys["passkey"]) if keys else {}

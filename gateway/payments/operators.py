@@ -73,6 +73,15 @@ def reverse_by_operator(session: Session, payment_id: int, actor: str, reason: s
     return payment
 
 
-def suspense_list(session: Session) -> list[Payment]:
-    return list(session.exec(select(Payment).where(Payment.status == PaymentStatus.suspense)
-                             .order_by(Payment.received_at, Payment.id)))
+def suspense_list(session: Session, lenders: tuple[int, ...] | None = None) -> list[Payment]:
+    """Payments in suspense; with `lenders`, only those paid to their paybills or on their loans: a payment
+    to a shortcode no lender has that matched no loan belongs to no lender yet (None, the platform role or
+    the only lender, sees it). The console and the API both list them so."""
+    payments = list(session.exec(select(Payment).where(Payment.status == PaymentStatus.suspense)
+                                 .order_by(Payment.received_at, Payment.id)))
+    if lenders is None:
+        return payments
+    mine = set(session.exec(select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id).where(
+        Loan.id.in_({p.loan_id for p in payments if p.loan_id} or {-1}), Borrower.field_partner_id.in_(lenders))))
+    return [p for p in payments
+            if (p.field_partner_id in lenders if p.field_partner_id is not None else p.loan_id in mine)]

@@ -19,8 +19,9 @@ class ImportReport:
     payment_ids: list[int] = field(default_factory=list)
 
 
-def import_rows(session: Session, rows, actor: str, source: str = "csv") -> ImportReport:
-    """`rows`: (line, payment | None, problem) as a provider's statement reader gives them."""
+def import_rows(session: Session, rows, actor: str, source: str = "csv", lender_id: int | None = None) -> ImportReport:
+    """`rows`: (line, payment | None, problem) as a provider's statement reader gives them. `lender_id`:
+    the lender whose paybill's statement it is (its payments go only to its loans); None: one lender."""
     report = ImportReport()
     for row in rows:
         if row.problem:
@@ -28,7 +29,7 @@ def import_rows(session: Session, rows, actor: str, source: str = "csv") -> Impo
         elif row.payment is None:
             report.not_paid_in += 1
         else:
-            payment, created = record_payment(session, row.payment, actor=actor)
+            payment, created = record_payment(session, row.payment, actor=actor, lender_id=lender_id)
             if created:
                 report.imported += 1
                 report.payment_ids.append(payment.id)

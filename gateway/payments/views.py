@@ -83,10 +83,10 @@ def _of_lenders(session, model, rows):
 def suspense():
     with session_scope() as session:
         return jsonify(payments=[_payment_json(p)
-                                 for p in _of_lenders(session, Payment, operators.suspense_list(session))])
+                                 for p in operators.suspense_list(session, scope.lenders(session))])
 
 
-@api.post("/<int:payment_id>/assign")
+@api.post("/<id:payment_id>/assign")
 @require_role(*OVERSEERS)
 def assign(payment_id: int):
     account_ref = str(_body().get("account_ref") or "").strip()
@@ -95,7 +95,7 @@ def assign(payment_id: int):
     return _operator_action(operators.assign, payment_id, account_ref=account_ref)
 
 
-@api.post("/<int:payment_id>/refund")
+@api.post("/<id:payment_id>/refund")
 @require_role(*OVERSEERS)
 def refund(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
@@ -104,7 +104,7 @@ def refund(payment_id: int):
     return _operator_action(operators.refund, payment_id, reason=reason)
 
 
-@api.post("/<int:payment_id>/reverse")
+@api.post("/<id:payment_id>/reverse")
 @require_role(*MANAGERS)  # a posted payment is a lender's: its managers reverse it, not the platform
 def reverse(payment_id: int):
     reason = str(_body().get("reason") or "").strip()
@@ -128,7 +128,7 @@ def callbacks_for_review():
                                    "body": r.body} for r in rows])
 
 
-@api.post("/callbacks/<int:raw_id>/retry")
+@api.post("/callbacks/<id:raw_id>/retry")
 @require_role(*OVERSEERS)
 def retry_callback(raw_id: int):
     """Process a failed callback again now (the sweeper also does, every few minutes)."""

@@ -27,11 +27,14 @@ def ussd():
     session_id = form["sessionId"].strip()
     if len(session_id) > MAX_SESSION_ID or not session_id.isprintable():
         return _plain("END Bad request: invalid sessionId", 400)
+    service_code = form.get("serviceCode", "")[:40]
+    if not service_code.isprintable():  # it selects the lender in a query (PostgreSQL text cannot hold NUL)
+        return _plain("END Bad request: invalid serviceCode", 400)
     text = form.get("text", "")
     if len(text) > MAX_TEXT:
         return _plain("END Bad request: input too long", 400)
     # the session's snapshot, if the rate limiter already read it in its Redis round trip (gateway/limits.py)
     fetched = g.get("limits_fetched", flows.NOT_FETCHED)
     reply = flows.answer(current_app.config["GATEWAY"], session_id, form["phoneNumber"], text, fetched=fetched,
-                         service_code=form.get("serviceCode", "")[:40])
+                         service_code=service_code)
     return _plain(reply.body())

@@ -306,3 +306,15 @@ def test_an_xlsx_workbook_carries_its_schedules_in_a_sheet(factory, session, tmp
     loan = loan_of(session, "JF-3001")
     assert session.get(Borrower, loan.borrower_id).phone == "+254712345678"
     assert ledger.balance(session, loan, TODAY).next_due_amount == 2_100_000
+
+
+def test_a_nul_character_in_a_cell_is_a_bad_row(factory, session, tmp_path):
+    """PostgreSQL text cannot hold NUL: a name or branch with one stopped the import with a traceback there."""
+    rows = rows_of(TEMPLATE)
+    nul = write_csv(tmp_path / "nul.csv", [dict(rows[0], name="Amina\x00Wanjiru"),
+                                           dict(rows[1], branch="Nak\x00uru")])
+    result = run(nul, "--partner", "Jirani Finance")
+    assert result.exit_code == 1, result.output
+    assert "line 2: name must not contain NUL characters" in result.stderr
+    assert "line 3: branch must not contain NUL characters" in result.stderr
+    assert count(session, Loan) == 0

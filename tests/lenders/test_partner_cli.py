@@ -67,6 +67,8 @@ def test_defaults_come_from_the_environment(settings, session, monkeypatch):
     (("--paybill", "60-07"), "digits only"),
     (("--till", "12"), "5 to 7 digits"),
     (("--country", "XX"), "two-letter ISO code"),
+    (("--country", "ZZ"), "two-letter ISO code"),  # CLDR's "Unknown Region": no phone number parses in it
+    (("--country", "EU"), "two-letter ISO code"),
     (("--paybill", "600966"), "shortcode 600966 belongs to another lender (Jirani Finance)"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(settings, session, factory, args, message):
@@ -157,3 +159,15 @@ def test_a_lender_is_found_by_its_name_in_any_case_and_no_two_differ_only_by_cas
     assert partners.find(session, "  JIRANI finance ").id == factory.partner.id
     with pytest.raises(partners.PartnerError, match="exists already"):
         partners.add(session, "jirani FINANCE", "test", help_line="0800 1")
+
+
+def test_a_malformed_encryption_key_is_one_line_and_exit_code_2_without_the_key(settings, session):
+    """LENDER_ENCRYPTION_KEY that is no Fernet key: a traceback (exit 1) before; now one line naming the
+    variable, never its value."""
+    run(*SOLA)
+    result = run("partner", "credentials", "Sola Bora", "--shortcode", "600638",
+                 env={**KEYS, "LENDER_ENCRYPTION_KEY": "not-a-fernet-key-zq9"})
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == ("error: LENDER_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes), "
+                                     "comma-separated")
+    assert "zq9" not in result.output and "secret-" not in result.output

@@ -221,3 +221,50 @@ def test_a_lenders_menu_speaks_only_its_languages(client, session, lenders):
     assert ussd(client, "*384*2#").startswith(f"CON Sola Bora\nHabari Amina. Mkopo {sola_loan.account_ref}")
     assert ussd(client, "*384*2#", "5") == "CON Chagua lugha yako:\n1 Kiswahili\n0 Menyu 00 Rudi"
     assert "1 Balance" in ussd(client, "*384*1#")  # Jirani Finance: her English there is unchanged
+
+
+STATEMENT = """Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.
+RKL51ZDR9M,2026-11-21 12:13:25,2026-11-21 12:13:25,Pay Bill from 254708374149 - JOHN DOE Acc. {ref},Completed,500.00,,25500.00,true,Pay Bill Online,254708374149 - JOHN DOE,,{ref}
+"""  # noqa: E501
+
+
+def test_a_statement_is_one_lenders_and_its_payments_go_only_to_that_lenders_loans(session, lenders, tmp_path):
+    """`payments import` matched a statement's rows against every lender's loans: a payment into Jirani's
+    paybill naming Sola's account number was posted to Sola's loan. Now the lender is named (required
+    among several) and such a row waits in suspense, as its callback would have."""
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    _, sola_loan = lenders
+    statement = tmp_path / "jirani.csv"
+    statement.write_text(STATEMENT.format(ref=sola_loan.account_ref))
+    unnamed = CliRunner().invoke(main, ["payments", "import", str(statement)])
+    assert unnamed.exit_code == 2 and "say which lender with --partner NAME" in unnamed.output
+    assert payments(session) == []
+    result = CliRunner().invoke(main, ["payments", "import", str(statement), "--partner", "Jirani Finance"])
+    assert result.exit_code == 0, result.output
+    run_payment_jobs()
+    [payment] = payments(session)
+    assert (payment.status, payment.loan_id) == ("suspense", None)
+
+
+@pytest.mark.parametrize("phone", [AMINA, "+254799000999"])  # a borrower, and a number with no loan
+def test_a_service_code_with_a_nul_character_is_a_bad_request(client, lenders, phone):
+    """The USSD code selects the lender in a query: with a NUL, PostgreSQL refused it and AT got a 500."""
+    res = client.post("/ussd", data={"sessionId": "ATUid_nul", "serviceCode": "*384*1\x00#", "phoneNumber": phone,
+                                     "networkCode": "63902", "text": ""})
+    assert (res.status_code, res.get_data(as_text=True)) == (400, "END Bad request: invalid serviceCode")
+
+
+def test_a_confirmation_naming_a_shortcode_with_a_nul_is_kept_in_suspense(pay_client, session, lenders):
+    """"600\\u0000200" (valid JSON) reached the lender lookup: PostgreSQL refused it, the callback failed at
+    every retry and the money was never recorded. Now it is written out and the payment waits for review."""
+    _, sola_loan = lenders
+    res = post_callback(pay_client, "/payments/daraja/c2b/confirmation",
+                        c2b("RKL51ZDR4Q", "500.00", sola_loan.account_ref, BusinessShortCode="600\u0000200"))
+    assert res.status_code == 200
+    run_payment_jobs()
+    [payment] = payments(session)
+    assert (payment.status, payment.loan_id, payment.amount) == ("suspense", None, 50_000)
+    assert payment.note == "unknown shortcode 600\\x00200"

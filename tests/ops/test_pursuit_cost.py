@@ -330,3 +330,19 @@ def test_cli_rule_takes_the_lender_by_name_and_refuses_an_unknown_one(session, f
     assert unnamed.exit_code == 2 and "no lender named 'Nobody Finance'" in unnamed.output
     assert CliRunner().invoke(main, ["pursuit", "stopped", "--partner", factory.partner.name]).output == (
         "no loan waits for a decision\n")
+
+
+@pytest.mark.parametrize("duration", ["9" * 400, "99999999999", "1e5", "-3"])
+@pytest.mark.usefixtures("frozen_clock")
+def test_a_call_length_no_call_has_is_not_believed(client, session, factory, duration):
+    """AT's durationInSeconds feeds the call's cost: 400 nines made float infinity and the callback a 500
+    (OverflowError); 11 nines overflowed PostgreSQL's integer. Beyond a day it is not believed (None)."""
+    loan = _loan(factory, "Amina")
+    call = VoiceCall(borrower_id=loan.borrower_id, loan_id=loan.id, purpose="welcome",
+                     dedupe_key=f"welcome:{loan.id}:0:1", session_id="ATVId_9", status=CallStatus.queued, placed_at=NOW)
+    session.add(call)
+    session.commit()
+    r = client.post("/voice/welcome", data={"isActive": "0", "sessionId": "ATVId_9", "status": "Success",
+                                            "durationInSeconds": duration})
+    assert r.status_code == 200
+    assert _fresh(session, VoiceCall, call.id).duration_seconds is None

@@ -348,3 +348,20 @@ def test_another_lenders_spot_check_is_a_404(app, session, factory, book):
     assert res.status_code == 404
     session.expire_all()
     assert session.get(SpotCheckCall, call.id).status == "pending"
+
+
+def test_console_refusals_of_a_draw_are_in_the_managers_language(app, session, factory, book):
+    """The console translated the refusal's text, which held the month or the limit: a Kiswahili manager
+    read English ("2099-01 has not begun yet")."""
+    make_staff(session, factory, "manager", "Moses Manager", "+254700200004")
+    manager = app.test_client()
+    login(manager, "+254700200004")
+    page = manager.get("/ops/spot-checks?lang=sw").get_data(as_text=True)
+    said = [manager.post("/ops/spot-checks/draw", follow_redirects=True,
+                         data={"csrf_token": token(page), **form}).get_data(as_text=True)
+            for form in ({"month": "2099-01"}, {"month": "2026-10", "per_stratum": "0"},
+                         {"month": "11/2026"}, {"month": "2026-10", "seed": "-1"})]
+    assert "2099-01 bado haujaanza" in said[0]
+    assert "idadi kwa kila kundi lazima iwe kati ya 1 na 200" in said[1]
+    assert "mwezi uandikwe kama 2027-01" in said[2]
+    assert "mbegu (seed) lazima iwe namba kamili kati ya 0 na 2^63-1" in said[3]

@@ -56,3 +56,21 @@ def test_a_lender_without_a_shortcode_pushes_from_mpesa_shortcode(factory, sessi
     session.commit()
     assert start_stk_push(intent.id) == "sent"
     assert daraja.stk_requests()[0]["json"]["BusinessShortCode"] == "174379"
+
+
+def test_the_push_uses_the_paybill_the_lender_quotes_not_its_first_shortcode(factory, session, daraja):
+    """A lender whose first shortcode is a till (Buy Goods) or an older paybill: the push went to that first
+    one while its SMS quote `paybill`. Now the quoted paybill prompts (after MPESA_SHORTCODE, if the lender's)."""
+    sola = FieldPartner(name="Sola Bora", help_line="0800 222 333", paybill="600201")
+    session.add(sola)
+    session.flush()
+    session.add_all([LenderCode(field_partner_id=sola.id, kind=CodeKind.SHORTCODE, code="512345"),  # a till
+                     LenderCode(field_partner_id=sola.id, kind=CodeKind.SHORTCODE, code="600201")])
+    at_sola = onboarding.create_borrower(session, sola, "Amina Wanjiru", "+254708374149", "sw")
+    session.commit()
+    loan = factory.loan(at_sola, prefix="SOL")
+    intent = PaymentIntent(loan_id=loan.id, amount=50000, currency="KES", phone=at_sola.phone, session_id="S")
+    session.add(intent)
+    session.commit()
+    assert start_stk_push(intent.id) == "sent"
+    assert daraja.stk_requests()[0]["json"]["BusinessShortCode"] == "600201"

@@ -128,36 +128,36 @@ CROSS = {
                lambda o: {"loan_ids": [o.loan.id], "agent_id": o.staff["callcentre"].id}),
     ("GET", "/api/ops/team"): listing(lambda o: "/api/ops/team", marker=lambda o: "Otieno Other callcentre"),
     ("GET", "/api/payments/suspense"): listing(lambda o: "/api/payments/suspense", marker=lambda o: "OTHSUSP01"),
-    ("POST", "/api/payments/<int:payment_id>/assign"):
+    ("POST", "/api/payments/<id:payment_id>/assign"):
         record(lambda o: f"/api/payments/{o.suspended.id}/assign", lambda o: {"account_ref": o.loan.account_ref}),
-    ("POST", "/api/payments/<int:payment_id>/refund"):
+    ("POST", "/api/payments/<id:payment_id>/refund"):
         record(lambda o: f"/api/payments/{o.suspended.id}/refund", lambda o: {"reason": "checked"}),
-    ("POST", "/api/payments/<int:payment_id>/reverse"):
+    ("POST", "/api/payments/<id:payment_id>/reverse"):
         record(lambda o: f"/api/payments/{o.payment.id}/reverse", lambda o: {"reason": "checked"}),
     ("GET", "/api/payments/callbacks"):
         listing(lambda o: "/api/payments/callbacks?status=failed", marker=lambda o: "OTHRAW01"),
-    ("POST", "/api/payments/callbacks/<int:raw_id>/retry"):
+    ("POST", "/api/payments/callbacks/<id:raw_id>/retry"):
         record(lambda o: f"/api/payments/callbacks/{o.raw.id}/retry"),
     ("GET", "/ops/"): none("sends each role to its own start page"),
     ("GET", "/ops/commissions"): listing(lambda o: f"/ops/commissions?month={M}", marker=ref),
     ("GET", "/ops/dashboard"):
         listing(lambda o: "/ops/dashboard?by=field_partner", marker=lambda o: "Other Lender Ltd"),
     ("GET", "/ops/flags"): listing(lambda o: "/ops/flags", marker=ref),
-    ("POST", "/ops/flags/<int:flag_id>/resolve"):
+    ("POST", "/ops/flags/<id:flag_id>/resolve"):
         record(lambda o: f"/ops/flags/{o.flag.id}/resolve", lambda o: {"note": "checked"}),
     ("POST", "/ops/flags/scan"): effect(lambda o: "/ops/flags/scan", None, lambda s, o: foreign_payer(s, o)),
-    ("GET", "/ops/loans/<int:loan_id>"): record(lambda o: f"/ops/loans/{o.loan.id}"),
-    ("POST", "/ops/loans/<int:loan_id>/calls"): record(lambda o: f"/ops/loans/{o.loan.id}/calls", callers_body),
-    ("POST", "/ops/loans/<int:loan_id>/restructure"):
+    ("GET", "/ops/loans/<id:loan_id>"): record(lambda o: f"/ops/loans/{o.loan.id}"),
+    ("POST", "/ops/loans/<id:loan_id>/calls"): record(lambda o: f"/ops/loans/{o.loan.id}/calls", callers_body),
+    ("POST", "/ops/loans/<id:loan_id>/restructure"):
         record(lambda o: f"/ops/loans/{o.loan.id}/restructure",
                lambda o: {"reason": "checked", "count": "2", "first_due": "2026-12-10", "rate": "0"}),
-    ("POST", "/ops/loans/<int:loan_id>/write-off"):
+    ("POST", "/ops/loans/<id:loan_id>/write-off"):
         record(lambda o: f"/ops/loans/{o.loan.id}/write-off", lambda o: {"reason": "checked"}),
     ("GET", "/ops/queue"): listing(lambda o: "/ops/queue", marker=ref),
     ("POST", "/ops/queue/assign"):
         record(lambda o: "/ops/queue/assign", lambda o: {"loan_id": str(o.loan.id),
                                                          "agent_id": str(o.staff["callcentre"].id)}),
-    ("POST", "/ops/queue/callbacks/<int:request_id>"):
+    ("POST", "/ops/queue/callbacks/<id:request_id>"):
         record(lambda o: f"/ops/queue/callbacks/{o.callback.id}", callers_body),
     ("GET", "/ops/reports"): none("the names of the reports, no figures"),
     ("GET", "/ops/reports/<name>.<fmt>"): listing(
@@ -168,51 +168,51 @@ CROSS = {
         effect(lambda o: "/ops/statements/generate", lambda o: {"month": M},
                lambda s, o: s.exec(select(CommissionStatement).where(
                    CommissionStatement.agent_id == o.staff["field"].id, CommissionStatement.month == M)).first()),
-    ("POST", "/ops/statements/<int:statement_id>/decide"):
+    ("POST", "/ops/statements/<id:statement_id>/decide"):
         record(lambda o: f"/ops/statements/{o.pending.id}/decide", lambda o: {"decision": "approve"}),
     ("POST", "/ops/statements/payout"):
         listing((lambda o: "/ops/statements/payout", lambda o: {"format": "csv", "currency": "KES"}),
                 marker=lambda o: "Otieno Other"),
     ("GET", "/ops/webhooks"): listing(lambda o: "/ops/webhooks", marker=lambda o: "other-hook", positive=True),
-    ("POST", "/ops/webhooks/<int:endpoint_id>/test"): record(lambda o: f"/ops/webhooks/{o.hook.id}/test"),
+    ("POST", "/ops/webhooks/<id:endpoint_id>/test"): record(lambda o: f"/ops/webhooks/{o.hook.id}/test"),
     ("GET", "/ops/messages/unknown"): listing(lambda o: "/ops/messages/unknown", marker=lambda o: "OTHMSG"),
-    ("POST", "/ops/messages/<int:message_id>/resend"): record(lambda o: f"/ops/messages/{o.message.id}/resend"),
+    ("POST", "/ops/messages/<id:message_id>/resend"): record(lambda o: f"/ops/messages/{o.message.id}/resend"),
     ("GET", "/ops/suspense"): listing(lambda o: "/ops/suspense", marker=lambda o: "OTHSUSP01"),
-    ("POST", "/ops/suspense/<int:payment_id>/refund"):
+    ("POST", "/ops/suspense/<id:payment_id>/refund"):
         record(lambda o: f"/ops/suspense/{o.suspended.id}/refund", lambda o: {"reason": "checked"}),
-    ("POST", "/ops/suspense/<int:payment_id>/resolve"):
+    ("POST", "/ops/suspense/<id:payment_id>/resolve"):
         record(lambda o: f"/ops/suspense/{o.suspended.id}/resolve", lambda o: {"account_ref": o.loan.account_ref}),
     ("GET", "/ops/lenders"): none("the platform role's list of every lender: no lender's staff may call it"),
     ("POST", "/ops/lenders"): none("the platform role adds a lender: no lender's staff may call it"),
-    ("GET", "/ops/lenders/<int:partner_id>"): record(lender),
-    ("POST", "/ops/lenders/<int:partner_id>"):
+    ("GET", "/ops/lenders/<id:partner_id>"): record(lender),
+    ("POST", "/ops/lenders/<id:partner_id>"):
         record(lender, lambda o: {"help_line": "0800 999 000", "languages": "sw,en", "paybill": "777001"}),
-    ("POST", "/ops/lenders/<int:partner_id>/codes"):
+    ("POST", "/ops/lenders/<id:partner_id>/codes"):
         record(lambda o: lender(o, "/codes"), lambda o: {"kind": "shortcode", "code": "777003"}),
-    ("POST", "/ops/lenders/<int:partner_id>/codes/<int:code_id>/remove"):
+    ("POST", "/ops/lenders/<id:partner_id>/codes/<id:code_id>/remove"):
         record(lambda o: lender(o, f"/codes/{o.code.id}/remove")),
-    ("GET", "/ops/lenders/<int:partner_id>/staff"): record(lambda o: lender(o, "/staff")),
-    ("POST", "/ops/lenders/<int:partner_id>/staff"):
+    ("GET", "/ops/lenders/<id:partner_id>/staff"): record(lambda o: lender(o, "/staff")),
+    ("POST", "/ops/lenders/<id:partner_id>/staff"):
         record(lambda o: lender(o, "/staff"), lambda o: {"phone": "0711000999", "name": "New Other", "role": "field"}),
-    ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/token"): record(lambda o: member(o, "token")),
-    ("POST", "/ops/lenders/<int:partner_id>/staff/<int:agent_id>/disable"): record(lambda o: member(o, "disable")),
+    ("POST", "/ops/lenders/<id:partner_id>/staff/<id:agent_id>/token"): record(lambda o: member(o, "token")),
+    ("POST", "/ops/lenders/<id:partner_id>/staff/<id:agent_id>/disable"): record(lambda o: member(o, "disable")),
     ("GET", "/ops/products"):
         listing(lambda o: f"/ops/products?partner={o.partner.id}", marker=lambda o: o.product.code),
     ("POST", "/ops/products"): record(lambda o: f"/ops/products?partner={o.partner.id}", product_body),
-    ("GET", "/ops/products/<int:product_id>"): record(lambda o: f"/ops/products/{o.product.id}"),
-    ("POST", "/ops/products/<int:product_id>"): record(lambda o: f"/ops/products/{o.product.id}", product_body),
+    ("GET", "/ops/products/<id:product_id>"): record(lambda o: f"/ops/products/{o.product.id}"),
+    ("POST", "/ops/products/<id:product_id>"): record(lambda o: f"/ops/products/{o.product.id}", product_body),
     ("GET", "/ops/spot-checks"): listing(lambda o: "/ops/spot-checks", marker=spot_rows),
     ("POST", "/ops/spot-checks/draw"):
         effect(lambda o: "/ops/spot-checks/draw", lambda o: {"month": "2026-10", "seed": "1"},
                lambda s, o: spotchecks.find(s, o.partner.id, "2026-10")),
-    ("GET", "/ops/spot-checks/<int:check_id>"): record(lambda o: f"/ops/spot-checks/{o.spot_check.id}"),
-    ("GET", "/ops/spot-checks/<int:check_id>/report.<fmt>"):
+    ("GET", "/ops/spot-checks/<id:check_id>"): record(lambda o: f"/ops/spot-checks/{o.spot_check.id}"),
+    ("GET", "/ops/spot-checks/<id:check_id>/report.<fmt>"):
         record(lambda o: f"/ops/spot-checks/{o.spot_check.id}/report.csv"),
-    ("POST", "/ops/spot-checks/calls/<int:call_id>"):
+    ("POST", "/ops/spot-checks/calls/<id:call_id>"):
         record(lambda o: f"/ops/spot-checks/calls/{o.spot_call.id}",
                lambda o: {"outcome": "answered", **dict.fromkeys(spotchecks.QUESTIONS, "yes")}),
     ("GET", "/ops/pursuit"): listing(lambda o: "/ops/pursuit", marker=lambda o: o.stopped.account_ref),
-    ("POST", "/ops/pursuit/<int:stop_id>/decide"):
+    ("POST", "/ops/pursuit/<id:stop_id>/decide"):
         record(lambda o: f"/ops/pursuit/{o.stop.id}/decide", lambda o: {"decision": "field_visit"}),
 }
 STAFF_ROUTES = sorted(k for k in SERVED if ENDPOINTS.get(k, ("?",))[0] in (API, CONSOLE))

@@ -65,7 +65,7 @@ def _partner(db, partner_id: int) -> FieldPartner:
     return partner
 
 
-@bp.get("/lenders/<int:partner_id>")
+@bp.get("/lenders/<id:partner_id>")
 @login_required(*ADMINS)
 def lender_page(partner_id: int, status: int = 200):
     with session_scope() as db:
@@ -74,7 +74,7 @@ def lender_page(partner_id: int, status: int = 200):
     return render_template("lender.html", partner=partner, codes=codes, CodeKind=CodeKind), status
 
 
-@bp.post("/lenders/<int:partner_id>")
+@bp.post("/lenders/<id:partner_id>")
 @login_required(*ADMINS)
 def change_lender(partner_id: int):
     sent = {name: request.form[name].strip() for name in ADMIN_CHANGES if name in request.form}  # absent: unchanged
@@ -91,7 +91,7 @@ def change_lender(partner_id: int):
     return redirect(url_for("ops_console.lender_page", partner_id=partner_id))
 
 
-@bp.post("/lenders/<int:partner_id>/codes")
+@bp.post("/lenders/<id:partner_id>/codes")
 @login_required(*ADMINS)
 def add_code(partner_id: int):
     form = _form("kind", "code")
@@ -108,7 +108,7 @@ def add_code(partner_id: int):
     return redirect(url_for("ops_console.lender_page", partner_id=partner_id))
 
 
-@bp.post("/lenders/<int:partner_id>/codes/<int:code_id>/remove")
+@bp.post("/lenders/<id:partner_id>/codes/<id:code_id>/remove")
 @login_required(*ADMINS)
 def remove_code(partner_id: int, code_id: int):
     try:
@@ -133,7 +133,7 @@ def _roles() -> list[str]:
     return [*STAFF, Role.PLATFORM] if g.operator.role == Role.PLATFORM else list(STAFF)
 
 
-@bp.get("/lenders/<int:partner_id>/staff")
+@bp.get("/lenders/<id:partner_id>/staff")
 @login_required(*ADMINS)
 def staff_page(partner_id: int, status: int = 200, issued: tuple[Agent, str] | None = None):
     with session_scope() as db:
@@ -148,7 +148,7 @@ def staff_page(partner_id: int, status: int = 200, issued: tuple[Agent, str] | N
     return response
 
 
-@bp.post("/lenders/<int:partner_id>/staff")
+@bp.post("/lenders/<id:partner_id>/staff")
 @login_required(*ADMINS)
 def add_staff(partner_id: int):
     form = _form("phone", "name", "role", "branch")
@@ -171,7 +171,7 @@ def _member(db, partner_id: int, agent_id: int) -> Agent:
     return agent
 
 
-@bp.post("/lenders/<int:partner_id>/staff/<int:agent_id>/token")
+@bp.post("/lenders/<id:partner_id>/staff/<id:agent_id>/token")
 @login_required(*ADMINS)
 def new_staff_token(partner_id: int, agent_id: int):
     try:
@@ -184,7 +184,7 @@ def new_staff_token(partner_id: int, agent_id: int):
     return staff_page(partner_id, issued=(agent, token))
 
 
-@bp.post("/lenders/<int:partner_id>/staff/<int:agent_id>/disable")
+@bp.post("/lenders/<id:partner_id>/staff/<id:agent_id>/disable")
 @login_required(*ADMINS)
 def disable_staff(partner_id: int, agent_id: int):
     try:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from babel.dates import get_date_format, parse_date
-from flask import Blueprint, current_app, g, redirect, render_template, request, session
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session
 
 from gateway import i18n
 from gateway.i18n import N_, Speaker
@@ -79,6 +79,8 @@ def _load_operator():
     if request.method == "POST" and not console_session.csrf_ok(request.form.get("csrf_token")):
         # the form did not come from a page we served to this session (CSRF), or the session expired
         return render_template("expired.html"), 400
+    if any("\x00" in value for values in (*request.form.listvalues(), *request.args.listvalues()) for value in values):
+        abort(400)  # PostgreSQL text cannot hold NUL: no form field or argument of ours has one
 
 
 @bp.context_processor

@@ -34,7 +34,7 @@ from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS, ROLES, Role
 
 
-@bp.get("/loans/<int:loan_id>")
+@bp.get("/loans/<id:loan_id>")
 @login_required(*ROLES, Role.PLATFORM)
 def loan_page(loan_id: int):
     day = today()
@@ -77,7 +77,7 @@ def loan_page(loan_id: int):
     return render_template("loan.html", **data)
 
 
-@bp.post("/loans/<int:loan_id>/calls")
+@bp.post("/loans/<id:loan_id>/calls")
 @login_required(*CALLERS)
 def log_call(loan_id: int):
     form, day = request.form, today()
@@ -106,7 +106,7 @@ def log_call(loan_id: int):
     return back(url_for("ops_console.loan_page", loan_id=loan_id))
 
 
-@bp.post("/loans/<int:loan_id>/write-off")
+@bp.post("/loans/<id:loan_id>/write-off")
 @login_required(*MANAGERS)
 def write_off(loan_id: int):
     with session_scope() as db:
@@ -122,7 +122,7 @@ def write_off(loan_id: int):
     return redirect(url_for("ops_console.loan_page", loan_id=loan_id))
 
 
-@bp.post("/loans/<int:loan_id>/restructure")
+@bp.post("/loans/<id:loan_id>/restructure")
 @login_required(*MANAGERS)
 def restructure(loan_id: int):
     form = request.form

@@ -22,7 +22,7 @@ def unknown_messages_page():
     return render_template("unknown_messages.html", messages=items)
 
 
-@bp.post("/messages/<int:message_id>/resend")
+@bp.post("/messages/<id:message_id>/resend")
 @login_required(*MANAGERS)
 def resend_message(message_id: int):
     try:

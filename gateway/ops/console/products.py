@@ -2,12 +2,12 @@
 with gateway.web.scope: another lender's product is a 404 (the platform role sees every lender's)."""
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from gateway import i18n
 from gateway.borrowers import products
 from gateway.borrowers.catalogue import ProductError
-from gateway.db import session_scope
+from gateway.db import MAX_ID, session_scope
 from gateway.models import FieldPartner, Product
 from gateway.money import from_minor
 from gateway.ops.console.base import actor, bp, settings
@@ -19,11 +19,22 @@ from gateway.web.roles import ADMINS
 INTEGERS = ("installments_min", "installments_max", "first_due_within_days", "round_to")
 
 
-def _partner_id() -> int:
-    """The lender whose products these are: the admin's own; the platform role may name one (?partner=ID)."""
+def _partner(db) -> FieldPartner:
+    """The lender whose products these are: the admin's own; the platform role may name one (?partner=ID).
+    No such lender (or not a database id): 404."""
     wanted = request.values.get("partner", type=int) or g.operator.field_partner_id
     scope.own(wanted, g.operator)
-    return wanted
+    partner = db.get(FieldPartner, wanted) if 1 <= wanted <= MAX_ID else None
+    if partner is None:
+        abort(404)
+    return partner
+
+
+def _product(db, product_id: int) -> tuple[Product, FieldPartner]:
+    """The product and its lender; another lender's (or none): 404."""
+    product = db.get(Product, product_id)
+    scope.own(product.field_partner_id if product else None, g.operator)
+    return product, db.get(FieldPartner, product.field_partner_id)
 
 
 def _draft() -> products.Draft:
@@ -57,14 +68,14 @@ def _page(db, partner: FieldPartner, product: Product | None = None, status: int
 @login_required(*ADMINS)
 def products_page():
     with session_scope() as db:
-        return _page(db, db.get(FieldPartner, _partner_id()))
+        return _page(db, _partner(db))
 
 
 @bp.post("/products")
 @login_required(*ADMINS)
 def add_product():
     with session_scope() as db:
-        partner = db.get(FieldPartner, _partner_id())
+        partner = _partner(db)
         try:
             product = products.add(db, partner, request.form.get("code", ""), _draft(), actor(), settings())
         except ProductError as exc:
@@ -75,22 +86,19 @@ def add_product():
     return redirect(url_for("ops_console.products_page", partner=partner.id))
 
 
-@bp.get("/products/<int:product_id>")
+@bp.get("/products/<id:product_id>")
 @login_required(*ADMINS)
 def product_page(product_id: int):
     with session_scope() as db:
-        product = db.get(Product, product_id)
-        scope.own(product.field_partner_id if product else None, g.operator)
-        return _page(db, db.get(FieldPartner, product.field_partner_id), product)
+        product, partner = _product(db, product_id)
+        return _page(db, partner, product)
 
 
-@bp.post("/products/<int:product_id>")
+@bp.post("/products/<id:product_id>")
 @login_required(*ADMINS)
 def change_product(product_id: int):
     with session_scope() as db:
-        product = db.get(Product, product_id)
-        scope.own(product.field_partner_id if product else None, g.operator)
-        partner = db.get(FieldPartner, product.field_partner_id)
+        product, partner = _product(db, product_id)
         try:
             products.change(db, partner, product, _draft(), actor(), settings())
         except ProductError as exc:

@@ -22,7 +22,7 @@ def pursuit_page():
     return render_template("pursuit.html", items=items, decisions=pursuit.DECISIONS)
 
 
-@bp.post("/pursuit/<int:stop_id>/decide")
+@bp.post("/pursuit/<id:stop_id>/decide")
 @login_required(*MANAGERS)
 def decide_pursuit(stop_id: int):
     form, plan = request.form, None

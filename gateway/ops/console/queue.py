@@ -6,7 +6,7 @@ import datetime as dt
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlmodel import select
 
-from gateway.db import session_scope
+from gateway.db import MAX_ID, session_scope
 from gateway.models import Agent, CallbackRequest, Loan
 from gateway.money import MoneyError, to_minor
 from gateway.ops import callcentre
@@ -39,6 +39,8 @@ def queue_page():
 def assign():
     try:
         ids, agent_id = [int(x) for x in request.form.getlist("loan_id")], int(request.form.get("agent_id", "0"))
+        if not all(1 <= i <= MAX_ID for i in ids) or not 0 <= agent_id <= MAX_ID:
+            abort(404)  # no such loan or agent (a larger number would overflow the database's integer)
         with session_scope() as db:
             scope.guard(db, Agent, agent_id)
             for loan_id in ids:
@@ -50,7 +52,7 @@ def assign():
     return redirect(url_for("ops_console.queue_page"))
 
 
-@bp.post("/queue/callbacks/<int:request_id>")
+@bp.post("/queue/callbacks/<id:request_id>")
 @login_required(*CALLERS)
 def handle_callback(request_id: int):
     form = request.form

@@ -30,7 +30,7 @@ def scan_flags():
     return redirect(url_for("ops_console.flags_page"))
 
 
-@bp.post("/flags/<int:flag_id>/resolve")
+@bp.post("/flags/<id:flag_id>/resolve")
 @login_required(*MANAGERS)
 def resolve_flag(flag_id: int):
     try:
@@ -51,7 +51,7 @@ def suspense_page():
     return render_template("suspense.html", payments=items)
 
 
-@bp.post("/suspense/<int:payment_id>/resolve")
+@bp.post("/suspense/<id:payment_id>/resolve")
 @login_required(*OVERSEERS)
 def resolve_suspense(payment_id: int):
     try:
@@ -66,7 +66,7 @@ def resolve_suspense(payment_id: int):
     return redirect(url_for("ops_console.suspense_page"))
 
 
-@bp.post("/suspense/<int:payment_id>/refund")
+@bp.post("/suspense/<id:payment_id>/refund")
 @login_required(*OVERSEERS)
 def refund_suspense(payment_id: int):
     try:

@@ -17,6 +17,11 @@ from gateway.web.console_session import login_required
 from gateway.web.roles import CALLERS, MANAGERS
 
 
+def _said(exc: ValueError) -> str:
+    """A refusal in the manager's language (a SpotCheckError's msgid with its values; else its text)."""
+    return g.speaker._(getattr(exc, "msgid", str(exc)), **getattr(exc, "values", {}))
+
+
 @bp.get("/spot-checks")
 @login_required(*CALLERS)
 def spot_checks_page():
@@ -48,7 +53,7 @@ def draw_spot_check():
                                            redraw=form.get("redraw") == "1", today=today())
             check_id = check.id
     except ValueError as exc:
-        flash(g.speaker._(str(exc)), "error")
+        flash(_said(exc), "error")
         return redirect(url_for("ops_console.spot_checks_page"))
     said = g.speaker._("Spot check drawn.") if drawn else g.speaker._("This month was already drawn: here it is.")
     flash(said, "ok")
@@ -63,7 +68,7 @@ def _own_check(db, check_id: int) -> SpotCheck:
     return check
 
 
-@bp.get("/spot-checks/<int:check_id>")
+@bp.get("/spot-checks/<id:check_id>")
 @login_required(*MANAGERS)
 def spot_check_page(check_id: int):
     with session_scope() as db:
@@ -76,7 +81,7 @@ def spot_check_page(check_id: int):
                            questions=spotchecks.QUESTIONS, labels=spotchecks.LABELS, can_redraw=called is None)
 
 
-@bp.get("/spot-checks/<int:check_id>/report.<fmt>")
+@bp.get("/spot-checks/<id:check_id>/report.<fmt>")
 @login_required(*MANAGERS)
 def spot_check_download(check_id: int, fmt: str):
     if fmt not in reports.FORMATS:
@@ -89,7 +94,7 @@ def spot_check_download(check_id: int, fmt: str):
                      download_name=built.filename(check.month, fmt))
 
 
-@bp.post("/spot-checks/calls/<int:call_id>")
+@bp.post("/spot-checks/calls/<id:call_id>")
 @login_required(*CALLERS)
 def record_spot_check_call(call_id: int):
     form = request.form
@@ -105,5 +110,5 @@ def record_spot_check_call(call_id: int):
             status = call.status
         flash(g.speaker._("Call saved: {status}.", status=g.speaker._(status)), "ok")
     except ValueError as exc:
-        flash(g.speaker._(str(exc)), "error")
+        flash(_said(exc), "error")
     return redirect(url_for("ops_console.spot_checks_page"))

@@ -45,7 +45,7 @@ def generate_statements():
     return _back()
 
 
-@bp.post("/statements/<int:statement_id>/decide")
+@bp.post("/statements/<id:statement_id>/decide")
 @login_required(*MANAGERS)
 def decide_statement(statement_id: int):
     try:

@@ -22,7 +22,7 @@ def webhooks_page():
     return render_template("webhooks.html", partner=partner, hooks=hooks, recent=recent)
 
 
-@bp.post("/webhooks/<int:endpoint_id>/test")
+@bp.post("/webhooks/<id:endpoint_id>/test")
 @login_required(*MANAGERS)
 def test_webhook(endpoint_id: int):
     with session_scope() as db:

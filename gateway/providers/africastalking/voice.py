@@ -115,8 +115,20 @@ def read_event(form: dict) -> CallEvent:
     return CallEvent(session_id=session_id, active=form.get("isActive") != "0", direction=form.get("direction", ""),
                      digits=(form.get("dtmfDigits") or "").strip(), answered=form.get("status", "") in ANSWERED,
                      status=form.get("status", ""), hangup_cause=form.get("hangupCause") or "",
-                     duration_seconds=int(float(duration)) if duration.replace(".", "", 1).isdigit() else None,
+                     duration_seconds=_seconds(duration),
                      **_charged(form), data=form)
+
+
+MAX_CALL_SECONDS = 86_400  # a call's length above a day is not believed (it feeds the call's cost)
+
+
+def _seconds(text: str) -> int | None:
+    """`durationInSeconds` ("121" or "121.0") as whole seconds; None when unreadable or beyond a day."""
+    try:
+        seconds = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return int(seconds) if seconds.is_finite() and 0 <= seconds <= MAX_CALL_SECONDS else None
 
 
 MAX_CALL_CHARGE = 100_000  # major units: a call's charge above this is not believed (and would not fit a column)

@@ -38,13 +38,19 @@ def receipt(value, name: str) -> str:
     return provider_id(value.upper() if isinstance(value, str) and value.isascii() else value, name, RECEIPT)
 
 
+def _typed(value) -> str:
+    """A field the payer or the sender typed, as text PostgreSQL can hold: a NUL written out as "\\x00" (the
+    payment is kept, and goes to suspense when it names no loan or no lender's shortcode)."""
+    return str(value or "").replace("\x00", "\\x00").strip()
+
+
 def _c2b_incoming(body: dict, settings: Settings) -> Incoming:
     required(body, "TransID", "TransAmount")
     return Incoming(provider=PROVIDER, txn_id=receipt(body["TransID"], "TransID"),
                     amount=amount(body["TransAmount"], "KES", settings.mpesa_max_amount), currency="KES",
                     payer_phone=payer_phone(body.get("MSISDN")),
-                    account_ref=str(body.get("BillRefNumber") or ""), paid_at=nairobi_time(body.get("TransTime")),
-                    shortcode=str(body.get("BusinessShortCode") or "").strip()[:20])
+                    account_ref=_typed(body.get("BillRefNumber")), paid_at=nairobi_time(body.get("TransTime")),
+                    shortcode=_typed(body.get("BusinessShortCode"))[:20])
 
 
 def c2b_validation(session: Session, raw: RawCallback, settings: Settings) -> dict:
