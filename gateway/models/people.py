@@ -1,7 +1,7 @@
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from gateway.models.types import utc_field
@@ -34,7 +34,10 @@ class LenderCode(SQLModel, table=True):
     """A USSD code or M-Pesa shortcode of one lender. A shortcode may carry its own Daraja
     credentials, encrypted at rest (gateway/lenders/partners.py), never printed or logged."""
 
-    __table_args__ = (UniqueConstraint("kind", "code", "field_partner_id"),)
+    # A USSD code may be shared by lenders; a shortcode selects exactly one lender, in the database too.
+    __table_args__ = (UniqueConstraint("kind", "code", "field_partner_id"),
+                      Index("uq_lendercode_shortcode", "code", unique=True,
+                            sqlite_where=text("kind = 'shortcode'"), postgresql_where=text("kind = 'shortcode'")))
 
     id: int | None = Field(default=None, primary_key=True)
     field_partner_id: int = Field(foreign_key="fieldpartner.id", index=True)

@@ -70,3 +70,13 @@ def test_one_person_may_borrow_from_two_lenders_but_is_one_borrower_per_lender(s
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()
+
+
+def test_the_database_refuses_one_shortcode_for_two_lenders_but_shares_a_ussd_code(session, two_lenders):
+    jirani, sola = two_lenders
+    session.add(LenderCode(field_partner_id=jirani.id, kind=CodeKind.USSD, code="*384*2#"))
+    session.commit()  # a USSD code may be shared
+    session.add(LenderCode(field_partner_id=jirani.id, kind=CodeKind.SHORTCODE, code="600100"))
+    with pytest.raises(IntegrityError):  # Sola Bora's paybill: what two admins racing would do
+        session.commit()
+    session.rollback()
