@@ -83,15 +83,18 @@ def delivery_report(session: Session, event: DeliveryStatus, settings: Settings)
 
 def _unknown_to(session: Session, event: DeliveryStatus) -> Message | None:
     """A message whose send died before we stored the provider's id (`unknown`): the provider's
-    report for the same phone settles it, the latest first."""
+    report for the same phone settles it, when it is the only one to that phone. With several (one
+    person, two lenders or two messages), the report cannot say which: all stay for review."""
     phone = phones.try_normalize(event.phone)
     if phone is None:
         return None
-    message = session.exec(select(Message).where(Message.status == MessageStatus.unknown, Message.phone == phone,
-                                                 Message.provider_message_id.is_(None))
-                           .order_by(Message.id.desc()).with_for_update()).first()
-    if message is not None:
-        message.provider_message_id = event.provider_message_id
+    candidates = session.exec(select(Message).where(Message.status == MessageStatus.unknown, Message.phone == phone,
+                                                    Message.provider_message_id.is_(None))
+                              .limit(2).with_for_update()).all()
+    if len(candidates) != 1:
+        return None
+    message = candidates[0]
+    message.provider_message_id = event.provider_message_id
     return message
 
 

@@ -115,20 +115,26 @@ def test_sms_left_sending_becomes_unknown_is_reviewed_and_settled(
     assert [m["id"] for m in listed] == [first.id, second.id]
     assert client.get("/api/ops/messages/unknown").status_code == 401
 
-    # a late delivery report settles one (AT's id never reached us: matched by phone, the latest first)
+    # a late delivery report (AT's id never reached us) cannot say which of two it is: both stay for review
     r = client.post("/sms/delivery-report", data={"id": "ATXid_late", "status": "Success", "phoneNumber": b.phone,
                                                   "networkCode": "63902"})
-    assert r.status_code == 200 and r.get_json()["result"] == "delivered", r.get_json()
-    assert _read(session, Message, second.id).status == "delivered"
-    assert _read(session, Message, second.id).provider_message_id == "ATXid_late"
+    assert r.status_code == 200 and r.get_json()["result"] == "unknown_message", r.get_json()
+    assert [_read(session, Message, m.id).status for m in messages] == ["unknown", "unknown"]
 
-    # an operator resends the other from the list: sent once more
+    # an operator resends one from the list: sent once more
     r = client.post(f"/api/ops/messages/{first.id}/resend", headers=headers)
     assert r.status_code == 202 and r.get_json() == {"id": first.id, "status": "queued"}
     again = client.post(f"/api/ops/messages/{first.id}/resend", headers=headers)
     assert again.status_code == 400, again.get_json()  # not twice
     run_jobs()
     assert _read(session, Message, first.id).status == "sent" and len(at_server.sms) == 3
+
+    # the other is now the only one to that phone: a late report settles it (matched by phone)
+    r = client.post("/sms/delivery-report", data={"id": "ATXid_later", "status": "Success", "phoneNumber": b.phone,
+                                                  "networkCode": "63902"})
+    assert r.status_code == 200 and r.get_json()["result"] == "delivered", r.get_json()
+    assert _read(session, Message, second.id).status == "delivered"
+    assert _read(session, Message, second.id).provider_message_id == "ATXid_later"
     assert client.get("/api/ops/messages/unknown", headers=headers).get_json()["messages"] == []
 
 
