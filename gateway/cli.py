@@ -92,22 +92,52 @@ payments.add_command(payments_import, "import-csv")  # its first name, kept for 
 @payments.command("register-c2b")
 @click.option("--response-type", type=click.Choice(["Completed", "Cancelled"]), default="Completed", show_default=True,
               help="What M-Pesa does when our validation URL does not answer in time.")
-def payments_register_c2b(response_type: str) -> None:
-    """Register this gateway's C2B confirmation and validation URLs for MPESA_SHORTCODE."""
+@click.option("--shortcode", default=None, help="Only this paybill or till (default: MPESA_SHORTCODE and every "
+                                                "lender's, each with its own Daraja app's keys when it has them).")
+def payments_register_c2b(response_type: str, shortcode: str | None) -> None:
+    """Register this gateway's C2B confirmation and validation URLs for each shortcode."""
+    from sqlmodel import select
+
+    from gateway.db import session_scope
+    from gateway.lenders.checks import PartnerError
+    from gateway.models import CodeKind, LenderCode
+    from gateway.payments.intents import settings_for_shortcode
     from gateway.providers.mpesa.callbacks import c2b_callback_urls
     from gateway.providers.mpesa.client import DarajaClient, MpesaError
 
     settings = Settings.from_env()
-    if not (settings.mpesa_callback_url and settings.mpesa_callback_token and settings.mpesa_shortcode):
-        raise Refused("set MPESA_CALLBACK_URL, MPESA_CALLBACK_TOKEN and MPESA_SHORTCODE first")
-    confirmation, validation = c2b_callback_urls(settings)
+    if not (settings.mpesa_callback_url and settings.mpesa_callback_token):
+        raise Refused("set MPESA_CALLBACK_URL and MPESA_CALLBACK_TOKEN first")
+    with session_scope(settings) as session:
+        codes = list(session.exec(select(LenderCode).where(LenderCode.kind == CodeKind.SHORTCODE)
+                                  .order_by(LenderCode.id)))
+    accounts = [] if any(c.code == settings.mpesa_shortcode for c in codes) or not settings.mpesa_shortcode \
+        else [(settings.mpesa_shortcode, settings)]
     try:
-        DarajaClient(settings).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
-                                                 response_type=response_type)
-    except MpesaError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"registered for shortcode {settings.mpesa_shortcode}: {confirmation.split('?')[0]}, "
-               f"{validation.split('?')[0]} (ResponseType {response_type})")
+        accounts += [(c.code, settings_for_shortcode(settings, c)) for c in codes]
+    except PartnerError as exc:
+        raise Refused(str(exc)) from None
+    if shortcode is not None:
+        accounts = [a for a in accounts if a[0] == shortcode.strip()]
+        if not accounts:
+            raise Refused(f"no lender has shortcode {shortcode.strip()} (gateway partner list), "
+                          "nor is it MPESA_SHORTCODE")
+    if not accounts:
+        raise Refused("no shortcode to register: set MPESA_SHORTCODE or give a lender a paybill (gateway partner set)")
+    confirmation, validation = c2b_callback_urls(settings)
+    failed = 0
+    for code, account in accounts:
+        try:
+            DarajaClient(account).register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
+                                                    response_type=response_type)
+        except MpesaError as exc:
+            failed += 1
+            click.echo(f"shortcode {code}: not registered: {exc}", err=True)
+            continue
+        click.echo(f"registered for shortcode {code}: {confirmation.split('?')[0]}, "
+                   f"{validation.split('?')[0]} (ResponseType {response_type})")
+    if failed:
+        raise SystemExit(2)
 
 
 @payments.command("stand-in")

@@ -61,6 +61,12 @@ def daraja_settings(session: Session, settings: Settings, loan: Loan) -> Setting
         return settings
     code = next((c for c in codes if c.code == settings.mpesa_shortcode),
                 next((c for c in codes if lender and c.code == lender.paybill), codes[0]))
+    return settings_for_shortcode(settings, code)
+
+
+def settings_for_shortcode(settings: Settings, code: LenderCode) -> Settings:
+    """`settings` speaking for this shortcode: its own Daraja app's keys when it has them, else the
+    environment's. Raises partners.PartnerError when they cannot be decrypted."""
     keys = partners.open_credentials(settings, code)
     own = dict(mpesa_consumer_key=keys["consumer_key"], mpesa_consumer_secret=keys["consumer_secret"],
                mpesa_passkey=keys["passkey"]) if keys else {}

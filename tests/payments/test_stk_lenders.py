@@ -74,3 +74,30 @@ def test_the_push_uses_the_paybill_the_lender_quotes_not_its_first_shortcode(fac
     session.commit()
     assert start_stk_push(intent.id) == "sent"
     assert daraja.stk_requests()[0]["json"]["BusinessShortCode"] == "600201"
+
+
+def test_register_c2b_registers_every_lenders_shortcode_with_its_own_app(factory, session, daraja, pay_settings):
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    sola = FieldPartner(name="Sola Bora", help_line="0800 222 333", paybill="600200")
+    session.add(sola)
+    session.flush()
+    session.add_all([LenderCode(field_partner_id=factory.partner.id, kind=CodeKind.SHORTCODE, code="600100"),
+                     LenderCode(field_partner_id=sola.id, kind=CodeKind.SHORTCODE, code="600200",
+                                credentials=partners.seal_credentials(pay_settings, SOLA_KEYS))])
+    session.commit()
+    daraja.accept("ck-sola-123", "cs-sola-456")
+    result = CliRunner().invoke(main, ["payments", "register-c2b"])
+    assert result.exit_code == 0, result.output
+    registered = [(r["json"]["ShortCode"], r["headers"]["Authorization"]) for r in daraja.requests
+                  if r["path"] == "/mpesa/c2b/v2/registerurl"]
+    oauth = {r["headers"]["Authorization"]: None for r in daraja.requests if r["method"] == "GET"}
+    assert [code for code, _ in registered] == [pay_settings.mpesa_shortcode, "600100", "600200"]
+    assert list(oauth) == [basic("consumer-key", "consumer-secret"), basic("ck-sola-123", "cs-sola-456")]
+    assert "registered for shortcode 600200" in result.output and "ck-sola" not in result.output
+    only = CliRunner().invoke(main, ["payments", "register-c2b", "--shortcode", "600200"])
+    assert only.exit_code == 0 and only.output.count("registered for shortcode") == 1, only.output
+    unknown = CliRunner().invoke(main, ["payments", "register-c2b", "--shortcode", "999999"])
+    assert unknown.exit_code == 2 and "no lender has shortcode 999999" in unknown.output
