@@ -14,6 +14,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import String, cast, literal, union_all
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
@@ -22,7 +25,7 @@ from sqlmodel import Session, select
 from gateway import audit
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import CallbackStatus, RawCallback, RejectedCallback
+from gateway.models import AuditEvent, CallbackStatus, RawCallback, RejectedCallback
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +63,22 @@ class Reply:
     body: dict
 
 
-def insert_once(session: Session, row) -> bool:
+def insert_once(session: Session, row, lock=None) -> bool:
     """Insert `row` unless a unique key says we have it already; True (and `row` attached, with
-    its id) the first time."""
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    its id) the first time. `lock`: a PostgreSQL advisory-lock call taken first, in the same
+    statement (one round trip instead of two; SQLite writes one transaction at a time anyway)."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     table = type(row).__table__
-    stmt = insert(table).values(**row.model_dump(exclude={"id"})).on_conflict_do_nothing().returning(table.c.id)
+    values = row.model_dump(exclude={"id"})
+    if lock is not None and dialect == "postgresql":
+        # A CTE with a volatile function runs once, before the row it gates is produced.
+        locked = sa_select(lock.label("locked")).cte("locked")
+        source = sa_select(*(literal(v, table.c[k].type) for k, v in values.items())).select_from(locked)
+        stmt = insert(table).from_select(list(values), source)
+    else:
+        stmt = insert(table).values(**values)
+    stmt = stmt.on_conflict_do_nothing().returning(table.c.id)
     new_id = session.execute(stmt).scalar_one_or_none()
     if new_id is None:
         return False
@@ -74,6 +87,41 @@ def insert_once(session: Session, row) -> bool:
     make_transient_to_detached(row)
     session.add(row)
     return True
+
+
+def store_processed(session: Session, raw: RawCallback, actor: str, **data) -> None:
+    """The processed callback and its `callback.processed` audit row. On PostgreSQL in ONE
+    statement (a data-modifying CTE), together with the audit rows the handler left pending
+    (`payment.received` ...): one round trip where the ORM's unit of work takes three."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.add(raw)
+        session.flush()
+        audit.record(session, actor, "callback.processed", "raw_callback", raw.id, **data)
+        return
+    if raw in session:
+        session.expunge(raw)
+    pending = sorted((r for r in session.new if isinstance(r, AuditEvent)), key=lambda r: sa_inspect(r).insert_order)
+    raws, audits = RawCallback.__table__, AuditEvent.__table__
+    stored = postgresql.insert(raws).values(**raw.model_dump(exclude={"id"})).returning(raws.c.id).cte("stored")
+    event = AuditEvent(actor=actor, action="callback.processed", entity="raw_callback", entity_id="", data=data)
+    columns = ["at", "actor", "action", "entity", "entity_id", "data"]
+
+    def row(audit_row, order: int, entity_id=None):
+        return sa_select(*(literal(getattr(audit_row, c), audits.c[c].type) for c in columns[:4]),
+                         literal(audit_row.entity_id, String) if entity_id is None else entity_id,
+                         literal(audit_row.data, audits.c.data.type), literal(order).label("n"))
+
+    # in the order they were recorded (ids follow it), the callback's own row last
+    rows = [row(r, n) for n, r in enumerate(pending)]
+    rows.append(row(event, len(pending), cast(stored.c.id, String)).select_from(stored))
+    source = union_all(*rows).subquery("audit_rows")
+    stmt = postgresql.insert(audits).from_select(
+        columns, sa_select(*(source.c[k] for k in source.c.keys()[:-1])).order_by(source.c.n)).add_cte(stored)
+    stmt = stmt.returning(audits.c.entity_id, audits.c.action)
+    for r in pending:
+        session.expunge(r)
+    returned = session.connection().execute(stmt).all()
+    raw.id = int(next(entity_id for entity_id, action in reversed(returned) if action == event.action))
 
 
 def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: str, status: str, error: str) -> None:
@@ -111,10 +159,7 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
                 raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
                 reply = handler.process(session, raw, settings)
                 raw.status, raw.processed_at = CallbackStatus.processed, utcnow()
-                session.add(raw)
-                session.flush()
-                audit.record(session, provider, "callback.processed", "raw_callback", raw.id, kind=kind,
-                             payment_id=raw.payment_id, note=raw.error[:200])
+                store_processed(session, raw, provider, kind=kind, payment_id=raw.payment_id, note=raw.error[:200])
             return Reply(200, reply)
         except CallbackRejected as exc:
             log.info("rejected %s %s callback: %s", provider, kind, exc.detail)
