@@ -55,7 +55,8 @@ def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None,
         raise LedgerError("only a positive amount can be allocated")
     left = amount
     entries: list[LedgerEntry] = []
-    for inst in installments(session, loan.id):
+    schedule = installments(session, loan.id)
+    for inst in schedule:
         for component in COMPONENTS:
             take = min(left, inst.component_outstanding(component))
             if take <= 0:
@@ -73,8 +74,7 @@ def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None,
     if sum(e.amount for e in entries) != amount:  # the invariant, checked where it is made
         raise LedgerError("allocation does not balance")
     session.add_all(entries)
-    if (all(i.status == InstallmentStatus.paid for i in installments(session, loan.id))
-            and loan.status == LoanStatus.active):
+    if all(i.status == InstallmentStatus.paid for i in schedule) and loan.status == LoanStatus.active:
         loan.status = LoanStatus.repaid
         session.add(loan)
         signals.loan_repaid.send(loan, session=session)
