@@ -256,6 +256,7 @@ def one_run(args, seed: int) -> dict:
             w.wait_ready()
         with open(os.path.join(folder, "cb.lua"), "w") as fh:
             fh.write(LUA)
+        cpu_before = sum(w.worker_cpu_seconds() for w in webs)
         started = time.perf_counter()
         # stream n goes to web process n % web: a duplicate is always in the next stream, so with two
         # web processes it reaches the other one at about the same moment as its original
@@ -277,6 +278,7 @@ def one_run(args, seed: int) -> dict:
         ack_s = (last - first).total_seconds()
         figures = [json.loads(next(ln for ln in o.splitlines() if ln.startswith("WRK_JSON "))[9:]) for o in outs]
         web_rss = [m for w in webs for m in w.worker_peak_rss_mib()]
+        web_cpu_s = sum(w.worker_cpu_seconds() for w in webs) - cpu_before
         if args.posting != "skip":  # then wait for the workers to post everything
             if args.posting == "after":
                 workers = start_workers()
@@ -303,11 +305,13 @@ def one_run(args, seed: int) -> dict:
     requests = sum(f["requests"] for f in figures)
     accepted = requests - sum(f["non_2xx"] + f["errors"] for f in figures)
     seconds = args.pgbench_seconds or min(max(round(ack_s), 10), 120)
-    print(f"acknowledged {accepted:,} in {ack_s:.1f} s ({accepted / ack_s:.0f}/s); pgbench for {seconds} s ...", flush=True)
+    print(f"acknowledged {accepted:,} in {ack_s:.1f} s ({accepted / ack_s:.0f}/s; web workers' CPU "
+          f"{1000 * web_cpu_s / max(accepted, 1):.1f} ms per callback); pgbench for {seconds} s ...", flush=True)
     bench = run_pgbench(args.database_url, seconds, args.pgbench_clients)
     return {"callbacks_sent": requests, "accepted": accepted, "accepted_per_s": round(accepted / ack_s, 1),
             "ack_p50_ms": max(f["p50_us"] for f in figures) / 1000, "ack_p99_ms": max(f["p99_us"] for f in figures) / 1000,
             "ack_max_ms": max(f["max_us"] for f in figures) / 1000, "ack_seconds": round(ack_s, 2),
+            "web_cpu_ms_per_callback": round(1000 * web_cpu_s / max(accepted, 1), 2),
             "posted_per_s": round(check["posted"] / window, 1) if window else None,
             "all_posted_seconds": round(posted_s, 2) if posted_s else None,
             "pgbench_tps": bench["tps"], "ratio": round(accepted / ack_s / bench["tps"], 4), "pgbench": bench,
@@ -354,7 +358,9 @@ def main() -> None:
         rows.append(("posted by RQ (first to last posted_at; seconds: from the first callback)", f"{med('posted_per_s'):.0f}/s", " ".join(f"{r['posted_per_s']:.0f}" for r in runs),
                      "", f"{med('all_posted_seconds'):.1f}"))
     print(table(rows, ("", "rate", "runs", "p99 ms", "seconds")))
-    print(f"web / pgbench = {ratio:.1%}   target: >= 20 %")
+    ratios = " ".join(f"{r['ratio']:.1%}" for r in runs)
+    print(f"web / pgbench = {ratio:.1%} (runs: {ratios})   "
+          f"target: >= 20 %;  web workers' CPU per callback {med('web_cpu_ms_per_callback'):.1f} ms")
     check = last["check"]
     if args.posting == "skip":
         print(f"stored: {check['payments']:,} payments for {check['payment_total_minor'] / 100:,.2f} KES, "
