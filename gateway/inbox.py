@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import String, cast, literal, union_all
+from sqlalchemy import String, bindparam, cast, func, literal, union_all
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,23 +64,19 @@ class Reply:
     body: dict
 
 
-def insert_once(session: Session, row, lock=None) -> bool:
+def insert_once(session: Session, row, lock_key: str | None = None) -> bool:
     """Insert `row` unless a unique key says we have it already; True (and `row` attached, with
-    its id) the first time. `lock`: a PostgreSQL advisory-lock call taken first, in the same
-    statement (one round trip instead of two; SQLite writes one transaction at a time anyway)."""
+    its id) the first time. `lock_key`: on PostgreSQL, the transaction's advisory lock on this key
+    (see payments.reversals.lock_receipt) is taken first, by the same statement (one round trip
+    instead of two; SQLite writes one transaction at a time anyway)."""
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    table = type(row).__table__
     values = row.model_dump(exclude={"id"})
-    if lock is not None and dialect == "postgresql":
-        # A CTE with a volatile function runs once, before the row it gates is produced.
-        locked = sa_select(lock.label("locked")).cte("locked")
-        source = sa_select(*(literal(v, table.c[k].type) for k, v in values.items())).select_from(locked)
-        stmt = insert(table).from_select(list(values), source)
-    else:
-        stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_nothing().returning(table.c.id)
-    new_id = session.execute(stmt).scalar_one_or_none()
+    locked = lock_key is not None and dialect == "postgresql"
+    stmt = _insert_once_statement(dialect, type(row).__table__, tuple(values), locked)
+    params = {f"v_{k}": v for k, v in values.items()}
+    if locked:
+        params["lock_key"] = lock_key
+    new_id = session.execute(stmt, params).scalar_one_or_none()
     if new_id is None:
         return False
     # Inserted just now with exactly these values: no need to read it back.
@@ -87,6 +84,28 @@ def insert_once(session: Session, row, lock=None) -> bool:
     make_transient_to_detached(row)
     session.add(row)
     return True
+
+
+def advisory_lock(key):
+    """PostgreSQL: the transaction-scoped advisory lock on a text key (a SQL expression)."""
+    return func.pg_advisory_xact_lock(func.hashtextextended(key, 0))
+
+
+@lru_cache(maxsize=64)
+def _insert_once_statement(dialect: str, table, columns: tuple[str, ...], locked: bool):
+    """Built once per table (building and cache-keying a statement costs as much CPU as running it)."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    params = [bindparam(f"v_{c}", type_=table.c[c].type) for c in columns]
+    if locked:
+        # A CTE with a volatile function runs once, before the row it gates is produced.
+        lock = sa_select(advisory_lock(bindparam("lock_key", type_=String)).label("locked")).cte("locked")
+        stmt = insert(table).from_select(list(columns), sa_select(*params).select_from(lock))
+    else:
+        stmt = insert(table).values(dict(zip(columns, params, strict=True)))
+    return stmt.on_conflict_do_nothing().returning(table.c.id)
+
+
+_AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_id", "data")
 
 
 def store_processed(session: Session, raw: RawCallback, actor: str, **data) -> None:
@@ -100,28 +119,39 @@ def store_processed(session: Session, raw: RawCallback, actor: str, **data) -> N
         return
     if raw in session:
         session.expunge(raw)
-    pending = sorted((r for r in session.new if isinstance(r, AuditEvent)), key=lambda r: sa_inspect(r).insert_order)
-    raws, audits = RawCallback.__table__, AuditEvent.__table__
-    stored = postgresql.insert(raws).values(**raw.model_dump(exclude={"id"})).returning(raws.c.id).cte("stored")
-    event = AuditEvent(actor=actor, action="callback.processed", entity="raw_callback", entity_id="", data=data)
-    columns = ["at", "actor", "action", "entity", "entity_id", "data"]
-
-    def row(audit_row, order: int, entity_id=None):
-        return sa_select(*(literal(getattr(audit_row, c), audits.c[c].type) for c in columns[:4]),
-                         literal(audit_row.entity_id, String) if entity_id is None else entity_id,
-                         literal(audit_row.data, audits.c.data.type), literal(order).label("n"))
-
     # in the order they were recorded (ids follow it), the callback's own row last
-    rows = [row(r, n) for n, r in enumerate(pending)]
-    rows.append(row(event, len(pending), cast(stored.c.id, String)).select_from(stored))
-    source = union_all(*rows).subquery("audit_rows")
-    stmt = postgresql.insert(audits).from_select(
-        columns, sa_select(*(source.c[k] for k in source.c.keys()[:-1])).order_by(source.c.n)).add_cte(stored)
-    stmt = stmt.returning(audits.c.entity_id, audits.c.action)
+    pending = sorted((r for r in session.new if isinstance(r, AuditEvent)), key=lambda r: sa_inspect(r).insert_order)
+    event = AuditEvent(actor=actor, action="callback.processed", entity="raw_callback", entity_id="", data=data)
+    params = {f"raw_{k}": v for k, v in raw.model_dump(exclude={"id"}).items()}
+    for prefix, row in [*((f"a{n}", r) for n, r in enumerate(pending)), ("cb", event)]:
+        params.update({f"{prefix}_{c}": getattr(row, c) for c in _AUDIT_COLUMNS})
     for r in pending:
         session.expunge(r)
-    returned = session.connection().execute(stmt).all()
+    returned = session.connection().execute(_processed_statement(len(pending)), params).all()
     raw.id = int(next(entity_id for entity_id, action in reversed(returned) if action == event.action))
+
+
+@lru_cache(maxsize=16)
+def _processed_statement(pending: int):
+    """INSERT the raw callback (CTE `stored`), then `pending` audit rows and the callback's own,
+    whose entity_id is the new raw callback's id; built once per number of pending rows."""
+    raws, audits = RawCallback.__table__, AuditEvent.__table__
+    raw_columns = [c.name for c in raws.columns if c.name != "id"]
+    stored = (postgresql.insert(raws).values({c: bindparam(f"raw_{c}", type_=raws.c[c].type) for c in raw_columns})
+              .returning(raws.c.id).cte("stored"))
+
+    def row(prefix: str, order: int, entity_id=None):
+        cols = [bindparam(f"{prefix}_{c}", type_=audits.c[c].type) for c in _AUDIT_COLUMNS]
+        if entity_id is not None:
+            cols[4] = entity_id
+        return sa_select(*cols, literal(order).label("n"))
+
+    rows = [row(f"a{n}", n) for n in range(pending)]
+    rows.append(row("cb", pending, cast(stored.c.id, String)).select_from(stored))
+    source = union_all(*rows).subquery("audit_rows")
+    ordered = sa_select(*(source.c[k] for k in source.c.keys()[:-1])).order_by(source.c.n)
+    return (postgresql.insert(audits).from_select(list(_AUDIT_COLUMNS), ordered)
+            .add_cte(stored).returning(audits.c.entity_id, audits.c.action))
 
 
 def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: str, status: str, error: str) -> None:

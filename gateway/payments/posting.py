@@ -16,7 +16,7 @@ from gateway.messaging.context import borrower_vars
 from gateway.models import Borrower, Loan, Payment, PaymentStatus
 from gateway.payments import conflicts, matching
 from gateway.payments.events import Incoming
-from gateway.payments.reversals import locked_payment, receipt_lock, take_back_on_arrival
+from gateway.payments.reversals import locked_payment, receipt_key, take_back_on_arrival
 
 
 def record_payment(session: Session, incoming: Incoming, actor: str) -> tuple[Payment, bool]:
@@ -27,7 +27,7 @@ def record_payment(session: Session, incoming: Incoming, actor: str) -> tuple[Pa
                       currency=incoming.currency, payer_phone=incoming.payer_phone[:32],
                       account_ref=incoming.account_ref[:40], paid_at=incoming.paid_at)
     # the receipt's lock (see reversals.lock_receipt) taken by the insert itself
-    if not insert_once(session, payment, lock=receipt_lock(incoming.provider, incoming.txn_id)):
+    if not insert_once(session, payment, lock_key=receipt_key(incoming.provider, incoming.txn_id)):
         payment = session.exec(select(Payment).where(Payment.provider == incoming.provider,
                                                      Payment.provider_txn_id == incoming.txn_id)).one()
         if conflicts.conflicts(payment, incoming):

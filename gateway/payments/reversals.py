@@ -6,13 +6,12 @@ PendingReversal (no attempt cap) and takes the payment back in the transaction t
 (`take_back_on_arrival`), before anything is allocated, receipted or turned into a PAYG code."""
 from __future__ import annotations
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway import audit, ledger
 from gateway.db import utcnow
 from gateway.i18n import Speaker
-from gateway.inbox import insert_once
+from gateway.inbox import advisory_lock, insert_once
 from gateway.messaging import payment_message_key, queue_sms
 from gateway.models import (
     Borrower,
@@ -32,9 +31,9 @@ def locked_payment(session: Session, payment_id: int) -> Payment | None:
     return session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one_or_none()
 
 
-def receipt_lock(provider: str, txn_id: str):
-    """PostgreSQL: the transaction-scoped lock on one receipt (what `lock_receipt` takes)."""
-    return func.pg_advisory_xact_lock(func.hashtextextended(f"receipt:{provider}:{txn_id}", 0))
+def receipt_key(provider: str, txn_id: str) -> str:
+    """The advisory-lock key of one receipt (what `lock_receipt` locks)."""
+    return f"receipt:{provider}:{txn_id}"
 
 
 def lock_receipt(session: Session, provider: str, txn_id: str) -> None:
@@ -42,7 +41,7 @@ def lock_receipt(session: Session, provider: str, txn_id: str) -> None:
     reversal and its payment arriving at the same instant cannot both miss each other. SQLite
     writes one transaction at a time already."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(receipt_lock(provider, txn_id)))
+        session.execute(select(advisory_lock(receipt_key(provider, txn_id))))
 
 
 def reverse(session: Session, payment: Payment, *, provider: str, reversal_txn_id: str, actor: str,
