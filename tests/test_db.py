@@ -18,6 +18,7 @@ def _backend_pid(settings) -> int:
 def test_a_connection_the_server_terminated_is_replaced_before_use(settings):
     if engine_for(settings.database_url).dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: a SQLite connection is a file, no server can close it")
+    engine_for(settings.database_url).dispose()  # a pool of one connection: the one we terminate below
     pid = _backend_pid(settings)
     assert _backend_pid(settings) == pid  # the pool hands out the same connection again
     # As a database restart or an idle timeout would: the server ends that backend.
