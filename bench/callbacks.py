@@ -7,6 +7,7 @@ PostgreSQL's own rate for a transaction of the same shape (pgbench, 16 clients, 
     .venv/bin/python bench/callbacks.py --posting during    # RQ workers posting while the callbacks arrive
     .venv/bin/python bench/callbacks.py --web 2 --workers 2 # scaling out: two web processes, two workers
     .venv/bin/python bench/callbacks.py --c2b 1000 --stk 100 --borrowers 2000   # quick
+    .venv/bin/python bench/callbacks.py --in-process 500 [--profile]   # ms, CPU ms, statements per callback
 
 wrk sends every callback once (plus the duplicates); with --web 2 each web process gets its own
 wrk and a duplicate always goes to the *other* process than its original. Afterwards the ledger
@@ -319,6 +320,62 @@ def one_run(args, seed: int) -> dict:
             "expected": expected, "check": check, "gunicorn": f"-w {gw} -k {args.worker_class} --threads {args.threads}"}
 
 
+def in_process(args) -> None:
+    """New C2B confirmations through the Flask test client, one thread, on the loaded portfolio: ms
+    wall, ms CPU and SQL statements per callback; with --profile, cProfile's time by package."""
+    load_portfolio(args.database_url, args.borrowers)
+    import redis
+    redis.Redis.from_url(args.redis_url).flushdb()
+    os.environ.update(DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, MPESA_CALLBACK_TOKEN=TOKEN,
+                      GATEWAY_INSTANCE_PATH="/tmp/gw-bench-instance", DEMO_MODE="1")
+    import collections
+    import cProfile
+    import pstats
+
+    from sqlalchemy import event
+
+    from gateway.app import create_app
+    from gateway.db import get_engine
+    client = create_app().test_client()
+    rng = random.Random(args.seed)
+
+    def post(k: int) -> None:
+        i = rng.randint(1, args.borrowers)
+        body = json.dumps(c2b(f"IP{k:08d}", account_ref(i), rng.randint(50, 2000), phone(i)[1:]))
+        res = client.post(C2B_PATH, data=body, headers={"Content-Type": "application/json", "X-Callback-Token": TOKEN})
+        assert res.status_code == 200, res.data
+
+    for k in range(30):  # warm up: connections, compiled statements
+        post(k)
+    statements = []
+    event.listen(get_engine(), "before_cursor_execute", lambda *a: statements.append(1))
+    n = args.in_process
+    profiler = cProfile.Profile() if args.profile else None
+    started, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    for k in range(30, 30 + n):
+        post(k)
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"in-process, one thread: {1000 * wall / n:.2f} ms per new C2B confirmation ({1000 * cpu / n:.2f} ms CPU), "
+          f"{len(statements) / n:.1f} SQL statements (BEGIN and COMMIT not counted)")
+    if profiler:
+        by_package: collections.Counter = collections.Counter()
+        for (file, _, name), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():
+            parts = file.replace("\\", "/").split("/")
+            package = next((p for p in ("sqlalchemy", "sqlmodel", "psycopg", "werkzeug", "flask", "redis", "rq",
+                                        "pydantic", "gateway", "json", "phonenumbers") if p in parts), None)
+            by_package[package or ("built-in " + name if file == "~" else "other")] += own
+        total = sum(by_package.values())
+        print(f"cProfile (its own overhead included, waits included): {1000 * total / n:.2f} ms per callback")
+        for package, own in by_package.most_common(12):
+            print(f"  {package:45s} {100 * own / total:5.1f} %  {1000 * own / n:.3f} ms")
+    print(json.dumps({"bench": "callbacks_in_process", "callbacks": n, "ms_per_callback": round(1000 * wall / n, 3),
+                      "cpu_ms_per_callback": round(1000 * cpu / n, 3), "statements_per_callback": round(len(statements) / n, 2)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--c2b", type=int, default=10_000)
@@ -340,7 +397,12 @@ def main() -> None:
                          "check the stored payments only")
     ap.add_argument("--pgbench-clients", type=int, default=16)
     ap.add_argument("--pgbench-seconds", type=int, default=0, help="default: the acknowledgement window (10-120 s)")
+    ap.add_argument("--in-process", type=int, default=0, help="time N new C2B confirmations in-process instead")
+    ap.add_argument("--profile", action="store_true", help="with --in-process: cProfile's time by package")
     args = ap.parse_args()
+    if args.in_process:
+        in_process(args)
+        return
 
     runs = [one_run(args, args.seed + k) for k in range(args.runs)]
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
