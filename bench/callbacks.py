@@ -19,7 +19,9 @@ by the project's migrations): per transaction the statements one new C2B confirm
 (gateway.inbox.receive): the payment INSERT ... ON CONFLICT DO NOTHING on its
 unique (provider, provider_txn_id), its audit row, the raw callback, the callback's audit row,
 COMMIT with synchronous_commit on; 16 clients, prepared statements, for as long as the web tier
-took to acknowledge. Ratio = acknowledged/s / pgbench transactions/s (target >= 20 %).
+took to acknowledge. Ratio = acknowledged/s (steady: the median of the callbacks stored per
+second over the seconds at least half as busy as the busiest) / pgbench transactions/s (target
+>= 20 %); the rate over the whole window (first to last stored callback) is printed too.
 Last line: one JSON object with the figures.
 """
 from __future__ import annotations
@@ -276,7 +278,17 @@ def one_run(args, seed: int) -> dict:
         outs = [p.communicate(timeout=60)[0] for p in wrks]
         with psycopg.connect(dsn) as conn:  # the acknowledgement window, from the stored callbacks themselves
             first, last = conn.execute("SELECT min(received_at), max(received_at) FROM rawcallback").fetchone()
+            # The steady rate: the median of the callbacks stored per second, over the seconds at least
+            # half as busy as the busiest (the first and last, partial, seconds left out). wrk's
+            # streams end unevenly (near its end one stream stalls for seconds, then a finished stream
+            # repeats its last callback until stopped): the whole window understates what the web
+            # tier sustains. Both are printed.
+            per_second = [n for (n,) in conn.execute(
+                "SELECT count(*) FROM rawcallback GROUP BY date_trunc('second', received_at) "
+                "ORDER BY date_trunc('second', received_at)").fetchall()][1:-1]
         ack_s = (last - first).total_seconds()
+        busy = [n for n in per_second if n >= max(per_second, default=0) / 2]
+        steady_per_s = statistics.median(busy) if busy else 0.0
         figures = [json.loads(next(ln for ln in o.splitlines() if ln.startswith("WRK_JSON "))[9:]) for o in outs]
         web_rss = [m for w in webs for m in w.worker_peak_rss_mib()]
         web_cpu_s = sum(w.worker_cpu_seconds() for w in webs) - cpu_before
@@ -306,16 +318,19 @@ def one_run(args, seed: int) -> dict:
     requests = sum(f["requests"] for f in figures)
     accepted = requests - sum(f["non_2xx"] + f["errors"] for f in figures)
     seconds = args.pgbench_seconds or min(max(round(ack_s), 10), 120)
-    print(f"acknowledged {accepted:,} in {ack_s:.1f} s ({accepted / ack_s:.0f}/s; web workers' CPU "
+    print(f"acknowledged {accepted:,} in {ack_s:.1f} s ({accepted / ack_s:.0f}/s over the whole window, "
+          f"{steady_per_s:.0f}/s steady; web workers' CPU "
           f"{1000 * web_cpu_s / max(accepted, 1):.1f} ms per callback); pgbench for {seconds} s ...", flush=True)
     bench = run_pgbench(args.database_url, seconds, args.pgbench_clients)
-    return {"callbacks_sent": requests, "accepted": accepted, "accepted_per_s": round(accepted / ack_s, 1),
+    return {"callbacks_sent": requests, "accepted": accepted, "accepted_per_s": round(steady_per_s, 1),
+            "accepted_per_s_whole_window": round(accepted / ack_s, 1),
             "ack_p50_ms": max(f["p50_us"] for f in figures) / 1000, "ack_p99_ms": max(f["p99_us"] for f in figures) / 1000,
             "ack_max_ms": max(f["max_us"] for f in figures) / 1000, "ack_seconds": round(ack_s, 2),
             "web_cpu_ms_per_callback": round(1000 * web_cpu_s / max(accepted, 1), 2),
             "posted_per_s": round(check["posted"] / window, 1) if window else None,
             "all_posted_seconds": round(posted_s, 2) if posted_s else None,
-            "pgbench_tps": bench["tps"], "ratio": round(accepted / ack_s / bench["tps"], 4), "pgbench": bench,
+            "pgbench_tps": bench["tps"], "ratio": round(steady_per_s / bench["tps"], 4),
+            "ratio_whole_window": round(accepted / ack_s / bench["tps"], 4), "pgbench": bench,
             "web_worker_peak_rss_mib": web_rss, "rq_worker_peak_rss_mib": rq_rss,
             "expected": expected, "check": check, "gunicorn": f"-w {gw} -k {args.worker_class} --threads {args.threads}"}
 
@@ -412,8 +427,10 @@ def main() -> None:
     print(f"\n{args.web} web process(es) x gunicorn {last['gunicorn']}; posting {args.posting}"
           f"{f' ({args.workers} RQ SimpleWorkers)' if args.posting != 'skip' else ''}; "
           f"{2 * args.web} wrk processes x {args.connections} connections; {args.runs} run(s), medians")
-    rows = [("acknowledged by the web tier", f"{ack:.0f}/s", " ".join(f"{r['accepted_per_s']:.0f}" for r in runs),
-             f"{med('ack_p99_ms'):.1f}", f"{med('ack_seconds'):.1f}"),
+    rows = [("acknowledged by the web tier (steady: median of busy seconds)", f"{ack:.0f}/s",
+             " ".join(f"{r['accepted_per_s']:.0f}" for r in runs), f"{med('ack_p99_ms'):.1f}", ""),
+            ("acknowledged, over the whole window (first to last)", f"{med('accepted_per_s_whole_window'):.0f}/s",
+             " ".join(f"{r['accepted_per_s_whole_window']:.0f}" for r in runs), "", f"{med('ack_seconds'):.1f}"),
             (f"pgbench, same transaction shape, {args.pgbench_clients} clients", f"{tps:.0f}/s",
              " ".join(f"{r['pgbench_tps']:.0f}" for r in runs), "", f"{last['pgbench']['seconds']}")]
     if args.posting != "skip":
