@@ -73,7 +73,7 @@ def _refuse_dead_connection(dbapi_conn, _record, _proxy) -> None:
     USSD hop or a callback), look at the pooled connection locally: a server that restarted,
     terminated the backend or timed it out has closed the socket, which an idle connection then
     finds readable. The pool throws such a connection away and checks out another."""
-    if dbapi_conn.closed or dbapi_conn.broken:
+    if dbapi_conn.closed or getattr(dbapi_conn, "broken", False):  # (psycopg 3; psycopg2 has no `broken`)
         raise DisconnectionError("connection closed")
     poller = select.poll()
     poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
