@@ -1,8 +1,9 @@
 """Posting a burst: N stored, unposted payments posted by RQ workers, the web tier idle.
 
-    .venv/bin/python bench/posting.py                        # 10,000 payments, `gateway serve`'s worker
+    .venv/bin/python bench/posting.py                        # 10,000 payments, `gateway serve`'s worker class
     .venv/bin/python bench/posting.py --payments 2000 --runs 3   # quicker, medians of 3
-    .venv/bin/python bench/posting.py --workers 2 --worker-class rq.worker.SimpleWorker   # other layouts
+    .venv/bin/python bench/posting.py --workers 2            # two worker processes (one per core)
+    .venv/bin/python bench/posting.py --worker-class rq.worker.Worker   # RQ's forking worker (WORKER_CLASS=fork)
     .venv/bin/python bench/posting.py --payments 500 --in-process   # ms per job, cold (first) and warm, one thread
     .venv/bin/python bench/posting.py --payments 500 --in-process --profile   # pyinstrument over the warm jobs
 
@@ -10,8 +11,9 @@ The burst is what a flood of C2B confirmations leaves behind: N payments stored 
 the callback stores them: provider mpesa, receipt, amount, MSISDN, the account number as typed,
 one in seven in lower case) on loans of a 20,000-borrower portfolio, each with its posting job
 enqueued exactly as the callback's commit enqueues it (gateway.workers.payments.post_payment, job
-id `post_payment-<id>`, queue "payments"). Then the workers start, as `gateway serve` runs them
-(`rq worker --with-scheduler`, RQ's forking Worker, one process by default), and post: match the
+id `post_payment-<id>`, queue "payments"). Then the workers start with the worker class `gateway
+serve` runs (WORKER_CLASS's default, `simple`: RQ's SimpleWorker, no fork per job; one process by
+default), on the "payments" queue only, and post: match the
 loan, allocate over installments (ledger entries), audit, queue the receipt SMS, PAYG signal.
 The workers listen to "payments" only: the receipt SMS jobs wait in "default" (sending them is
 another benchmark, and needs the SMS provider).
@@ -186,9 +188,10 @@ def main() -> None:
     ap.add_argument("--payments", type=int, default=10_000)
     ap.add_argument("--borrowers", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=1, help="RQ worker processes (`gateway serve`: 1)")
-    ap.add_argument("--worker-class", default="rq.worker.Worker",
-                    help="rq.worker.Worker (forks a work horse per job, as `gateway serve`), rq.worker.SimpleWorker "
-                         "(no fork), or bench.rq_preload.PreloadedWorker (forks, the gateway imported before)")
+    ap.add_argument("--worker-class", default="rq.worker.SimpleWorker",
+                    help="rq.worker.SimpleWorker (no fork: `gateway serve`'s default, WORKER_CLASS=simple), "
+                         "rq.worker.Worker (forks a work horse per job, WORKER_CLASS=fork), or "
+                         "bench.rq_preload.PreloadedWorker (forks, the gateway imported before)")
     ap.add_argument("--runs", type=int, default=1, help="repetitions (each loads afresh); medians are reported")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds before giving up on a run")
     ap.add_argument("--database-url", default=DEFAULT_DB)

@@ -18,8 +18,8 @@ run() { "$PY" "$@" | tee /dev/stderr | tail -1 >> "$out"; }
 run bench/ussd.py --borrowers 5000 --duration 8 --runs 2 --connections 16
 run bench/ussd.py --borrowers 5000 --duration 8 --runs 2 --connections 16 --peer
 run bench/callbacks.py --c2b 2000 --stk 200 --borrowers 5000
-run bench/posting.py --payments 2000 --borrowers 5000 --workers 2 --worker-class rq.worker.SimpleWorker
-run bench/posting.py --payments 50 --borrowers 5000       # `gateway serve`'s forking worker: about 1 job/s
+run bench/posting.py --payments 2000 --borrowers 5000       # `gateway serve`'s worker class (SimpleWorker)
+run bench/posting.py --payments 2000 --borrowers 5000 --workers 2
 run bench/reminders.py --loans 50000
 run bench/import.py --loans 10000 --runs 1
 echo "figures: $out" >&2

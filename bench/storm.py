@@ -53,11 +53,16 @@ TransID / MpesaReceiptNumber; "acknowledged" is an HTTP 2xx answer):
   amount read alike and are two messages).
 - settled_seconds: seconds from the last callback acknowledged until the first check at which
   all of these held: lost = doubled = unreconciled = 0, ledger_ok, no payment still `received`,
-  no callback `failed` (kept for retry), no transactional SMS queued/sending/retrying. null if
-  that never happened within --settle-timeout.
+  no callback `failed` (kept for retry), sms_pending = 0. null if that never happened within
+  --settle-timeout.
+- sms_pending: stored SMS not sent yet (queued, sending, retrying), except reminders and welcome
+  messages whose borrower is in quiet hours at that moment: those are sms_held_for_quiet_hours,
+  waiting as they must (the storm runs at the start of quiet hours, so the day's unsent reminders
+  are held, not pending). A receipt, a reply, or a reminder outside quiet hours not sent is pending.
 - diagnostics: early_reversals_receipted (receipts SMS sent for payments whose reversal came
   first), payments_received / callbacks_failed / sms_pending at the end, and the processes:
-  worker processes seen (more than --workers: something restarted them), alive at the end,
+  worker processes seen (`gateway.workers.runner worker` children of `gateway serve`; more
+  than --workers: something restarted them), alive at the end,
   whether `gateway serve` was still up, and how often this script restarted it.
 Exit status 0 whatever the figures (a benchmark reports, it does not judge); 2 if setup failed.
 """
@@ -232,15 +237,17 @@ class PrivateRedis:
 
 def serve_children(count: int, worker_class: str) -> None:
     """(Child process.) `gateway serve` without its web process and with `count` workers: its own
-    command lines (plus --worker-class if given), its own supervision of them."""
+    command lines (WORKER_CLASS set if --worker-class is given), its own supervision of them."""
     from gateway import serve
     from gateway.config import Settings
 
     product_commands = serve.commands
+    if worker_class:
+        os.environ["WORKER_CLASS"] = worker_class  # read by gateway.workers.runner (simple | fork)
 
     def commands(host, port, workers, redis_url):
         cmds = product_commands(host, port, workers, redis_url)
-        worker = cmds["worker"] + (["--worker-class", worker_class] if worker_class else [])
+        worker = cmds["worker"]
         rest = {name: cmd for name, cmd in cmds.items() if name not in ("web", "worker")}  # scheduler, cron
         return {**{f"worker-{n + 1}": worker for n in range(count)}, **rest}
 
@@ -266,6 +273,17 @@ def cmdline(pid: int) -> str:
             return fh.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def environ(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+WORKER_MARK = "gateway.workers.runner worker"  # `gateway serve`'s worker command line (serve.commands)
 
 
 def parent(pid: int) -> int:
@@ -301,7 +319,7 @@ class Serve:
     def workers(self) -> list[int]:
         """The RQ worker processes now: its children (not their work horses or schedulers, which
         share the command line)."""
-        return [p for p in descendants(self.proc.pid) if parent(p) == self.proc.pid and "rq.cli worker" in cmdline(p)]
+        return [p for p in descendants(self.proc.pid) if parent(p) == self.proc.pid and WORKER_MARK in cmdline(p)]
 
     def watch(self) -> None:
         """Called every fraction of a second: note the processes, restart if asked to."""
@@ -318,8 +336,9 @@ class Serve:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        for pid in self.children_seen:  # anything left behind (e.g. an orphaned work horse)
-            if "rq.cli" in cmdline(pid) and self.mark in cmdline(pid):
+        for pid in self.children_seen:  # anything left behind (e.g. an orphaned work horse) on our Redis
+            line = cmdline(pid)
+            if ("rq.cli" in line or "gateway.workers.runner" in line) and self.mark in line + environ(pid):
                 kill_tree(pid)
 
 
@@ -449,8 +468,9 @@ def check(dsn: str, receipts: dict, acked: set, reversal_acked: set, quiet: tupl
             "GROUP BY p.id").fetchall()
         received = conn.execute("SELECT count(*) FROM payment WHERE status = 'received'").fetchone()[0]
         failed = conn.execute("SELECT count(*) FROM rawcallback WHERE status IN ('failed', 'stored')").fetchone()[0]
-        sms_pending = conn.execute("SELECT count(*) FROM message WHERE status = ANY(%s) AND NOT kind = ANY(%s)",
-                                   (list(PENDING_SMS), list(NOT_TRANSACTIONAL))).fetchone()[0]
+        unsent = conn.execute("SELECT m.kind, coalesce(b.timezone, 'Africa/Nairobi') FROM message m "
+                              "LEFT JOIN borrower b ON b.id = m.borrower_id WHERE m.status = ANY(%s)",
+                              (list(PENDING_SMS),)).fetchall()
         messages = conn.execute("SELECT phone, text, kind, dedupe_key FROM message").fetchall()
         timezones = dict(conn.execute("SELECT phone, timezone FROM borrower").fetchall())
     by_receipt = defaultdict(list)
@@ -474,6 +494,16 @@ def check(dsn: str, receipts: dict, acked: set, reversal_acked: set, quiet: tupl
     kinds = {(phone, text): kind for phone, text, kind, _ in messages}
     rows = Counter((phone, text) for phone, text, _, _ in messages)  # a repaid loan's receipts can read alike
     start, end = quiet
+
+    def in_quiet_hours(when: float, timezone: str) -> bool:
+        local = dt.datetime.fromtimestamp(when, ZoneInfo(timezone)).time()
+        return (local >= start or local < end) if start > end else start <= local < end
+
+    # Not sent yet: a reminder or welcome message is *held*, rightly, while its borrower is in quiet
+    # hours; anything else (receipts, replies, a reminder outside quiet hours) is still *pending*.
+    now = time.time()
+    held = sum(kind in NOT_TRANSACTIONAL and in_quiet_hours(now, tz) for kind, tz in unsent)
+    sms_pending = len(unsent) - held
     in_quiet = twice = sent = 0
     seen = Counter()
     receipted = {key.split(":", 1)[1] for _, _, _, key in messages if key and key.startswith("receipt:")}
@@ -485,15 +515,13 @@ def check(dsn: str, receipts: dict, acked: set, reversal_acked: set, quiet: tupl
         sent += 1
         seen[(phone, text)] += 1
         twice += seen[(phone, text)] > rows[(phone, text)]
-        local = dt.datetime.fromtimestamp(when, ZoneInfo(timezones.get(phone, "Africa/Nairobi"))).time()
-        quiet = (local >= start or local < end) if start > end else start <= local < end
-        if kinds.get((phone, text)) in NOT_TRANSACTIONAL and quiet:
+        if kinds.get((phone, text)) in NOT_TRANSACTIONAL and in_quiet_hours(when, timezones.get(phone, "Africa/Nairobi")):
             in_quiet += 1
     payment_ids = {txn: found[0][2] for txn, found in by_receipt.items() if found}
     early_receipted = sum(str(payment_ids.get(r)) in receipted for r in reversal_acked if receipts[r]["reversal_first"])
     return {"lost": lost, "doubled": doubled, "unreconciled": unreconciled, "ledger_total_minor": ledger_total,
             "ledger_expected_minor": expected, "ledger_ok": ledger_total == expected, "payments_received": received,
-            "callbacks_failed": failed, "sms_pending": sms_pending, "sms_sent": sent, "sms_in_quiet_hours": in_quiet,
+            "callbacks_failed": failed, "sms_pending": sms_pending, "sms_held_for_quiet_hours": held, "sms_sent": sent, "sms_in_quiet_hours": in_quiet,
             "sms_sent_twice": twice, "early_reversals_receipted": early_receipted}
 
 
@@ -512,8 +540,9 @@ def main() -> None:
     ap.add_argument("--reverse-rate", type=float, default=0.04, help="share of receipts reversed (half before)")
     ap.add_argument("--dup-rate", type=float, default=0.15, help="share of callbacks fired twice at once")
     ap.add_argument("--workers", type=int, default=2, help="RQ workers under the `gateway serve` supervisor")
-    ap.add_argument("--worker-class", default="", help="added to `gateway serve`'s worker command line "
-                    "(e.g. rq.worker.SimpleWorker); default: exactly what `gateway serve` runs")
+    ap.add_argument("--worker-class", default="", choices=("", "simple", "fork"),
+                    help="WORKER_CLASS for `gateway serve`'s workers (simple: RQ's SimpleWorker, fork: RQ's Worker); "
+                         "default: the setting's default, exactly what `gateway serve` runs")
     ap.add_argument("--gunicorn-workers", type=int, default=2, help="per web process (two web processes)")
     ap.add_argument("--threads", type=int, default=12, help="sending threads")
     ap.add_argument("--outage", type=float, default=20, help="seconds Redis stays down")
@@ -611,7 +640,7 @@ def main() -> None:
                 break
             print(f"  {time.time() - settle_from:5.0f} s: unreconciled {c['unreconciled']}, lost {c['lost']}, "
                   f"received {c['payments_received']}, failed callbacks {c['callbacks_failed']}, "
-                  f"SMS pending {c['sms_pending']}", flush=True)
+                  f"SMS pending {c['sms_pending']} (held for quiet hours {c['sms_held_for_quiet_hours']})", flush=True)
             time.sleep(5)
         processes = {"rq_workers": args.workers, "worker_processes_seen": len(serve.workers_seen),
                      "workers_alive_at_end": len(serve.workers()), "serve_alive_at_end": serve.proc.poll() is None,
@@ -641,7 +670,8 @@ def main() -> None:
            "ledger_ok": c["ledger_ok"], "sms_sent": c["sms_sent"], "sms_in_quiet_hours": c["sms_in_quiet_hours"],
            "sms_sent_twice": c["sms_sent_twice"], "settled_seconds": settled_s,
            "early_reversals_receipted": c["early_reversals_receipted"], "payments_received": c["payments_received"],
-           "callbacks_failed": c["callbacks_failed"], "sms_pending": c["sms_pending"], "reminders_planned": planned,
+           "callbacks_failed": c["callbacks_failed"], "sms_pending": c["sms_pending"],
+           "sms_held_for_quiet_hours": c["sms_held_for_quiet_hours"], "reminders_planned": planned,
            "load_seconds": round(load_s, 1), "faults": None if args.no_faults else {**faults, "outage_s": args.outage},
            "worker_class": args.worker_class or "as gateway serve", "restart_serve": args.restart_serve,
            "processes": processes}

@@ -13,7 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from sqlalchemy import String, bindparam, cast, func, literal, union_all
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
@@ -22,7 +26,7 @@ from sqlmodel import Session, select
 from gateway import audit
 from gateway.config import Settings
 from gateway.db import session_scope, utcnow
-from gateway.models import CallbackStatus, RawCallback, RejectedCallback
+from gateway.models import AuditEvent, CallbackStatus, RawCallback, RejectedCallback
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +64,19 @@ class Reply:
     body: dict
 
 
-def insert_once(session: Session, row) -> bool:
+def insert_once(session: Session, row, lock_key: str | None = None) -> bool:
     """Insert `row` unless a unique key says we have it already; True (and `row` attached, with
-    its id) the first time."""
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-    table = type(row).__table__
-    stmt = insert(table).values(**row.model_dump(exclude={"id"})).on_conflict_do_nothing().returning(table.c.id)
-    new_id = session.execute(stmt).scalar_one_or_none()
+    its id) the first time. `lock_key`: on PostgreSQL, the transaction's advisory lock on this key
+    (see payments.reversals.lock_receipt) is taken first, by the same statement (one round trip
+    instead of two; SQLite writes one transaction at a time anyway)."""
+    dialect = session.get_bind().dialect.name
+    values = row.model_dump(exclude={"id"})
+    locked = lock_key is not None and dialect == "postgresql"
+    stmt = _insert_once_statement(dialect, type(row).__table__, tuple(values), locked)
+    params = {f"v_{k}": v for k, v in values.items()}
+    if locked:
+        params["lock_key"] = lock_key
+    new_id = session.execute(stmt, params).scalar_one_or_none()
     if new_id is None:
         return False
     # Inserted just now with exactly these values: no need to read it back.
@@ -74,6 +84,74 @@ def insert_once(session: Session, row) -> bool:
     make_transient_to_detached(row)
     session.add(row)
     return True
+
+
+def advisory_lock(key):
+    """PostgreSQL: the transaction-scoped advisory lock on a text key (a SQL expression)."""
+    return func.pg_advisory_xact_lock(func.hashtextextended(key, 0))
+
+
+@lru_cache(maxsize=64)
+def _insert_once_statement(dialect: str, table, columns: tuple[str, ...], locked: bool):
+    """Built once per table (building and cache-keying a statement costs as much CPU as running it)."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    params = [bindparam(f"v_{c}", type_=table.c[c].type) for c in columns]
+    if locked:
+        # A CTE with a volatile function runs once, before the row it gates is produced.
+        lock = sa_select(advisory_lock(bindparam("lock_key", type_=String)).label("locked")).cte("locked")
+        stmt = insert(table).from_select(list(columns), sa_select(*params).select_from(lock))
+    else:
+        stmt = insert(table).values(dict(zip(columns, params, strict=True)))
+    return stmt.on_conflict_do_nothing().returning(table.c.id)
+
+
+_AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_id", "data")
+
+
+def store_processed(session: Session, raw: RawCallback, actor: str, **data) -> None:
+    """The processed callback and its `callback.processed` audit row. On PostgreSQL in ONE
+    statement (a data-modifying CTE), together with the audit rows the handler left pending
+    (`payment.received` ...): one round trip where the ORM's unit of work takes three."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.add(raw)
+        session.flush()
+        audit.record(session, actor, "callback.processed", "raw_callback", raw.id, **data)
+        return
+    if raw in session:
+        session.expunge(raw)
+    # in the order they were recorded (ids follow it), the callback's own row last
+    pending = sorted((r for r in session.new if isinstance(r, AuditEvent)), key=lambda r: sa_inspect(r).insert_order)
+    event = AuditEvent(actor=actor, action="callback.processed", entity="raw_callback", entity_id="", data=data)
+    params = {f"raw_{k}": v for k, v in raw.model_dump(exclude={"id"}).items()}
+    for prefix, row in [*((f"a{n}", r) for n, r in enumerate(pending)), ("cb", event)]:
+        params.update({f"{prefix}_{c}": getattr(row, c) for c in _AUDIT_COLUMNS})
+    for r in pending:
+        session.expunge(r)
+    returned = session.connection().execute(_processed_statement(len(pending)), params).all()
+    raw.id = int(next(entity_id for entity_id, action in reversed(returned) if action == event.action))
+
+
+@lru_cache(maxsize=16)
+def _processed_statement(pending: int):
+    """INSERT the raw callback (CTE `stored`), then `pending` audit rows and the callback's own,
+    whose entity_id is the new raw callback's id; built once per number of pending rows."""
+    raws, audits = RawCallback.__table__, AuditEvent.__table__
+    raw_columns = [c.name for c in raws.columns if c.name != "id"]
+    stored = (postgresql.insert(raws).values({c: bindparam(f"raw_{c}", type_=raws.c[c].type) for c in raw_columns})
+              .returning(raws.c.id).cte("stored"))
+
+    def row(prefix: str, order: int, entity_id=None):
+        cols = [bindparam(f"{prefix}_{c}", type_=audits.c[c].type) for c in _AUDIT_COLUMNS]
+        if entity_id is not None:
+            cols[4] = entity_id
+        return sa_select(*cols, literal(order).label("n"))
+
+    rows = [row(f"a{n}", n) for n in range(pending)]
+    rows.append(row("cb", pending, cast(stored.c.id, String)).select_from(stored))
+    source = union_all(*rows).subquery("audit_rows")
+    ordered = sa_select(*(source.c[k] for k in source.c.keys()[:-1])).order_by(source.c.n)
+    return (postgresql.insert(audits).from_select(list(_AUDIT_COLUMNS), ordered)
+            .add_cte(stored).returning(audits.c.entity_id, audits.c.action))
 
 
 def _store(settings: Settings, provider: str, kind: str, source_ip: str, body: str, status: str, error: str) -> None:
@@ -111,10 +189,7 @@ def receive(settings: Settings, provider: str, kind: str, handler: Handler, body
                 raw = RawCallback(provider=provider, kind=kind, source_ip=source_ip[:64], body=body)
                 reply = handler.process(session, raw, settings)
                 raw.status, raw.processed_at = CallbackStatus.processed, utcnow()
-                session.add(raw)
-                session.flush()
-                audit.record(session, provider, "callback.processed", "raw_callback", raw.id, kind=kind,
-                             payment_id=raw.payment_id, note=raw.error[:200])
+                store_processed(session, raw, provider, kind=kind, payment_id=raw.payment_id, note=raw.error[:200])
             return Reply(200, reply)
         except CallbackRejected as exc:
             log.info("rejected %s %s callback: %s", provider, kind, exc.detail)

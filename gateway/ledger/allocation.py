@@ -84,8 +84,7 @@ def allocate(session: Session, loan: Loan, amount: int, payment_id: int | None,
     if sum(e.amount for e in entries) != amount:  # the invariant, checked where it is made
         raise LedgerError("allocation does not balance")
     session.add_all(entries)
-    if (all(i.status == InstallmentStatus.paid for i in installments(session, loan.id))
-            and loan.status == LoanStatus.active):
+    if all(i.status == InstallmentStatus.paid for i in insts) and loan.status == LoanStatus.active:
         loan.status = LoanStatus.repaid
         session.add(loan)
         signals.loan_repaid.send(loan, session=session)

@@ -16,7 +16,7 @@ from gateway.messaging.context import borrower_vars
 from gateway.models import Borrower, Loan, Payment, PaymentStatus
 from gateway.payments import conflicts, matching
 from gateway.payments.events import Incoming
-from gateway.payments.reversals import lock_receipt, locked_payment, take_back_on_arrival
+from gateway.payments.reversals import locked_payment, receipt_key, take_back_on_arrival
 
 
 def record_payment(session: Session, incoming: Incoming, actor: str,
@@ -26,14 +26,14 @@ def record_payment(session: Session, incoming: Incoming, actor: str,
     is then recorded reversed, in this transaction. The shortcode paid selects the lender whose loans
     it may go to (`lender_id` when the caller knows it, e.g. an STK push's loan); a shortcode no lender
     has is kept in suspense for review, never posted."""
-    lock_receipt(session, incoming.provider, incoming.txn_id)
     unknown = ""
     if lender_id is None:
         lender_id, unknown = matching.lender_of_shortcode(session, incoming.shortcode)
     payment = Payment(provider=incoming.provider, provider_txn_id=incoming.txn_id, amount=incoming.amount,
                       currency=incoming.currency, payer_phone=incoming.payer_phone[:32],
                       account_ref=incoming.account_ref[:40], paid_at=incoming.paid_at, field_partner_id=lender_id)
-    if not insert_once(session, payment):
+    # the receipt's lock (see reversals.lock_receipt) taken by the insert itself
+    if not insert_once(session, payment, lock_key=receipt_key(incoming.provider, incoming.txn_id)):
         payment = session.exec(select(Payment).where(Payment.provider == incoming.provider,
                                                      Payment.provider_txn_id == incoming.txn_id)).one()
         if conflicts.conflicts(payment, incoming):

@@ -6,13 +6,12 @@ PendingReversal (no attempt cap) and takes the payment back in the transaction t
 (`take_back_on_arrival`), before anything is allocated, receipted or turned into a PAYG code."""
 from __future__ import annotations
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from gateway import audit, ledger
 from gateway.db import utcnow
 from gateway.i18n import Speaker
-from gateway.inbox import insert_once
+from gateway.inbox import advisory_lock, insert_once
 from gateway.messaging import payment_message_key, queue_sms
 from gateway.messaging.context import borrower_vars
 from gateway.models import (
@@ -33,12 +32,17 @@ def locked_payment(session: Session, payment_id: int) -> Payment | None:
     return session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one_or_none()
 
 
+def receipt_key(provider: str, txn_id: str) -> str:
+    """The advisory-lock key of one receipt (what `lock_receipt` locks)."""
+    return f"receipt:{provider}:{txn_id}"
+
+
 def lock_receipt(session: Session, provider: str, txn_id: str) -> None:
     """Serialize everything about one receipt (its payment, its reversal) until commit, so a
     reversal and its payment arriving at the same instant cannot both miss each other. SQLite
     writes one transaction at a time already."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"receipt:{provider}:{txn_id}", 0))))
+        session.execute(select(advisory_lock(receipt_key(provider, txn_id))))
 
 
 def reverse(session: Session, payment: Payment, *, provider: str, reversal_txn_id: str, actor: str,
@@ -94,7 +98,9 @@ def take_back_on_arrival(session: Session, payment: Payment) -> bool:
     the same transaction (never allocated, never receipted). True if it was."""
     waiting = session.exec(select(PendingReversal).where(
         PendingReversal.provider == payment.provider, PendingReversal.original_txn_id == payment.provider_txn_id,
-        PendingReversal.status == ReversalStatus.waiting).with_for_update()).first()
+        PendingReversal.status == ReversalStatus.waiting).with_for_update()
+        # (not flushing first: the callback's audit rows go in with the raw callback, one statement)
+        .execution_options(autoflush=False)).first()
     if waiting is None:
         return False
     reverse(session, payment, provider=waiting.provider, reversal_txn_id=waiting.reversal_txn_id,

@@ -134,7 +134,7 @@ function serve() {
         menu.con([
           t(lang, 'hello', { name: snap.caller.name.split(/\s+/)[0], ref: loan.accountRef }),
           `1 ${t(lang, 'balance')}`, `2 ${t(lang, 'next')}`, `3 ${t(lang, 'pay')}`, `4 ${t(lang, 'last')}`,
-          `5 ${t(lang, 'language')}`, ...(inArrears ? [`6 ${t(lang, 'promise')}`] : []), `0 ${t(lang, 'callMe')}`,
+          `5 ${t(lang, 'language')}`, ...(inArrears ? [`6 ${t(lang, 'promise')}`] : []), `8 ${t(lang, 'callMe')}`,
         ].join('\n'));
       },
       next: { 1: 'balance' },
