@@ -17,13 +17,19 @@ def basic(key, secret):
     return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
 
 
-def test_each_lenders_push_uses_its_shortcode_and_its_own_daraja_app(factory, session, daraja, pay_settings):
+def two_shortcodes(session, factory, settings) -> FieldPartner:
+    """Jirani Finance pays to 600100 with the environment's Daraja app, Sola Bora to 600200 with its own."""
     sola = FieldPartner(name="Sola Bora", help_line="0800 222 333", paybill="600200")
     session.add(sola)
     session.flush()
     session.add_all([LenderCode(field_partner_id=factory.partner.id, kind=CodeKind.SHORTCODE, code="600100"),
                      LenderCode(field_partner_id=sola.id, kind=CodeKind.SHORTCODE, code="600200",
-                                credentials=partners.seal_credentials(pay_settings, SOLA_KEYS))])
+                                credentials=partners.seal_credentials(settings, SOLA_KEYS))])
+    return sola
+
+
+def test_each_lenders_push_uses_its_shortcode_and_its_own_daraja_app(factory, session, daraja, pay_settings):
+    sola = two_shortcodes(session, factory, pay_settings)
     at_sola = onboarding.create_borrower(session, sola, "Amina Wanjiru", "+254708374149", "sw")
     session.commit()
     daraja.accept("ck-sola-123", "cs-sola-456")
@@ -81,12 +87,7 @@ def test_register_c2b_registers_every_lenders_shortcode_with_its_own_app(factory
 
     from gateway.cli import main
 
-    sola = FieldPartner(name="Sola Bora", help_line="0800 222 333", paybill="600200")
-    session.add(sola)
-    session.flush()
-    session.add_all([LenderCode(field_partner_id=factory.partner.id, kind=CodeKind.SHORTCODE, code="600100"),
-                     LenderCode(field_partner_id=sola.id, kind=CodeKind.SHORTCODE, code="600200",
-                                credentials=partners.seal_credentials(pay_settings, SOLA_KEYS))])
+    two_shortcodes(session, factory, pay_settings)
     session.commit()
     daraja.accept("ck-sola-123", "cs-sola-456")
     result = CliRunner().invoke(main, ["payments", "register-c2b"])
