@@ -267,17 +267,10 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def cmdline(pid: int) -> str:
+def proc_text(pid: int, name: str) -> str:
+    """/proc/<pid>/<name> (cmdline, environ) with its NUL separators as spaces; "" once the process is gone."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def environ(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
+        with open(f"/proc/{pid}/{name}", "rb") as fh:
             return fh.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
@@ -319,7 +312,7 @@ class Serve:
     def workers(self) -> list[int]:
         """The RQ worker processes now: its children (not their work horses or schedulers, which
         share the command line)."""
-        return [p for p in descendants(self.proc.pid) if parent(p) == self.proc.pid and WORKER_MARK in cmdline(p)]
+        return [p for p in descendants(self.proc.pid) if parent(p) == self.proc.pid and WORKER_MARK in proc_text(p, "cmdline")]
 
     def watch(self) -> None:
         """Called every fraction of a second: note the processes, restart if asked to."""
@@ -337,8 +330,8 @@ class Serve:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         for pid in self.children_seen:  # anything left behind (e.g. an orphaned work horse) on our Redis
-            line = cmdline(pid)
-            if ("rq.cli" in line or "gateway.workers.runner" in line) and self.mark in line + environ(pid):
+            line = proc_text(pid, "cmdline")
+            if ("rq.cli" in line or "gateway.workers.runner" in line) and self.mark in line + proc_text(pid, "environ"):
                 kill_tree(pid)
 
 

@@ -1,6 +1,5 @@
 """Staff login under attack: concurrent guesses, lockouts aimed at someone else, Redis down, and
 the key that signs the session cookie."""
-import re
 import subprocess
 import sys
 import threading
@@ -15,25 +14,17 @@ from gateway.app import DEV_KEY_FILE, MissingSecretKey, create_app
 from gateway.cli import main
 from gateway.config import ROOT
 from gateway.db import engine_for
-from gateway.models import Agent, AuditEvent
-from gateway.web.console_session import LOGIN_TRIES, PHONE_TRIES, set_password
+from gateway.models import AuditEvent
+from gateway.web.console_session import LOGIN_TRIES, PHONE_TRIES
+from tests.helpers import PASSWORD, make_staff, token
 
-PASSWORD = "correct horse battery"
 MANAGER_PHONE, MANAGER_DESK, STRANGER = "+254700100004", "10.0.0.7", "203.0.113.9"
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
 def manager(session, factory):
-    agent = Agent(name="Moses", phone=MANAGER_PHONE, role="manager", field_partner_id=factory.partner.id)
-    set_password(agent, PASSWORD)
-    session.add(agent)
-    session.commit()
-    return agent
-
-
-def token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    return make_staff(session, factory, "manager", "Moses", MANAGER_PHONE)
 
 
 def login(client, password=PASSWORD, address="127.0.0.1", phone=MANAGER_PHONE, lang="en"):
@@ -106,10 +97,7 @@ def test_other_staff_and_the_right_password_reset_the_count(client, session, fac
     for _ in range(LOGIN_TRIES):
         assert login(client, "wrong password!").status_code == 401
     assert login(client).status_code == 429
-    admin = Agent(name="Ada", phone="+254700100005", role="admin", field_partner_id=factory.partner.id)
-    set_password(admin, PASSWORD)
-    session.add(admin)
-    session.commit()
+    make_staff(session, factory, "admin", "Ada", "+254700100005")
     assert login(client, phone="+254700100005").status_code == 302
 
 
@@ -140,10 +128,7 @@ def test_the_app_refuses_to_start_without_a_secret_key(settings):
 
 
 def test_demo_mode_keeps_a_random_key_and_the_old_known_key_opens_nothing(settings, session, factory, tmp_path):
-    admin = Agent(name="Ada", phone="+254700100005", role="admin", field_partner_id=factory.partner.id)
-    set_password(admin, PASSWORD)
-    session.add(admin)
-    session.commit()
+    admin = make_staff(session, factory, "admin", "Ada", "+254700100005")
     app = create_app(settings)  # tests run in demo mode without SECRET_KEY
     key = (tmp_path / DEV_KEY_FILE).read_text().strip()
     assert app.secret_key == key and len(key) == 64 and create_app(settings).secret_key == key
