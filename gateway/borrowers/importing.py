@@ -143,8 +143,8 @@ def _record(line: int, row: dict, partner: FieldPartner, products: _Products, ki
     ext = _text(row, "external_id")
     if not ext:
         raise RowError("external_id is required (the lender's own loan id)")
-    language = _text(row, "language").lower() or (partner.language_list or ["sw"])[0]
-    borrower = onboarding.borrower_fields(partner, _text(row, "name"), _text(row, "phone"), language)
+    # an empty language cell: the lender's first, as borrower_fields decides for onboarding too
+    borrower = onboarding.borrower_fields(partner, _text(row, "name"), _text(row, "phone"), _text(row, "language"))
     borrower.update(branch=_text(row, "branch"), national_id=_text(row, "national_id") or None)
     code = _text(row, "product")
     if not code:
